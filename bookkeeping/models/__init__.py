@@ -1,0 +1,39 @@
+"""The domain in the accountant's words. One module per topic; everything is importable from here."""
+
+from .audit import AuditEvent
+from .companies import Company, Country
+from .mappings import AccountMapping, MappingKind, PaymentMethod, PaymentMethodList
+from .plans import (
+    Account,
+    AccountKind,
+    AccountPlan,
+    CostCentre,
+    CostCentreSetting,
+    FinancialYear,
+    VatCode,
+    VoucherSeries,
+)
+from .vouchers import TargetSystem, Voucher, VoucherKind, VoucherRow, VoucherState
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "AccountMapping",
+    "AccountPlan",
+    "AuditEvent",
+    "Company",
+    "CostCentre",
+    "CostCentreSetting",
+    "Country",
+    "FinancialYear",
+    "MappingKind",
+    "PaymentMethod",
+    "PaymentMethodList",
+    "TargetSystem",
+    "VatCode",
+    "Voucher",
+    "VoucherKind",
+    "VoucherRow",
+    "VoucherSeries",
+    "VoucherState",
+]

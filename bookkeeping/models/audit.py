@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditEvent(models.Model):
+    """Append-only: every state change and every remote call, in words. Never a secret."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("OK")
+        ERROR = "error", _("Error")
+        INFO = "info", _("Info")
+
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", verbose_name=_("user"))
+    actor_label = models.CharField(_("who"), max_length=100, blank=True)
+    company = models.ForeignKey("bookkeeping.Company", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+", verbose_name=_("company"))
+    voucher = models.ForeignKey("bookkeeping.Voucher", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="audit_events", verbose_name=_("voucher"))
+    integration = models.ForeignKey("integrations.Integration", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="audit_events", verbose_name=_("integration"))
+    action = models.CharField(_("action"), max_length=60)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.INFO)
+    http_status = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit trail")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")

@@ -1,0 +1,135 @@
+"""The voucher: the queued unit of work, with its rows, state and where it landed in the target."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from integrations.registry import TARGET_CHOICES
+
+ZERO = Decimal("0.00")
+
+
+class TargetSystem(models.TextChoices):
+    FORTNOX = "fortnox", "Fortnox"
+    DINERO = "dinero", "Dinero"
+
+
+class VoucherKind(models.TextChoices):
+    SUPPLIER_INVOICE = "supplier_invoice", _("Supplier invoice")
+    RECEIPT = "receipt", _("Receipt")
+    JOURNAL = "journal", _("Journal")
+    SALE = "sale", _("Sale")
+    PAYOUT = "payout", _("Payout")
+    TEST = "test", _("Test voucher")
+
+
+class VoucherState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    POSTED = "posted", _("Posted")
+    FAILED = "failed", _("Failed")
+    NEEDS_UPDATE = "needs_update", _("Needs update")
+    OPTED_OUT = "opted_out", _("Opted out")
+    AWAITING_AUTHORISATION = "awaiting_authorisation", _("Awaiting authorisation")
+
+
+class Voucher(models.Model):
+    company = models.ForeignKey("bookkeeping.Company", on_delete=models.PROTECT, related_name="vouchers",
+                                verbose_name=_("company"))
+    system = models.CharField(_("target system"), max_length=20, choices=TARGET_CHOICES)
+    kind = models.CharField(_("kind"), max_length=20, choices=VoucherKind.choices)
+    source_system = models.CharField(_("source system"), max_length=30)
+    source_reference = models.CharField(
+        _("source reference"), max_length=128,
+        help_text=_("Unique per company and source: what makes sending idempotent."),
+    )
+    date = models.DateField(_("date"))
+    description = models.CharField(_("description"), max_length=200)
+    series = models.CharField(_("series"), max_length=10, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default="SEK")
+    extra = models.JSONField(
+        _("target details"), default=dict, blank=True,
+        help_text=_("What only one target needs (Dinero: purchase type, supplier, payment account, attachment)."),
+    )
+
+    state = models.CharField(_("state"), max_length=30, choices=VoucherState.choices, default=VoucherState.DRAFT,
+                             editable=False)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0, editable=False)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+    last_error_code = models.CharField(_("last error code"), max_length=40, blank=True, editable=False)
+    # Set when a send starts and cleared when its outcome is recorded: if it is still set at the
+    # next attempt, the previous one may have landed, so we look it up before posting again.
+    pending_since = models.DateTimeField(_("send started"), null=True, blank=True, editable=False)
+
+    remote_id = models.CharField(_("remote id"), max_length=100, blank=True, editable=False)
+    remote_series = models.CharField(_("remote series"), max_length=10, blank=True, editable=False)
+    remote_number = models.CharField(_("remote number"), max_length=20, blank=True, editable=False)
+    remote_year = models.CharField(_("remote financial year"), max_length=20, blank=True, editable=False)
+    remote_timestamp = models.CharField(_("remote timestamp"), max_length=40, blank=True, editable=False)
+    remote_status = models.CharField(_("remote status"), max_length=30, blank=True, editable=False)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True, editable=False)
+    posted_fingerprint = models.CharField(_("posted fingerprint"), max_length=64, blank=True, editable=False)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", verbose_name=_("created by"), editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        verbose_name = _("voucher")
+        verbose_name_plural = _("vouchers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "source_system", "source_reference"], name="voucher_source_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "system", "next_attempt_at"], name="voucher_dispatch_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_reference} {self.description}"
+
+    @property
+    def reference(self) -> str:
+        """Our reference in the target: stable, unique, searchable."""
+        return f"KONTERA-{self.pk}"
+
+    @property
+    def remote_label(self) -> str:
+        if self.remote_series or self.remote_number:
+            return f"{self.remote_series}{self.remote_number}".strip() + (
+                f" ({self.remote_year})" if self.remote_year else ""
+            )
+        return self.remote_id
+
+    def totals(self) -> tuple[Decimal, Decimal]:
+        debit = sum((r.debit for r in self.rows.all()), ZERO)
+        credit = sum((r.credit for r in self.rows.all()), ZERO)
+        return debit, credit
+
+
+class VoucherRow(models.Model):
+    voucher = models.ForeignKey(Voucher, on_delete=models.CASCADE, related_name="rows", verbose_name=_("voucher"))
+    position = models.PositiveIntegerField(_("position"), default=0)
+    account = models.PositiveIntegerField(_("account"))
+    debit = models.DecimalField(_("debit"), max_digits=14, decimal_places=2, default=ZERO,
+                                validators=[MinValueValidator(ZERO)])
+    credit = models.DecimalField(_("credit"), max_digits=14, decimal_places=2, default=ZERO,
+                                 validators=[MinValueValidator(ZERO)])
+    cost_centre = models.CharField(_("cost centre"), max_length=6, blank=True)
+    project = models.CharField(_("project"), max_length=20, blank=True)
+    text = models.CharField(_("text"), max_length=100, blank=True)
+    vat_code = models.CharField(_("VAT code"), max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["voucher", "position", "id"]
+        verbose_name = _("voucher row")
+        verbose_name_plural = _("voucher rows")
+
+    def __str__(self) -> str:
+        return f"{self.account} D {self.debit} C {self.credit}"

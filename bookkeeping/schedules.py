@@ -1,0 +1,21 @@
+"""Every recurring job, declared in one place; ``manage.py setup_schedules`` makes the database match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    minutes: int
+    description: str
+
+
+SCHEDULES: list[ScheduleSpec] = [
+    ScheduleSpec("kontera: sweep vouchers", "bookkeeping.tasks.sweep", 1,
+                 "Recover interrupted sends and start dispatchers for retries that came due."),
+    ScheduleSpec("kontera: refresh idle Fortnox connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
+                 "Refresh connections idle for a week, well before the 45-day refresh token expires."),
+]

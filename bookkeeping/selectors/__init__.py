@@ -1,0 +1,1 @@
+"""Queries (reads). Company scoping for staff users lives here, in one place."""

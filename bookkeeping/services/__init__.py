@@ -1,0 +1,1 @@
+"""Business operations (writes). Plain keyword-only functions; admin, tasks and commands call them."""

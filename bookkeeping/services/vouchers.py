@@ -1,0 +1,443 @@
+"""The voucher's life: its state machine, the pre-flight check, and the one path to the target.
+
+Every send is claim → call → record: a short transaction claims the voucher (state ``sending``,
+``pending_since`` set), the remote call happens outside any transaction, and a second short
+transaction records the outcome. If a worker dies or the answer is lost, ``pending_since`` stays
+set, and the next attempt first asks the target whether the voucher already landed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from integrations import registry
+from integrations.base import (
+    AuthError,
+    ConnectorError,
+    RemoteValidationError,
+    RemoteVoucher,
+    RetryableError,
+    VoucherDTO,
+    VoucherRowDTO,
+)
+from integrations.models import Integration, IntegrationStatus
+
+from .. import rules
+from ..models import AuditEvent, Voucher, VoucherState
+from ..selectors.plans import plan_snapshot
+from .audit import Actor, audit_record
+
+logger = logging.getLogger("kontera.vouchers")
+
+S = VoucherState
+
+# The only legal moves; anything else raises IllegalTransition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.QUEUED, S.FAILED, S.OPTED_OUT}),
+    S.QUEUED: frozenset({S.SENDING, S.DRAFT, S.FAILED, S.OPTED_OUT, S.AWAITING_AUTHORISATION}),
+    S.SENDING: frozenset({S.POSTED, S.QUEUED, S.FAILED, S.AWAITING_AUTHORISATION}),
+    S.POSTED: frozenset({S.NEEDS_UPDATE}),
+    S.NEEDS_UPDATE: frozenset({S.QUEUED, S.POSTED, S.FAILED}),
+    S.FAILED: frozenset({S.QUEUED, S.DRAFT, S.OPTED_OUT}),
+    S.AWAITING_AUTHORISATION: frozenset({S.QUEUED, S.FAILED}),
+    S.OPTED_OUT: frozenset({S.DRAFT, S.QUEUED}),
+}
+
+MAX_ATTEMPTS = 8
+# How long a send may stay unanswered before the sweeper treats its outcome as unknown.
+STUCK_AFTER = timedelta(minutes=10)
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+def voucher_transition(*, voucher: Voucher, to: str, actor: Actor = None, message: str = "",
+                       outcome: str = AuditEvent.Outcome.INFO, **fields) -> Voucher:
+    """Move a voucher to ``to`` (it must be locked by the caller) and write the audit event."""
+    current = voucher.state
+    if to not in TRANSITIONS.get(current, frozenset()):
+        raise IllegalTransition(
+            _("A voucher cannot go from %(from)s to %(to)s.")
+            % {"from": S(current).label, "to": S(to).label if to in S.values else to}
+        )
+    voucher.state = to
+    for name, value in fields.items():
+        setattr(voucher, name, value)
+    voucher.save()
+    audit_record(
+        action=f"state:{current}->{to}", outcome=outcome, actor=actor, voucher=voucher,
+        message=message or _("%(from)s → %(to)s") % {"from": S(current).label, "to": S(to).label},
+    )
+    return voucher
+
+
+# --- building what a connector sees -----------------------------------------------------------
+
+
+def voucher_fingerprint(voucher: Voucher) -> str:
+    """A hash of everything that is posted: a change to it means the target's copy is out of date."""
+    payload = {
+        "date": voucher.date.isoformat(),
+        "description": voucher.description,
+        "series": voucher.series,
+        "currency": voucher.currency,
+        "rows": [
+            [r.account, f"{r.debit:.2f}", f"{r.credit:.2f}", r.cost_centre, r.project, r.text, r.vat_code]
+            for r in voucher.rows.all()
+        ],
+        "extra": {k: v for k, v in (voucher.extra or {}).items() if not k.startswith("_")},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _integration_for(voucher: Voucher) -> Integration | None:
+    return Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).first()
+
+
+def voucher_dto(voucher: Voucher, *, integration: Integration | None = None, plan=None) -> VoucherDTO:
+    """Our voucher as the connector sees it, on the date it will actually be posted."""
+    plan = plan or plan_snapshot(voucher.company, voucher.system)
+    policy = (integration.settings if integration else {}).get("locked_period_policy", "refuse")
+    day, _problems = rules.posting_date(plan, voucher.date, policy=policy)
+    description = voucher.description
+    if day != voucher.date:
+        # The original date stays visible in the target, in the voucher text.
+        note = _(" (orig. date %(date)s)") % {"date": voucher.date.isoformat()}
+        description = (description[: 200 - len(note)] + note)
+    year = plan.financial_year_for(day)
+    return VoucherDTO(
+        reference=voucher.reference,
+        kind=voucher.kind,
+        date=day,
+        description=description,
+        series=voucher.series,
+        currency=voucher.currency,
+        rows=tuple(
+            VoucherRowDTO(account=r.account, debit=r.debit, credit=r.credit, cost_centre=r.cost_centre,
+                          project=r.project, text=r.text, vat_code=r.vat_code)
+            for r in voucher.rows.all()
+        ),
+        financial_year=year[2] if year else "",
+        extra=dict(voucher.extra or {}),
+    )
+
+
+def voucher_preflight(voucher: Voucher, *, integration: Integration | None = None, plan=None) -> list[rules.Problem]:
+    """Every rule the voucher must pass before it may be sent, against the imported account plan."""
+    integration = integration if integration is not None else _integration_for(voucher)
+    plan = plan or plan_snapshot(voucher.company, voucher.system)
+    connector = registry.connector_class(voucher.system)
+    policy = (integration.settings if integration else {}).get("locked_period_policy", "refuse")
+    problems = rules.preflight(
+        plan, rows=list(voucher.rows.all()), day=voucher.date, series=voucher.series,
+        require_series=getattr(connector, "requires_series", False), locked_period_policy=policy,
+    )
+    problems += [rules.Problem(p.code, p.message, p.row) for p in _extra_problems(voucher, plan)]
+    return problems
+
+
+def _extra_problems(voucher: Voucher, plan) -> list[rules.Problem]:
+    """Problems a flow attached to the voucher before queueing it (e.g. 'no DKK amount yet')."""
+    return [rules.Problem(code, message) for code, message in (voucher.extra or {}).get("_blocking", [])]
+
+
+def problems_text(problems: list[rules.Problem]) -> str:
+    return "\n".join(str(p) for p in problems)
+
+
+# --- queueing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueResult:
+    queued: int = 0
+    failed: int = 0
+    skipped: int = 0
+    awaiting_authorisation: int = 0
+
+
+def voucher_queue(*, voucher: Voucher, actor: Actor = None, kick: bool = True) -> list[rules.Problem]:
+    """Check the voucher and put it in the queue; a voucher that breaks a rule fails with the reason."""
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        if voucher.state not in (S.DRAFT, S.FAILED, S.OPTED_OUT, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION):
+            return []
+        problems = voucher_preflight(voucher)
+        if problems:
+            if voucher.state != S.FAILED:
+                voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+                                   message=_("Not sent: %(reasons)s") % {"reasons": problems_text(problems)},
+                                   last_error=problems_text(problems), last_error_code=problems[0].code)
+            else:
+                voucher.last_error, voucher.last_error_code = problems_text(problems), problems[0].code
+                voucher.save(update_fields=["last_error", "last_error_code", "updated_at"])
+            return problems
+        voucher_transition(voucher=voucher, to=S.QUEUED, actor=actor, next_attempt_at=None, last_error="",
+                           last_error_code="")
+        if kick:
+            transaction.on_commit(lambda: _kick(voucher.system))
+    return []
+
+
+def vouchers_queue(*, vouchers, actor: Actor = None) -> QueueResult:
+    result = QueueResult()
+    systems = set()
+    for voucher in vouchers:
+        before = voucher.state
+        problems = voucher_queue(voucher=voucher, actor=actor, kick=False)
+        voucher.refresh_from_db(fields=["state"])
+        if problems:
+            result.failed += 1
+        elif voucher.state == S.QUEUED and before != S.QUEUED:
+            result.queued += 1
+            systems.add(voucher.system)
+        else:
+            result.skipped += 1
+    for system in systems:
+        transaction.on_commit(lambda system=system: _kick(system))
+    return result
+
+
+def _kick(system: str | None = None) -> None:
+    from ..tasks import kick_dispatch  # tasks import services; import late to avoid a cycle
+
+    kick_dispatch()
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    seconds = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    if retry_after:
+        seconds = max(seconds, retry_after)
+    return timedelta(seconds=seconds)
+
+
+def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) -> str:
+    """Send one queued voucher to its target: claim → call → record. Returns what happened."""
+    now = timezone.now()
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().select_related("company").filter(pk=voucher_id).first()
+        if voucher is None or voucher.state != S.QUEUED:
+            return "skipped"
+        if voucher.next_attempt_at and voucher.next_attempt_at > now:
+            return "not_due"
+        integration = _integration_for(voucher)
+        if integration is None or integration.status in (IntegrationStatus.NEEDS_REAUTHORISATION,
+                                                        IntegrationStatus.SETTING_UP):
+            voucher_transition(
+                voucher=voucher, to=S.AWAITING_AUTHORISATION, actor=actor,
+                message=_("Waiting: the %(system)s connection needs to be authorised.")
+                % {"system": voucher.get_system_display()},
+            )
+            return "awaiting_authorisation"
+        if integration.status != IntegrationStatus.ACTIVE:
+            return "paused"
+        plan = plan_snapshot(voucher.company, voucher.system)
+        problems = voucher_preflight(voucher, integration=integration, plan=plan)
+        if problems:
+            voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+                               message=_("Not sent: %(reasons)s") % {"reasons": problems_text(problems)},
+                               last_error=problems_text(problems), last_error_code=problems[0].code,
+                               pending_since=voucher.pending_since)
+            return "failed"
+        look_up_first = voucher.pending_since is not None
+        previous = _remote_of(voucher) if voucher.remote_id else None
+        dto = voucher_dto(voucher, integration=integration, plan=plan)
+        voucher_transition(voucher=voucher, to=S.SENDING, actor=actor, attempts=voucher.attempts + 1,
+                           pending_since=voucher.pending_since or now)
+
+    connector = connector or registry.connector_for(integration)
+    try:
+        remote = None
+        if look_up_first:
+            remote = connector.find_voucher(dto)
+            audit_record(
+                action="remote:lookup", voucher=voucher, actor=actor,
+                message=(_("The previous attempt's outcome was unknown; found it in %(system)s as %(ref)s.")
+                         % {"system": voucher.get_system_display(), "ref": remote.remote_id}) if remote else
+                        _("The previous attempt's outcome was unknown; it is not in %(system)s, so we send it.")
+                        % {"system": voucher.get_system_display()},
+            )
+        if remote is None:
+            if previous is not None:
+                remote = connector.update_voucher(dto, previous)
+            else:
+                remote = connector.post_voucher(dto)
+    except AuthError as exc:
+        return _record_auth_error(voucher, integration, exc, actor)
+    except RemoteValidationError as exc:
+        return _record_failure(voucher, exc, actor, definite=True)
+    except RetryableError as exc:
+        return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown)
+    except ConnectorError as exc:
+        return _record_failure(voucher, exc, actor, definite=True)
+    except Exception as exc:  # anything unexpected: we cannot know whether it landed
+        logger.exception("Unexpected error sending voucher %s", voucher.pk)
+        return _record_retry(voucher, RetryableError(_("Unexpected error: %(error)s") % {"error": exc}), actor,
+                             outcome_unknown=True)
+    return _record_posted(voucher, remote, actor, updated=previous is not None)
+
+
+def _remote_of(voucher: Voucher) -> RemoteVoucher:
+    return RemoteVoucher(remote_id=voucher.remote_id, series=voucher.remote_series, number=voucher.remote_number,
+                         year=voucher.remote_year, timestamp=voucher.remote_timestamp, status=voucher.remote_status)
+
+
+def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, updated: bool) -> str:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        fingerprint = voucher_fingerprint(voucher)
+        voucher_transition(
+            voucher=voucher, to=S.POSTED, actor=actor, outcome=AuditEvent.Outcome.OK,
+            message=(_("Updated in %(system)s: %(ref)s") if updated else _("Posted to %(system)s: %(ref)s"))
+            % {"system": voucher.get_system_display(), "ref": remote.remote_id},
+            remote_id=remote.remote_id, remote_series=remote.series, remote_number=str(remote.number or ""),
+            remote_year=str(remote.year or ""), remote_timestamp=remote.timestamp or "",
+            remote_status=remote.status or "", posted_at=timezone.now(), posted_fingerprint=fingerprint,
+            pending_since=None, last_error="", last_error_code="", next_attempt_at=None,
+        )
+        Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).update(
+            last_success_at=timezone.now()
+        )
+    return "posted"
+
+
+def _record_failure(voucher: Voucher, exc: ConnectorError, actor: Actor, *, definite: bool) -> str:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        voucher_transition(
+            voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+            message=_("Refused by %(system)s: %(error)s") % {"system": voucher.get_system_display(),
+                                                            "error": exc.message},
+            last_error=exc.message, last_error_code=exc.code,
+            pending_since=None if definite else voucher.pending_since,
+        )
+    return "failed"
+
+
+def _record_retry(voucher: Voucher, exc: RetryableError, actor: Actor, *, outcome_unknown: bool) -> str:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        pending = voucher.pending_since if outcome_unknown else None
+        if voucher.attempts >= MAX_ATTEMPTS:
+            voucher_transition(
+                voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+                message=_("Gave up after %(n)s attempts: %(error)s") % {"n": voucher.attempts, "error": exc.message},
+                last_error=exc.message, last_error_code=exc.code, pending_since=pending,
+            )
+            return "failed"
+        next_at = timezone.now() + _backoff(voucher.attempts, exc.retry_after)
+        voucher_transition(
+            voucher=voucher, to=S.QUEUED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+            message=_("Will retry at %(when)s: %(error)s")
+            % {"when": timezone.localtime(next_at).strftime("%Y-%m-%d %H:%M:%S"), "error": exc.message},
+            last_error=exc.message, last_error_code=exc.code, next_attempt_at=next_at, pending_since=pending,
+        )
+    return "retry"
+
+
+def _record_auth_error(voucher: Voucher, integration: Integration, exc: AuthError, actor: Actor) -> str:
+    from .integrations import integration_needs_reauthorisation
+
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        # A refused token means the request was not processed: nothing landed.
+        voucher_transition(
+            voucher=voucher, to=S.AWAITING_AUTHORISATION, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+            message=_("Waiting for re-authorisation: %(error)s") % {"error": exc.message},
+            last_error=exc.message, last_error_code=exc.code, pending_since=voucher.pending_since,
+        )
+    integration_needs_reauthorisation(integration=integration, reason=exc.message)
+    return "awaiting_authorisation"
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    posted: int = 0
+    failed: int = 0
+    retried: int = 0
+    awaiting_authorisation: int = 0
+    remaining: bool = False
+
+
+def vouchers_dispatch(*, system: str | None = None, slot: int = 0, slots: int = 1, max_seconds: float = 240,
+                      progress=None) -> DispatchResult:
+    """Send due vouchers, interleaving companies so each target company is paced on its own."""
+    from ..selectors.vouchers import round_robin_batch
+
+    result = DispatchResult()
+    deadline = timezone.now() + timedelta(seconds=max_seconds)
+    while timezone.now() < deadline:
+        batch = round_robin_batch(system=system, slot=slot, slots=slots)
+        progressed = False
+        for voucher_id in batch:
+            if timezone.now() >= deadline:
+                break
+            outcome = voucher_send(voucher_id=voucher_id)
+            if outcome in ("skipped", "not_due", "paused"):
+                continue
+            progressed = True
+            result.sent += 1
+            result.posted += outcome == "posted"
+            result.failed += outcome == "failed"
+            result.retried += outcome == "retry"
+            result.awaiting_authorisation += outcome == "awaiting_authorisation"
+            if progress:
+                progress(result)
+        if not progressed:
+            break
+    result.remaining = bool(round_robin_batch(system=system, slot=slot, slots=slots))
+    return result
+
+
+def vouchers_recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> int:
+    """Vouchers left in 'sending' by a worker that died: queue them again, to be looked up first."""
+    from ..selectors.vouchers import vouchers_stuck_sending
+
+    count = 0
+    for voucher_id in vouchers_stuck_sending(older_than=timezone.now() - older_than).values_list("id", flat=True):
+        with transaction.atomic():
+            voucher = Voucher.objects.select_for_update().get(pk=voucher_id)
+            if voucher.state != S.SENDING:
+                continue
+            voucher_transition(
+                voucher=voucher, to=S.QUEUED, actor="sweeper", outcome=AuditEvent.Outcome.ERROR,
+                message=_("The send was interrupted; the outcome is unknown. It will be looked up before any new post."),
+                last_error=_("Send interrupted; outcome unknown."), next_attempt_at=None,
+            )
+            count += 1
+    return count
+
+
+def voucher_mark_changed(*, voucher: Voucher, actor: Actor = None) -> bool:
+    """Call after editing a posted voucher's content: it needs an update in the target if it changed."""
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        changed = voucher_fingerprint(voucher) != voucher.posted_fingerprint
+        if voucher.state == S.POSTED and changed:
+            voucher_transition(voucher=voucher, to=S.NEEDS_UPDATE, actor=actor,
+                               message=_("Changed after posting; the target's copy will be updated."))
+            return True
+        if voucher.state == S.NEEDS_UPDATE and not changed:
+            voucher_transition(voucher=voucher, to=S.POSTED, actor=actor,
+                               message=_("The change was undone; the target's copy is up to date again."))
+        return False
+
+
+def voucher_reset_to_draft(*, voucher: Voucher, actor: Actor = None) -> None:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        voucher_transition(voucher=voucher, to=S.DRAFT, actor=actor, message=_("Back to draft for editing."))
+

@@ -1,0 +1,96 @@
+"""Background tasks: thin shells over services. Any task may run twice; the services are idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django_q.tasks import async_task
+
+from .selectors.vouchers import round_robin_batch
+from .services import vouchers as voucher_services
+
+logger = logging.getLogger("kontera.tasks")
+
+
+def _slots() -> int:
+    return max(int(settings.Q_CLUSTER.get("workers", 1)), 1)
+
+
+def _ticket(slot: int) -> str:
+    return f"kontera:dispatch:{slot}"
+
+
+def kick_dispatch() -> int:
+    """Make sure one dispatcher per worker slot is queued or running; returns how many were enqueued."""
+    timeout = int(settings.Q_CLUSTER.get("timeout", 300))
+    enqueued = 0
+    slots = _slots()
+    for slot in range(slots):
+        if cache.add(_ticket(slot), 1, timeout=timeout + 30):
+            async_task("bookkeeping.tasks.dispatch", slot, slots, task_name=f"dispatch-{slot}",
+                       group="dispatch")
+            enqueued += 1
+    return enqueued
+
+
+def dispatch(slot: int = 0, slots: int = 1) -> dict:
+    """Send due vouchers for this slot's companies, then hand over if work remains."""
+    timeout = int(settings.Q_CLUSTER.get("timeout", 300))
+    try:
+        result = voucher_services.vouchers_dispatch(slot=slot, slots=slots, max_seconds=max(timeout - 60, 30))
+    finally:
+        cache.delete(_ticket(slot))
+    # Look for work only after freeing the ticket, so a voucher queued meanwhile is never missed.
+    if round_robin_batch(slot=slot, slots=slots):
+        kick_dispatch()
+    return result.__dict__
+
+
+def sweep() -> dict:
+    """Every minute: recover interrupted sends and start dispatchers for retries that came due."""
+    recovered = voucher_services.vouchers_recover_stuck()
+    enqueued = kick_dispatch()
+    return {"recovered": recovered, "dispatchers_started": enqueued}
+
+
+def enqueue_master_data_import(integration_id: int, *, actor: str = "worker") -> None:
+    async_task("bookkeeping.tasks.import_master_data", integration_id, actor, task_name=f"master-data-{integration_id}")
+
+
+def import_master_data(integration_id: int, actor: str = "worker") -> dict:
+    """Import the target's chart of accounts, cost centres, series, years and locked period."""
+    from integrations.base import AuthError
+    from integrations.models import Integration
+
+    from .services.integrations import integration_needs_reauthorisation
+    from .services.plans import chart_import
+
+    integration = Integration.objects.get(pk=integration_id)
+    try:
+        summary = chart_import(integration=integration, actor=actor)
+    except AuthError as exc:
+        integration_needs_reauthorisation(integration=integration, reason=exc.message)
+        return {"ok": False, "error": exc.message}
+    return {"ok": True, **summary.__dict__}
+
+
+def refresh_idle_tokens() -> dict:
+    """Daily: refresh Fortnox connections idle for a week, so the 45-day refresh token never lapses."""
+    from integrations import tokens
+    from integrations.base import AuthError, ConnectorError
+    from integrations.models import Integration, IntegrationStatus
+
+    from .services.integrations import integration_needs_reauthorisation
+
+    refreshed, lost = 0, 0
+    for integration in Integration.objects.filter(system="fortnox", status=IntegrationStatus.ACTIVE):
+        try:
+            refreshed += tokens.fortnox_refresh_idle(integration=integration)
+        except AuthError as exc:
+            integration_needs_reauthorisation(integration=integration, reason=exc.message)
+            lost += 1
+        except ConnectorError as exc:
+            logger.warning("Idle refresh of integration %s failed for now: %s", integration.pk, exc.message)
+    return {"refreshed": refreshed, "needs_reauthorisation": lost}

@@ -1,0 +1,171 @@
+"""Kontera settings: one django-environ ``env``; every external address and secret comes from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env (written by `manage.py run` on first start) is read when present; real
+# environment variables win over it.
+if (BASE_DIR / ".env").exists():
+    env.read_env(str(BASE_DIR / ".env"), overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "import_export",
+    "bookkeeping",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'kontera.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock when a transaction starts, so two workers cannot both read
+    # a refresh token or a rate-limit slot before either writes it (SQLite has no row locks).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
+else:
+    # Keep connections open: django-q2's ORM broker polls constantly (see STYLE.md's figures).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("sv", _("Swedish")), ("da", _("Danish"))]
+LOCALE_PATHS = [BASE_DIR / "bookkeeping" / "locale"]
+TIME_ZONE = env("TIME_ZONE", default="Europe/Stockholm")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+
+LOGIN_URL = "admin:login"
+
+# E-mail: console backend unless EMAIL_URL says otherwise (smtp://user:pass@host:587 …).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="kontera@localhost")
+KONTERA_SUPPORT_EMAIL = env("KONTERA_SUPPORT_EMAIL", default="support@localhost")
+
+# Secrets at rest: comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+KONTERA_ENCRYPTION_KEYS = env.list("KONTERA_ENCRYPTION_KEYS", default=[])
+
+# The external services; each defaults to the real one.
+FORTNOX_API_URL = env("FORTNOX_API_URL", default="https://api.fortnox.se/3")
+FORTNOX_OAUTH_URL = env("FORTNOX_OAUTH_URL", default="https://apps.fortnox.se/oauth-v1")
+FORTNOX_CLIENT_ID = env("FORTNOX_CLIENT_ID", default="")
+FORTNOX_CLIENT_SECRET = env("FORTNOX_CLIENT_SECRET", default="")
+FORTNOX_REDIRECT_URI = env(
+    "FORTNOX_REDIRECT_URI", default="http://127.0.0.1:8000/integrations/fortnox/callback"
+)
+DINERO_API_URL = env("DINERO_API_URL", default="https://api.dinero.dk")
+DINERO_AUTH_URL = env("DINERO_AUTH_URL", default="https://authz.dinero.dk/dineroapi/oauth/token")
+DINERO_CLIENT_ID = env("DINERO_CLIENT_ID", default="")
+DINERO_CLIENT_SECRET = env("DINERO_CLIENT_SECRET", default="")
+NETS_EASY_API_URL = env("NETS_EASY_API_URL", default="https://api.dibspayment.eu")
+
+# Outbound HTTP: connect and read timeouts in seconds.
+KONTERA_HTTP_TIMEOUT = (env.float("HTTP_CONNECT_TIMEOUT", default=5.0), env.float("HTTP_READ_TIMEOUT", default=30.0))
+
+REDIS_URL = env("REDIS_URL", default="")
+
+# Background work (django-q2). `timeout` < `retry` so a running task is never handed out twice;
+# retries with back-off belong to the voucher state machine, not to the broker.
+Q_CLUSTER = {
+    "name": "kontera",
+    "workers": env.int("KONTERA_WORKERS", default=2),
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "queue_limit": 10,
+    "catch_up": False,
+    "save_limit": 500,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # Shared by every process (web, workers): used for dispatch tickets and the rate limiter.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kontera_cache"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "integrations.http.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django_q": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "oauthlib": {"level": "WARNING"},
+        "requests_oauthlib": {"level": "WARNING"},
+    },
+}
+
+# django-import-export: an import needs the model's "import" permission; everything in one transaction.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False

@@ -1,0 +1,188 @@
+"""The connector interface: the handful of operations the flows need, their DTOs and typed errors.
+
+The domain (``bookkeeping``) sees only this module and ``integrations.registry``. A connector
+turns our voucher into the target's payload and back; it never touches the admin or the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base class. ``message`` is plain words for staff; ``code`` is the target's own code."""
+
+    def __init__(self, message: str, *, code: str = "", http_status: int | None = None, detail: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.code = str(code or "")
+        self.http_status = http_status
+        self.detail = detail
+
+
+class RetryableError(ConnectorError):
+    """429, 5xx, timeouts, dropped connections: try again later.
+
+    ``outcome_unknown`` is True when the request may have taken effect remotely (a timeout after
+    sending, a dropped connection, a 5xx on a write): the next attempt must look the voucher up by
+    our reference before posting again.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, outcome_unknown: bool = False, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
+
+
+class AuthError(ConnectorError):
+    """The target refuses our credentials: staff must re-authorise (nothing is lost meanwhile)."""
+
+
+class RemoteValidationError(ConnectorError):
+    """The target refused the content. Never retried blindly: staff fix the cause first."""
+
+    def __init__(self, message: str, *, field_name: str = "", **kw):
+        super().__init__(message, **kw)
+        self.field_name = field_name
+
+
+class StaleVersionError(RemoteValidationError):
+    """Optimistic concurrency: the target's copy changed since we read it (e.g. Dinero code 58)."""
+
+
+class NotSupported(ConnectorError):
+    """The target cannot do this (e.g. Fortnox vouchers are immutable)."""
+
+
+# --- DTOs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoucherRowDTO:
+    account: int
+    debit: Decimal = Decimal("0.00")
+    credit: Decimal = Decimal("0.00")
+    cost_centre: str = ""
+    project: str = ""
+    text: str = ""
+    vat_code: str = ""
+
+
+@dataclass(frozen=True)
+class VoucherDTO:
+    """Our voucher as a connector sees it.
+
+    ``reference`` is our unique, stable reference (the idempotency key) that the connector writes
+    into the voucher it creates, so that ``find_voucher`` can recognise it later.
+    ``extra`` carries what only one target needs (Dinero: purchase type, supplier, attachment).
+    """
+
+    reference: str
+    kind: str
+    date: date
+    description: str
+    series: str = ""
+    currency: str = "SEK"
+    rows: tuple[VoucherRowDTO, ...] = ()
+    financial_year: str = ""  # the target's id of the financial year covering ``date``, when it has one
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteVoucher:
+    """What the target answered: where the voucher lives there."""
+
+    remote_id: str
+    series: str = ""
+    number: str = ""
+    year: str = ""
+    timestamp: str = ""
+    status: str = ""
+    url: str = ""
+    total: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class AccountDTO:
+    number: int
+    name: str
+    is_balance: bool
+    active: bool = True
+    vat_code: str = ""
+    cost_centre_setting: str = "allowed"  # allowed | mandatory | not_allowed
+    is_deposit: bool = False
+    is_purchase: bool = False
+
+
+@dataclass(frozen=True)
+class CostCentreDTO:
+    code: str
+    name: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class SeriesDTO:
+    code: str
+    description: str
+    manual: bool
+
+
+@dataclass(frozen=True)
+class FinancialYearDTO:
+    start: date
+    end: date
+    remote_id: str
+
+
+@dataclass(frozen=True)
+class VatCodeDTO:
+    code: str
+    name: str
+    rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MasterData:
+    accounts: tuple[AccountDTO, ...] = ()
+    cost_centres: tuple[CostCentreDTO, ...] = ()
+    series: tuple[SeriesDTO, ...] = ()
+    financial_years: tuple[FinancialYearDTO, ...] = ()
+    vat_codes: tuple[VatCodeDTO, ...] = ()
+    locked_until: date | None = None
+    company_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    ok: bool
+    company_name: str = ""
+    organisation_number: str = ""
+    remote_company_id: str = ""
+    message: str = ""
+
+
+# --- the interface ----------------------------------------------------------------------------
+
+
+class Connector(Protocol):
+    """One per external system; built from an ``integrations.models.Integration``."""
+
+    system: ClassVar[str]
+    label: ClassVar[str]
+    is_target: ClassVar[bool]  # True when vouchers are posted into this system
+
+    def check_connection(self) -> ConnectionInfo: ...
+
+    def import_master_data(self, *, progress=None) -> MasterData: ...
+
+    def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher: ...
+
+    def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None: ...
+
+    def update_voucher(self, voucher: VoucherDTO, previous: RemoteVoucher) -> RemoteVoucher: ...

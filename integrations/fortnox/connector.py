@@ -1,0 +1,105 @@
+"""Fortnox behind the connector interface: master data in, vouchers out (exactly once)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from ..base import ConnectionInfo, MasterData, NotSupported, RemoteVoucher, VoucherDTO
+from . import mapping
+from .client import FortnoxClient
+
+LOCKED_PERIOD_POLICIES = ("refuse", "first_open")
+
+
+class FortnoxConnector:
+    system = "fortnox"
+    label = "Fortnox"
+    is_target = True
+    requires_series = True
+    secret_fields: tuple[str, ...] = ()  # OAuth: tokens come from the Connect button, never typed in
+
+    def __init__(self, integration, *, session=None):
+        self.integration = integration
+        self.client = FortnoxClient(integration, session=session)
+
+    @classmethod
+    def validate_settings(cls, settings: dict, *, company=None) -> dict:
+        cleaned = dict(settings or {})
+        policy = cleaned.setdefault("locked_period_policy", "refuse")
+        if policy not in LOCKED_PERIOD_POLICIES:
+            raise ValidationError(_("locked_period_policy must be one of: %(choices)s")
+                                  % {"choices": ", ".join(LOCKED_PERIOD_POLICIES)})
+        return cleaned
+
+    def check_connection(self) -> ConnectionInfo:
+        info = self.client.get("companyinformation").get("CompanyInformation", {})
+        return ConnectionInfo(
+            ok=True,
+            company_name=str(info.get("CompanyName") or ""),
+            organisation_number=str(info.get("OrganizationNumber") or ""),
+            remote_company_id=str(mapping.as_int(info.get("DatabaseNumber")) or ""),
+        )
+
+    def import_master_data(self, *, progress=None) -> MasterData:
+        def step(message):
+            if progress:
+                progress(message)
+
+        step(_("Reading company information"))
+        company_info = self.client.get("companyinformation").get("CompanyInformation", {})
+        step(_("Reading financial years"))
+        years = [mapping.financial_year_dto(y) for y in self.client.get_all("financialyears", "FinancialYears")]
+        current = _current_year(years)
+        params = {"financialyear": current.remote_id} if current else {}
+        step(_("Reading accounts"))
+        accounts = [mapping.account_dto(a) for a in self.client.get_all("accounts", "Accounts", **params)]
+        step(_("Reading cost centres"))
+        cost_centres = [mapping.cost_centre_dto(c) for c in self.client.get_all("costcenters", "CostCenters")]
+        step(_("Reading voucher series"))
+        series = [mapping.series_dto(s) for s in
+                  self.client.get_all("voucherseries", "VoucherSeriesCollection", **params)]
+        step(_("Reading the locked period"))
+        locked = self.client.get("settings/lockedperiod").get("LockedPeriod", {}) or {}
+        return MasterData(
+            accounts=tuple(accounts),
+            cost_centres=tuple(cost_centres),
+            series=tuple(series),
+            financial_years=tuple(years),
+            locked_until=mapping.as_date(locked.get("EndDate")),
+            company_info={
+                "name": str(company_info.get("CompanyName") or ""),
+                "organisation_number": str(company_info.get("OrganizationNumber") or ""),
+                "tenant_id": str(mapping.as_int(company_info.get("DatabaseNumber")) or ""),
+            },
+        )
+
+    def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
+        params = {"financialyear": voucher.financial_year} if voucher.financial_year else {}
+        body = self.client.post("vouchers", mapping.voucher_payload(voucher), **params)
+        return mapping.remote_voucher(body)
+
+    def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None:
+        """Look for our reference among the vouchers of that day and series (vouchers are never deleted)."""
+        params = {"fromdate": voucher.date.isoformat(), "todate": voucher.date.isoformat()}
+        if voucher.series:
+            params["voucherseries"] = voucher.series
+        if voucher.financial_year:
+            params["financialyear"] = voucher.financial_year
+        for item in self.client.get_all("vouchers", "Vouchers", **params):
+            if mapping.carries_reference(item, voucher.reference):
+                return mapping.remote_voucher(item)
+        return None
+
+    def update_voucher(self, voucher: VoucherDTO, previous: RemoteVoucher) -> RemoteVoucher:
+        raise NotSupported(_("Fortnox vouchers cannot be changed once posted; post a correcting voucher instead."))
+
+
+def _current_year(years, today: dt.date | None = None):
+    today = today or dt.date.today()
+    for year in years:
+        if year.start and year.end and year.start <= today <= year.end:
+            return year
+    return max(years, key=lambda y: y.end, default=None)

@@ -1,0 +1,180 @@
+"""Pure functions: our voucher <-> Fortnox JSON, Fortnox errors -> plain words. No HTTP here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from ..base import (
+    AccountDTO,
+    CostCentreDTO,
+    FinancialYearDTO,
+    RemoteVoucher,
+    SeriesDTO,
+    VoucherDTO,
+)
+
+REFERENCE_FORMAT = "[{reference}]"
+
+
+def as_int(value, default: int | None = None) -> int | None:
+    """Fortnox sometimes sends numbers as quoted strings ("VoucherNumber": "15")."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return default
+
+
+def as_bool(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def as_date(value) -> dt.date | None:
+    if not value:
+        return None
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def money(amount: Decimal) -> float:
+    # Fortnox takes JSON numbers; two-decimal amounts below 10^12 are exact enough as doubles.
+    return float(Decimal(amount).quantize(Decimal("0.01")))
+
+
+def reference_tag(reference: str) -> str:
+    return REFERENCE_FORMAT.format(reference=reference)
+
+
+def voucher_payload(voucher: VoucherDTO) -> dict:
+    """``{"Voucher": …}`` for POST /3/vouchers; our reference goes in Comments for later look-up."""
+    rows = []
+    for row in voucher.rows:
+        item = {"Account": int(row.account), "Debit": money(row.debit), "Credit": money(row.credit)}
+        if row.cost_centre:
+            item["CostCenter"] = row.cost_centre
+        if row.project:
+            item["Project"] = row.project
+        if row.text:
+            item["TransactionInformation"] = row.text[:100]
+        rows.append(item)
+    comments = reference_tag(voucher.reference)
+    if voucher.extra.get("source_label"):
+        comments = f"{comments} {voucher.extra['source_label']}"
+    return {"Voucher": {
+        "Description": (voucher.description or voucher.reference)[:200],
+        "TransactionDate": voucher.date.isoformat(),
+        "VoucherSeries": voucher.series,
+        "Comments": comments[:1000],
+        "VoucherRows": rows,
+    }}
+
+
+def remote_voucher(data: dict) -> RemoteVoucher:
+    item = data.get("Voucher", data)
+    series = str(item.get("VoucherSeries") or "")
+    number = as_int(item.get("VoucherNumber"))
+    year = as_int(item.get("Year"))
+    return RemoteVoucher(
+        remote_id=f"{series}{number}" if number is not None else "",
+        series=series,
+        number=str(number or ""),
+        year=str(year or ""),
+        url=str(item.get("@url") or ""),
+    )
+
+
+def carries_reference(item: dict, reference: str) -> bool:
+    return reference_tag(reference) in str(item.get("Comments") or "")
+
+
+_SETTING = {"ALLOWED": "allowed", "MANDATORY": "mandatory", "NOTALLOWED": "not_allowed"}
+
+
+def account_dto(item: dict) -> AccountDTO:
+    number = as_int(item.get("Number"))
+    return AccountDTO(
+        number=number,
+        name=str(item.get("Description") or ""),
+        # BAS: classes 1–2 are the balance sheet, 3–8 profit and loss.
+        is_balance=number < 3000,
+        active=as_bool(item.get("Active", True)),
+        vat_code=str(item.get("VATCode") or ""),
+        cost_centre_setting=_SETTING.get(str(item.get("CostCenterSettings") or "ALLOWED").upper(), "allowed"),
+    )
+
+
+def cost_centre_dto(item: dict) -> CostCentreDTO:
+    return CostCentreDTO(code=str(item.get("Code")), name=str(item.get("Description") or ""),
+                         active=as_bool(item.get("Active", True)))
+
+
+def series_dto(item: dict) -> SeriesDTO:
+    return SeriesDTO(code=str(item.get("Code")), description=str(item.get("Description") or ""),
+                     manual=as_bool(item.get("Manual", False)))
+
+
+def financial_year_dto(item: dict) -> FinancialYearDTO:
+    return FinancialYearDTO(start=as_date(item.get("FromDate")), end=as_date(item.get("ToDate")),
+                            remote_id=str(as_int(item.get("Id"))))
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def error_information(body) -> tuple[str, str]:
+    """(code, message) from an ErrorInformation body in either casing; code may be a string."""
+    if not isinstance(body, dict):
+        return "", ""
+    info = body.get("ErrorInformation") or body.get("errorInformation") or {}
+    if not isinstance(info, dict):
+        return "", ""
+    lowered = {str(k).lower(): v for k, v in info.items()}
+    code = lowered.get("code")
+    return (str(as_int(code)) if as_int(code) is not None else str(code or "")), str(lowered.get("message") or "")
+
+
+def plain_message(code: str, swedish: str) -> str:
+    """Staff-facing words for a Fortnox refusal: our explanation, then Fortnox's own Swedish text."""
+    explanation = _explain(code, swedish)
+    original = f"Fortnox: “{swedish}”" + (f" ({code})" if code else "") if swedish else f"Fortnox error {code}"
+    return f"{explanation} — {original}" if explanation else original
+
+
+def _explain(code: str, swedish: str) -> str:
+    known = {
+        "2000423": _("An account on the voucher does not exist in Fortnox."),
+        "2001304": _("An account on the voucher does not exist in Fortnox."),
+        "2000946": _("An account on the voucher requires a cost centre."),
+        "2000947": _("A cost centre on the voucher is not active in Fortnox."),
+        "2000401": _("The date is inside a locked period in Fortnox."),
+        "2000359": _("A text contains characters Fortnox does not allow."),
+        "2000588": _("Fortnox refused a parameter of the request."),
+        "2000663": _("The Fortnox connection lacks a permission (scope); connect Fortnox again."),
+        "2001101": _("The Fortnox company has no licence for this; check the Fortnox subscription."),
+        "2001103": _("The Fortnox company has no API licence."),
+        "2001392": _("Fortnox received no or wrongly typed data."),
+        "2001399": _("Fortnox did not recognise a field name."),
+        "2002115": _("Fortnox could not read the request (malformed JSON)."),
+    }
+    if code in known:
+        return known[code]
+    text = swedish.lower()
+    patterns = [
+        (r"inte aktivt", _("An account on the voucher is not active in Fortnox.")),
+        (r"inte manuell", _("The voucher series does not allow manual vouchers in Fortnox.")),
+        (r"verifikationsserie", _("The voucher series does not exist in Fortnox for that year.")),
+        (r"räkenskapsår", _("No financial year covers the date in Fortnox.")),
+        (r"kostnadsställe", _("A cost centre on the voucher is not accepted by Fortnox.")),
+        (r"balans|obalans", _("The voucher does not balance.")),
+        (r"låst", _("The date is inside a locked period in Fortnox.")),
+    ]
+    for pattern, explanation in patterns:
+        if re.search(pattern, text):
+            return explanation
+    return ""

@@ -1,0 +1,119 @@
+"""Shared fixtures. External systems are reached only over HTTP, through the sandboxes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+from tests import factories
+
+ON_POSTGRES = "postgres" in settings.DATABASES["default"]["ENGINE"]
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (run with DATABASE_URL=postgres://…)")
+    for item in items:
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path, monkeypatch):
+    from django_q.conf import Conf
+
+    # Tasks run inline in tests (django-q2 reads its settings once, at import).
+    monkeypatch.setattr(Conf, "SYNC", True)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture
+def company(db):
+    return factories.CompanyFactory(name="Brf Exempelgården", slug="brf-exempel")
+
+
+@pytest.fixture
+def staff_user(db):
+    return factories.UserFactory(username="anna")
+
+
+@pytest.fixture
+def superuser(db):
+    return factories.UserFactory(username="root", is_superuser=True)
+
+
+# --- sandboxes, served over real HTTP -----------------------------------------------------------
+
+
+class Switchboard:
+    """One WSGI app on one port that forwards to whichever sandbox the current test uses."""
+
+    def __init__(self):
+        self.apps = {}
+
+    def __call__(self, environ, start_response):
+        from werkzeug.wrappers import Response
+
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.apps.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                environ = dict(environ)
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix):]
+                return app(environ, start_response)
+        return Response("no sandbox mounted", status=404)(environ, start_response)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    from integrations.sandboxes import ServerThread
+
+    board = Switchboard()
+    server = ServerThread(board).start()
+    server.board = board
+    yield server
+    server.stop()
+
+
+FORTNOX_CLIENT = ("kontera-test", "kontera-test-secret")
+FORTNOX_REDIRECT = "http://testserver/integrations/fortnox/callback"
+
+
+@pytest.fixture
+def fortnox_sandbox(sandbox_server, settings):
+    """A fresh Fortnox sandbox with one seeded tenant; Kontera's settings point at it."""
+    from integrations.fortnox.sandbox import FortnoxSandbox
+
+    sandbox = FortnoxSandbox()
+    sandbox.register_client(*FORTNOX_CLIENT, [FORTNOX_REDIRECT])
+    sandbox.add_tenant(1046823, "Brf Exempelgården", "769600-1234")
+    sandbox_server.board.apps["/fortnox"] = sandbox
+    settings.FORTNOX_API_URL = f"{sandbox_server.url}/fortnox/3"
+    settings.FORTNOX_OAUTH_URL = f"{sandbox_server.url}/fortnox/oauth-v1"
+    settings.FORTNOX_CLIENT_ID, settings.FORTNOX_CLIENT_SECRET = FORTNOX_CLIENT
+    settings.FORTNOX_REDIRECT_URI = FORTNOX_REDIRECT
+    settings.KONTERA_HTTP_TIMEOUT = (2.0, 3.0)
+    sandbox.tenant_id = 1046823
+    yield sandbox
+    sandbox_server.board.apps.pop("/fortnox", None)
+
+
+@pytest.fixture
+def connected_fortnox(db, fortnox_sandbox, company):
+    """A company whose Fortnox integration went through the OAuth code flow and imported its plan."""
+    from bookkeeping.services.plans import chart_import
+    from integrations import tokens
+    from integrations.tokens import FORTNOX_SCOPES
+    from tests.factories import IntegrationFactory
+
+    integration = IntegrationFactory(company=company, system="fortnox", status="active")
+    code = fortnox_sandbox.authorize(FORTNOX_CLIENT[0], fortnox_sandbox.tenant_id, FORTNOX_SCOPES, FORTNOX_REDIRECT)
+    tokens.fortnox_exchange_code(integration=integration, code=code)
+    integration.refresh_from_db()
+    chart_import(integration=integration, actor="test")
+    integration.refresh_from_db()
+    return integration
