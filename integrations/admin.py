@@ -111,6 +111,17 @@ class IntegrationAdmin(CompanyScopedAdmin):
         kwargs["form"] = type("IntegrationSystemForm", (self.form,), extra)
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A connector may offer buttons on its integration page: admin_tools(integration, request)
+        # returns [(label, url), …].
+        integration = self.get_object(request, object_id)
+        tools = []
+        admin_tools = getattr(connector_meta(integration.system), "admin_tools", None) if integration else None
+        if admin_tools:
+            tools = [{"label": label, "url": url} for label, url in admin_tools(integration, request)]
+        extra_context = {**(extra_context or {}), "integration_tools": tools}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
         if obj is not None:
