@@ -67,6 +67,14 @@ class PlanSnapshot:
         return None
 
 
+def account_key(value) -> int | None:
+    """An account number as the plan keys it; None for a placeholder such as 'FEL'."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
 def _two_places(amount: Decimal) -> bool:
     return amount == amount.quantize(CENT)
 
@@ -100,8 +108,8 @@ def check_balance(rows: Iterable[RowLike]) -> list[Problem]:
     return problems
 
 
-def _account_problem(plan: PlanSnapshot, number: int, row: int | None) -> Problem | None:
-    account = plan.accounts.get(int(number))
+def _account_problem(plan: PlanSnapshot, number, row: int | None) -> Problem | None:
+    account = plan.accounts.get(account_key(number))
     if account is None:
         return Problem("unknown_account", _("Account %(account)s is not in the account plan.") % {"account": number}, row)
     if not account.active:
@@ -123,7 +131,7 @@ def check_account_number(plan: PlanSnapshot, number: int) -> list[Problem]:
 
 def check_profit_and_loss(plan: PlanSnapshot, number: int) -> list[Problem]:
     """Only P&L accounts may be expense categories (Dinero refuses balance accounts on purchases)."""
-    account = plan.accounts.get(int(number))
+    account = plan.accounts.get(account_key(number))
     if account is not None and account.is_balance:
         return [Problem(
             "balance_account",
@@ -139,7 +147,7 @@ def check_cost_centres(plan: PlanSnapshot, rows: Iterable[RowLike]) -> list[Prob
     problems = []
     for index, row in enumerate(rows, start=1):
         code = (row.cost_centre or "").strip()
-        account = plan.accounts.get(int(row.account))
+        account = plan.accounts.get(account_key(row.account))
         setting = account.cost_centre_setting if account else "allowed"
         if not code:
             if setting == "mandatory":

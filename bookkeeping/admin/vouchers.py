@@ -68,6 +68,7 @@ class AuditEventInline(admin.TabularInline):
 
 
 class VoucherAdmin(CompanyScopedAdmin):
+    change_list_template = "admin/bookkeeping/voucher/change_list.html"
     list_display = ("date", "company", "kind", "source_reference", "description", "series", "total",
                     "state_display", "remote_display", "short_error")
     list_filter = ("state", "system", "kind", ("company", admin.RelatedOnlyFieldListFilter), "source_system")
@@ -174,8 +175,14 @@ class VoucherAdmin(CompanyScopedAdmin):
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
+        from .journals import journal_import_view, sie_export_view
+
         return [
             path("progress/", self.admin_site.admin_view(self.progress_view), name="%s_%s_progress" % info),
+            path("import-journals/", self.admin_site.admin_view(lambda r: journal_import_view(self, r)),
+                 name="%s_%s_import_journals" % info),
+            path("export-sie/", self.admin_site.admin_view(lambda r: sie_export_view(self, r)),
+                 name="%s_%s_export_sie" % info),
             *super().get_urls(),
         ]
 

@@ -177,7 +177,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('position', models.PositiveIntegerField(default=0, verbose_name='position')),
-                ('account', models.PositiveIntegerField(verbose_name='account')),
+                ('account', models.CharField(max_length=10, verbose_name='account')),
                 ('debit', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0.00'))], verbose_name='debit')),
                 ('credit', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0.00'))], verbose_name='credit')),
                 ('cost_centre', models.CharField(blank=True, max_length=6, verbose_name='cost centre')),

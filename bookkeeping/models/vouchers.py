@@ -116,7 +116,9 @@ class Voucher(models.Model):
 class VoucherRow(models.Model):
     voucher = models.ForeignKey(Voucher, on_delete=models.CASCADE, related_name="rows", verbose_name=_("voucher"))
     position = models.PositiveIntegerField(_("position"), default=0)
-    account = models.PositiveIntegerField(_("account"))
+    # Text, because source files may carry placeholders such as "FEL": imported as they are, then
+    # refused by the pre-flight check until corrected.
+    account = models.CharField(_("account"), max_length=10)
     debit = models.DecimalField(_("debit"), max_digits=14, decimal_places=2, default=ZERO,
                                 validators=[MinValueValidator(ZERO)])
     credit = models.DecimalField(_("credit"), max_digits=14, decimal_places=2, default=ZERO,

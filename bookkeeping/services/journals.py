@@ -36,7 +36,7 @@ class JournalImportError(ValueError):
 
 @dataclass
 class JournalRowData:
-    account: int
+    account: str
     debit: Decimal
     credit: Decimal
     cost_centre: str = ""
@@ -100,7 +100,7 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
         )
         for row in voucher.rows:
             journal.rows.append(JournalRowData(
-                account=int(row.account),
+                account=row.account,
                 debit=row.amount if row.amount > 0 else Decimal("0.00"),
                 credit=-row.amount if row.amount < 0 else Decimal("0.00"),
                 cost_centre=(row.cost_centre or "")[:6], project=(row.project or "")[:20], text=row.text[:100],
@@ -153,9 +153,8 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
         except ValueError:
             errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": row.get("date")}))
             continue
-        try:
-            account = int((row.get("account") or "").strip())
-        except ValueError:
+        account = (row.get("account") or "").strip()
+        if not account.isdigit():
             errors.append((line, _("Account '%(value)s' is not a number.") % {"value": row.get("account")}))
             continue
         journal = journals.get(ref)

@@ -122,7 +122,7 @@ def voucher_dto(voucher: Voucher, *, integration: Integration | None = None, pla
         series=voucher.series,
         currency=voucher.currency,
         rows=tuple(
-            VoucherRowDTO(account=r.account, debit=r.debit, credit=r.credit, cost_centre=r.cost_centre,
+            VoucherRowDTO(account=int(r.account), debit=r.debit, credit=r.credit, cost_centre=r.cost_centre,
                           project=r.project, text=r.text, vat_code=r.vat_code)
             for r in voucher.rows.all()
         ),
