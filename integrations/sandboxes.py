@@ -113,8 +113,14 @@ class DropConnection(Exception):
     """Raised inside a sandbox handler to make the server close the socket without answering."""
 
 
-def drop_connection(environ: dict) -> None:
-    """Close the client's socket now; the client sees a dropped connection, not an HTTP answer."""
+def drop_connection(environ: dict, *, on_drop: Callable[[], None] | None = None) -> None:
+    """Close the client's socket now; the client sees a dropped connection, not an HTTP answer.
+
+    ``on_drop`` runs first (e.g. to log the request), so a client that reacts at once to the
+    dropped connection already finds the request in the sandbox's log.
+    """
+    if on_drop is not None:
+        on_drop()
     sock = environ.get("werkzeug.socket")
     if sock is not None:
         try:
@@ -133,7 +139,8 @@ class SandboxBase:
     log: list[LoggedRequest] = field(default_factory=list)
 
 
-def apply_fault_before(fault: Fault | None, environ: dict) -> Response | None:
+def apply_fault_before(fault: Fault | None, environ: dict, *,
+                       on_drop: Callable[[], None] | None = None) -> Response | None:
     """Handle the faults that act before processing; returns a response to send, if any."""
     if fault is None:
         return None
@@ -141,7 +148,7 @@ def apply_fault_before(fault: Fault | None, environ: dict) -> Response | None:
         body = fault.body if isinstance(fault.body, bytes) else fault.body.encode()
         return Response(body, status=fault.status, content_type=fault.content_type)
     if fault.kind == "drop_before":
-        drop_connection(environ)
+        drop_connection(environ, on_drop=on_drop)
     if fault.kind == "delay":
         time.sleep(fault.seconds)
     return None

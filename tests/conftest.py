@@ -23,8 +23,11 @@ def pytest_collection_modifyitems(config, items):
 def _test_settings(settings, tmp_path, monkeypatch):
     from django_q.conf import Conf
 
+    from bookkeeping.selectors.plans import forget_plan_snapshots
+
     # Tasks run inline in tests (django-q2 reads its settings once, at import).
     monkeypatch.setattr(Conf, "SYNC", True)
+    forget_plan_snapshots()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]

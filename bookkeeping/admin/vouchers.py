@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Sum
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
+from ..selectors.companies import scope_to_user
 from ..services import vouchers as voucher_services
 from .base import CompanyScopedAdmin
 
@@ -88,7 +89,7 @@ class VoucherAdmin(CompanyScopedAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(row_count=Count("rows"))
+        return super().get_queryset(request).annotate(debit_total=Sum("rows__debit"))
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
@@ -105,10 +106,9 @@ class VoucherAdmin(CompanyScopedAdmin):
     def remote_display(self, voucher):
         return voucher.remote_label or "–"
 
-    @admin.display(description=_("total"))
+    @admin.display(description=_("total"), ordering="debit_total")
     def total(self, voucher):
-        debit, _credit = voucher.totals()
-        return f"{debit:.2f}"
+        return f"{voucher.debit_total or 0:.2f}"
 
     @admin.display(description=_("last error"))
     def short_error(self, voucher):
@@ -188,8 +188,10 @@ class VoucherAdmin(CompanyScopedAdmin):
 
     def progress_view(self, request):
         ids = [int(pk) for pk in request.GET.get("ids", "").split(",") if pk.isdigit()]
-        vouchers = self.get_queryset(request).filter(pk__in=ids)
-        counts = dict(vouchers.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+        vouchers = scope_to_user(Voucher.objects.filter(pk__in=ids), request.user)
+        counts: dict[str, int] = {}
+        for state in vouchers.values_list("state", flat=True):
+            counts[state] = counts.get(state, 0) + 1
         total = len(ids)
         done = sum(counts.get(s, 0) for s in (VoucherState.POSTED, VoucherState.FAILED,
                                               VoucherState.AWAITING_AUTHORISATION))

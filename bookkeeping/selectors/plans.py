@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from ..models import AccountKind, AccountPlan
 from ..rules import AccountInfo, PlanSnapshot
 
@@ -9,11 +11,33 @@ def account_plan(company, system: str) -> AccountPlan:
     return plan
 
 
-def plan_snapshot(company, system: str) -> PlanSnapshot:
+# Sending a batch checks every voucher against the same plan; a snapshot is reused for a few
+# seconds unless the plan was imported again meanwhile (the target checks again anyway).
+_CACHE: dict[tuple[int, str], tuple[float, object, PlanSnapshot]] = {}
+CACHE_SECONDS = 5.0
+
+
+def plan_snapshot(company, system: str, *, fresh: bool = False) -> PlanSnapshot:
     """A read-only picture of the company's account plan in ``system`` for the rules."""
     plan = AccountPlan.objects.filter(company=company, system=system).first()
     if plan is None:
         return PlanSnapshot(system=system)
+    key = (plan.pk, system)
+    stamp = (plan.imported_at, plan.locked_until, plan.accounts.count())
+    cached = _CACHE.get(key)
+    now = time.monotonic()
+    if not fresh and cached and cached[1] == stamp and now - cached[0] < CACHE_SECONDS:
+        return cached[2]
+    snapshot = _build(plan, system)
+    _CACHE[key] = (now, stamp, snapshot)
+    return snapshot
+
+
+def forget_plan_snapshots() -> None:
+    _CACHE.clear()
+
+
+def _build(plan: AccountPlan, system: str) -> PlanSnapshot:
     accounts = {
         number: AccountInfo(number=number, name=name, active=active, is_balance=(kind == AccountKind.BALANCE),
                             cost_centre_setting=setting)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -72,7 +72,10 @@ def voucher_transition(*, voucher: Voucher, to: str, actor: Actor = None, messag
     voucher.state = to
     for name, value in fields.items():
         setattr(voucher, name, value)
-    voucher.save()
+    if voucher.pk is None:
+        voucher.save()
+    else:
+        voucher.save(update_fields=["state", "updated_at", *fields])
     audit_record(
         action=f"state:{current}->{to}", outcome=outcome, actor=actor, voucher=voucher,
         message=message or _("%(from)s → %(to)s") % {"from": S(current).label, "to": S(to).label},
@@ -141,6 +144,9 @@ def voucher_preflight(voucher: Voucher, *, integration: Integration | None = Non
         plan, rows=list(voucher.rows.all()), day=voucher.date, series=voucher.series,
         require_series=getattr(connector, "requires_series", False), locked_period_policy=policy,
     )
+    if not getattr(connector, "reports_financial_years", True):
+        # The target lists no financial years (Dinero): it refuses a date outside its years itself.
+        problems = [p for p in problems if p.code != "no_financial_year"]
     problems += [rules.Problem(p.code, p.message, p.row) for p in _extra_problems(voucher, plan)]
     return problems
 
@@ -227,7 +233,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
     """Send one queued voucher to its target: claim → call → record. Returns what happened."""
     now = timezone.now()
     with transaction.atomic():
-        voucher = Voucher.objects.select_for_update().select_related("company").filter(pk=voucher_id).first()
+        voucher = (Voucher.objects.select_for_update().select_related("company").prefetch_related("rows")
+                   .filter(pk=voucher_id).first())
         if voucher is None or voucher.state != S.QUEUED:
             return "skipped"
         if voucher.next_attempt_at and voucher.next_attempt_at > now:
@@ -254,6 +261,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         look_up_first = voucher.pending_since is not None
         previous = _remote_of(voucher) if voucher.remote_id else None
         dto = voucher_dto(voucher, integration=integration, plan=plan)
+        fingerprint = voucher_fingerprint(voucher)  # what we are about to post
         voucher_transition(voucher=voucher, to=S.SENDING, actor=actor, attempts=voucher.attempts + 1,
                            pending_since=voucher.pending_since or now)
 
@@ -286,7 +294,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         logger.exception("Unexpected error sending voucher %s", voucher.pk)
         return _record_retry(voucher, RetryableError(_("Unexpected error: %(error)s") % {"error": exc}), actor,
                              outcome_unknown=True)
-    return _record_posted(voucher, remote, actor, updated=previous is not None)
+    return _record_posted(voucher, remote, actor, updated=previous is not None, fingerprint=fingerprint)
 
 
 def _remote_of(voucher: Voucher) -> RemoteVoucher:
@@ -294,10 +302,12 @@ def _remote_of(voucher: Voucher) -> RemoteVoucher:
                          year=voucher.remote_year, timestamp=voucher.remote_timestamp, status=voucher.remote_status)
 
 
-def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, updated: bool) -> str:
+def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, updated: bool, fingerprint: str) -> str:
     with transaction.atomic():
         voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
-        fingerprint = voucher_fingerprint(voucher)
+        for step in getattr(remote, "steps", ()) or ():
+            audit_record(action="remote:step", outcome=AuditEvent.Outcome.OK, actor=actor, voucher=voucher,
+                         message=step)
         voucher_transition(
             voucher=voucher, to=S.POSTED, actor=actor, outcome=AuditEvent.Outcome.OK,
             message=(_("Updated in %(system)s: %(ref)s") if updated else _("Posted to %(system)s: %(ref)s"))
@@ -307,9 +317,11 @@ def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, upd
             remote_status=remote.status or "", posted_at=timezone.now(), posted_fingerprint=fingerprint,
             pending_since=None, last_error="", last_error_code="", next_attempt_at=None,
         )
-        Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).update(
-            last_success_at=timezone.now()
-        )
+        # once a minute is enough to show the connection is alive (and spares a write per voucher)
+        now = timezone.now()
+        Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).filter(
+            models.Q(last_success_at__isnull=True) | models.Q(last_success_at__lt=now - timedelta(minutes=1))
+        ).update(last_success_at=now)
     return "posted"
 
 

@@ -35,7 +35,6 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from integrations.sandboxes import (
-    DropConnection,
     FaultInjector,
     LoggedRequest,
     SandboxClock,
@@ -878,11 +877,7 @@ class DineroSandbox:
         method, path = request.method, request.path
         query = environ.get("QUERY_STRING", "")
         fault = self.faults.take(method, path)
-        try:
-            early = apply_fault_before(fault, environ)
-        except DropConnection:
-            self._log(method, path, 0, query)
-            raise
+        early = apply_fault_before(fault, environ, on_drop=lambda: self._log(method, path, 0, query))
         if early is not None:
             self._log(method, path, early.status_code, query)
             return early(environ, start_response)

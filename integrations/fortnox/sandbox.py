@@ -56,8 +56,9 @@ REVOKE_CHAIN_ON_REFRESH_REUSE = True
 REVOKE_TOKENS_ON_CODE_REUSE = True
 # UNVERIFIED: Hydra refuses a `state` shorter than 8 characters ("invalid_state").
 MIN_STATE_LENGTH = 8
-MSG_WEAK_STATE = ("The state is missing or does not have enough characters and is therefore considered "
-                  "too weak")
+MSG_WEAK_STATE = (
+    "The state is missing or does not have enough characters and is therefore considered too weak"
+)
 # UNVERIFIED: the /auth error page status (the text is from [FAQ]).
 AUTH_ERROR_PAGE_STATUS = 400
 
@@ -173,15 +174,32 @@ AMOUNT_MAX_DIGITS = 14  # "Max 14 digits (incl. decimals)"; with 2 decimals: bel
 
 # Fields accepted in a posted voucher. Read-only ones are accepted and ignored (Fortnox assigns
 # them); anything else is 2001399 "Felaktigt fältnamn".
-VOUCHER_FIELDS = {"Comments", "CostCenter", "Description", "Project", "TransactionDate",
-                  "VoucherRows", "VoucherSeries", "Year"}
+VOUCHER_FIELDS = {
+    "Comments",
+    "CostCenter",
+    "Description",
+    "Project",
+    "TransactionDate",
+    "VoucherRows",
+    "VoucherSeries",
+    "Year",
+}
 VOUCHER_READ_ONLY = {"@url", "ApprovalState", "ReferenceNumber", "ReferenceType", "VoucherNumber"}
 ROW_FIELDS = {"Account", "CostCenter", "Credit", "Debit", "Project", "Quantity", "TransactionInformation"}
 ROW_READ_ONLY = {"Description", "Removed"}
 
 # Numeric fields sent as quoted strings under `quirks.quoted_numbers` (seen in the wild, §3.4).
-QUOTED_NUMBER_KEYS = {"Account", "Code", "Id", "NextVoucherNumber", "Number", "SRU", "VoucherNumber",
-                      "Year", "code"}
+QUOTED_NUMBER_KEYS = {
+    "Account",
+    "Code",
+    "Id",
+    "NextVoucherNumber",
+    "Number",
+    "SRU",
+    "VoucherNumber",
+    "Year",
+    "code",
+}
 
 SCOPE_LABELS = {
     "bookkeeping": "Bokföring",
@@ -265,14 +283,23 @@ class FinancialYear:
         return self.from_date <= day <= self.to_date
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "from_date": self.from_date.isoformat(), "to_date": self.to_date.isoformat(),
-                "accounting_method": self.accounting_method, "account_chart_type": self.account_chart_type}
+        return {
+            "id": self.id,
+            "from_date": self.from_date.isoformat(),
+            "to_date": self.to_date.isoformat(),
+            "accounting_method": self.accounting_method,
+            "account_chart_type": self.account_chart_type,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> FinancialYear:
-        return cls(id=data["id"], from_date=date.fromisoformat(data["from_date"]),
-                   to_date=date.fromisoformat(data["to_date"]), accounting_method=data["accounting_method"],
-                   account_chart_type=data["account_chart_type"])
+        return cls(
+            id=data["id"],
+            from_date=date.fromisoformat(data["from_date"]),
+            to_date=date.fromisoformat(data["to_date"]),
+            accounting_method=data["accounting_method"],
+            account_chart_type=data["account_chart_type"],
+        )
 
 
 @dataclass
@@ -289,11 +316,18 @@ class Account:
     balance_brought_forward: Decimal = Decimal(0)
 
     def to_dict(self) -> dict:
-        return {"number": self.number, "description": self.description, "active": self.active,
-                "cost_center_settings": self.cost_center_settings, "project_settings": self.project_settings,
-                "transaction_information_settings": self.transaction_information_settings,
-                "quantity_settings": self.quantity_settings, "vat_code": self.vat_code, "sru": self.sru,
-                "balance_brought_forward": str(self.balance_brought_forward)}
+        return {
+            "number": self.number,
+            "description": self.description,
+            "active": self.active,
+            "cost_center_settings": self.cost_center_settings,
+            "project_settings": self.project_settings,
+            "transaction_information_settings": self.transaction_information_settings,
+            "quantity_settings": self.quantity_settings,
+            "vat_code": self.vat_code,
+            "sru": self.sru,
+            "balance_brought_forward": str(self.balance_brought_forward),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Account:
@@ -319,8 +353,12 @@ class VoucherSeries:
     next_voucher_number: int = 1
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "description": self.description, "manual": self.manual,
-                "next_voucher_number": self.next_voucher_number}
+        return {
+            "code": self.code,
+            "description": self.description,
+            "manual": self.manual,
+            "next_voucher_number": self.next_voucher_number,
+        }
 
 
 @dataclass
@@ -346,15 +384,28 @@ class VoucherRow:
     removed: bool = False
 
     def to_dict(self) -> dict:
-        return {"account": self.account, "debit": str(self.debit), "credit": str(self.credit),
-                "description": self.description, "cost_center": self.cost_center, "project": self.project,
-                "transaction_information": self.transaction_information, "quantity": str(self.quantity),
-                "removed": self.removed}
+        return {
+            "account": self.account,
+            "debit": str(self.debit),
+            "credit": str(self.credit),
+            "description": self.description,
+            "cost_center": self.cost_center,
+            "project": self.project,
+            "transaction_information": self.transaction_information,
+            "quantity": str(self.quantity),
+            "removed": self.removed,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> VoucherRow:
-        return cls(**{**data, "debit": Decimal(data["debit"]), "credit": Decimal(data["credit"]),
-                      "quantity": Decimal(data["quantity"])})
+        return cls(
+            **{
+                **data,
+                "debit": Decimal(data["debit"]),
+                "credit": Decimal(data["credit"]),
+                "quantity": Decimal(data["quantity"]),
+            }
+        )
 
 
 @dataclass
@@ -374,17 +425,31 @@ class Voucher:
     registered_at: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"series": self.series, "number": self.number, "year": self.year,
-                "transaction_date": self.transaction_date.isoformat(), "description": self.description,
-                "rows": [row.to_dict() for row in self.rows], "comments": self.comments,
-                "cost_center": self.cost_center, "project": self.project,
-                "reference_number": self.reference_number, "reference_type": self.reference_type,
-                "approval_state": self.approval_state, "registered_at": self.registered_at}
+        return {
+            "series": self.series,
+            "number": self.number,
+            "year": self.year,
+            "transaction_date": self.transaction_date.isoformat(),
+            "description": self.description,
+            "rows": [row.to_dict() for row in self.rows],
+            "comments": self.comments,
+            "cost_center": self.cost_center,
+            "project": self.project,
+            "reference_number": self.reference_number,
+            "reference_type": self.reference_type,
+            "approval_state": self.approval_state,
+            "registered_at": self.registered_at,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Voucher:
-        return cls(**{**data, "transaction_date": date.fromisoformat(data["transaction_date"]),
-                      "rows": [VoucherRow.from_dict(row) for row in data["rows"]]})
+        return cls(
+            **{
+                **data,
+                "transaction_date": date.fromisoformat(data["transaction_date"]),
+                "rows": [VoucherRow.from_dict(row) for row in data["rows"]],
+            }
+        )
 
 
 # BAS 2024 names. 1101 is not a BAS account: property-ledger programs such as dinafastigheter
@@ -538,12 +603,30 @@ DEMO_TENANTS = [
 def _sru_for(number: int) -> int:
     """An approximate INK2 SRU code by account range (Fortnox fills these from its BAS chart)."""
     ranges = [
-        (1000, 1099, 7201), (1100, 1199, 7214), (1200, 1299, 7215), (1400, 1499, 7241),
-        (1500, 1599, 7251), (1600, 1699, 7261), (1700, 1799, 7263), (1900, 1999, 7281),
-        (2000, 2099, 7301), (2300, 2399, 7352), (2400, 2499, 7365), (2500, 2599, 7368),
-        (2600, 2899, 7369), (2900, 2999, 7370), (3000, 3799, 7410), (3800, 3999, 7413),
-        (4000, 4999, 7511), (5000, 6999, 7513), (7000, 7699, 7514), (7700, 7899, 7515),
-        (8300, 8399, 7417), (8400, 8499, 7522), (8900, 8989, 7528), (8990, 8999, 7450),
+        (1000, 1099, 7201),
+        (1100, 1199, 7214),
+        (1200, 1299, 7215),
+        (1400, 1499, 7241),
+        (1500, 1599, 7251),
+        (1600, 1699, 7261),
+        (1700, 1799, 7263),
+        (1900, 1999, 7281),
+        (2000, 2099, 7301),
+        (2300, 2399, 7352),
+        (2400, 2499, 7365),
+        (2500, 2599, 7368),
+        (2600, 2899, 7369),
+        (2900, 2999, 7370),
+        (3000, 3799, 7410),
+        (3800, 3999, 7413),
+        (4000, 4999, 7511),
+        (5000, 6999, 7513),
+        (7000, 7699, 7514),
+        (7700, 7899, 7515),
+        (8300, 8399, 7417),
+        (8400, 8499, 7522),
+        (8900, 8989, 7528),
+        (8990, 8999, 7450),
     ]
     for low, high, sru in ranges:
         if low <= number <= high:
@@ -558,9 +641,18 @@ def _as_date(value: date | str) -> date:
 class Tenant:
     """One Fortnox company (database). Accounts and voucher series are per financial year."""
 
-    def __init__(self, database_number: int, company_name: str, org_number: str, *,
-                 lock: threading.RLock, clock: SandboxClock, address: str = "Exempelgatan 1",
-                 zip_code: str = "111 22", city: str = "Stockholm") -> None:
+    def __init__(
+        self,
+        database_number: int,
+        company_name: str,
+        org_number: str,
+        *,
+        lock: threading.RLock,
+        clock: SandboxClock,
+        address: str = "Exempelgatan 1",
+        zip_code: str = "111 22",
+        city: str = "Stockholm",
+    ) -> None:
         self.database_number = database_number
         self.company_name = company_name
         self.org_number = org_number
@@ -583,8 +675,14 @@ class Tenant:
 
     # -- financial years --
 
-    def add_financial_year(self, from_date: date | str, to_date: date | str, *, year_id: int | None = None,
-                           copy_chart: bool = True) -> int:
+    def add_financial_year(
+        self,
+        from_date: date | str,
+        to_date: date | str,
+        *,
+        year_id: int | None = None,
+        copy_chart: bool = True,
+    ) -> int:
         """Add a year; like Fortnox, it copies accounts and series (numbering restarts at 1) from
         the latest existing year unless ``copy_chart=False``."""
         start, end = _as_date(from_date), _as_date(to_date)
@@ -622,7 +720,8 @@ class Tenant:
         """The preselected year: the one containing today, else the one ending last."""
         with self._lock:
             return self.financial_year_for(self.today()) or max(
-                self.financial_years.values(), key=lambda y: y.to_date, default=None)
+                self.financial_years.values(), key=lambda y: y.to_date, default=None
+            )
 
     def _years(self, year_id: int | None) -> list[int]:
         if year_id is not None:
@@ -635,10 +734,18 @@ class Tenant:
 
     # -- accounts, cost centres, series, modes of payment --
 
-    def add_account(self, number: int, description: str, active: bool = True,
-                    cost_center_settings: str = "ALLOWED", vat_code: str | None = None,
-                    year_id: int | None = None, *, sru: int | None = None,
-                    project_settings: str = "ALLOWED") -> Account:
+    def add_account(
+        self,
+        number: int,
+        description: str,
+        active: bool = True,
+        cost_center_settings: str = "ALLOWED",
+        vat_code: str | None = None,
+        year_id: int | None = None,
+        *,
+        sru: int | None = None,
+        project_settings: str = "ALLOWED",
+    ) -> Account:
         """Add (or replace) an account in one year, or in every year when ``year_id`` is None."""
         if not 1000 <= number <= 9999:
             raise ValueError("account numbers are 1000-9999")
@@ -647,8 +754,15 @@ class Tenant:
         with self._lock:
             added = None
             for year in self._years(year_id):
-                added = Account(number, description, active, cost_center_settings, project_settings,
-                                vat_code=vat_code, sru=sru if sru is not None else _sru_for(number))
+                added = Account(
+                    number,
+                    description,
+                    active,
+                    cost_center_settings,
+                    project_settings,
+                    vat_code=vat_code,
+                    sru=sru if sru is not None else _sru_for(number),
+                )
                 self.accounts[year][number] = added
             current = self.current_year()
             if year_id is None and current is not None:
@@ -676,8 +790,9 @@ class Tenant:
         with self._lock:
             return self.cost_centers.get(code)
 
-    def add_series(self, code: str, description: str, manual: bool = True,
-                   year_id: int | None = None) -> VoucherSeries:
+    def add_series(
+        self, code: str, description: str, manual: bool = True, year_id: int | None = None
+    ) -> VoucherSeries:
         """Add a series (or change its description/manual flag, keeping its numbering)."""
         if not 1 <= len(code) <= 10:
             raise ValueError("series codes are 1-10 characters")
@@ -721,8 +836,9 @@ class Tenant:
             self.add_financial_year(date(this_year - 1, 1, 1), date(this_year - 1, 12, 31), copy_chart=False)
             for year_id in self.financial_years:
                 for number, name, cc_settings, vat_code in SEED_ACCOUNTS:
-                    self.add_account(number, name, number not in SEED_INACTIVE_ACCOUNTS, cc_settings, vat_code,
-                                     year_id)
+                    self.add_account(
+                        number, name, number not in SEED_INACTIVE_ACCOUNTS, cc_settings, vat_code, year_id
+                    )
                 for code, name, manual in SEED_SERIES:
                     self.add_series(code, name, manual, year_id)
             for code, name, active in SEED_COST_CENTERS:
@@ -736,12 +852,19 @@ class Tenant:
     def to_dict(self) -> dict:
         with self._lock:
             return {
-                "database_number": self.database_number, "company_name": self.company_name,
-                "org_number": self.org_number, "address": self.address, "zip_code": self.zip_code,
+                "database_number": self.database_number,
+                "company_name": self.company_name,
+                "org_number": self.org_number,
+                "address": self.address,
+                "zip_code": self.zip_code,
                 "city": self.city,
                 "financial_years": [year.to_dict() for year in self.financial_years.values()],
-                "accounts": {str(y): [a.to_dict() for a in accounts.values()] for y, accounts in self.accounts.items()},
-                "series": {str(y): [s.to_dict() for s in series.values()] for y, series in self.series.items()},
+                "accounts": {
+                    str(y): [a.to_dict() for a in accounts.values()] for y, accounts in self.accounts.items()
+                },
+                "series": {
+                    str(y): [s.to_dict() for s in series.values()] for y, series in self.series.items()
+                },
                 "cost_centers": [cc.to_dict() for cc in self.cost_centers.values()],
                 "modes_of_payment": [m.to_dict() for m in self.modes_of_payment.values()],
                 "vouchers": [v.to_dict() for v in self.vouchers],
@@ -751,15 +874,26 @@ class Tenant:
 
     @classmethod
     def from_dict(cls, data: dict, *, lock: threading.RLock, clock: SandboxClock) -> Tenant:
-        tenant = cls(data["database_number"], data["company_name"], data["org_number"], lock=lock, clock=clock,
-                     address=data["address"], zip_code=data["zip_code"], city=data["city"])
+        tenant = cls(
+            data["database_number"],
+            data["company_name"],
+            data["org_number"],
+            lock=lock,
+            clock=clock,
+            address=data["address"],
+            zip_code=data["zip_code"],
+            city=data["city"],
+        )
         for year in data["financial_years"]:
             year = FinancialYear.from_dict(year)
             tenant.financial_years[year.id] = year
-        tenant.accounts = {int(y): {a["number"]: Account.from_dict(a) for a in accounts}
-                           for y, accounts in data["accounts"].items()}
-        tenant.series = {int(y): {s["code"]: VoucherSeries(**s) for s in series}
-                         for y, series in data["series"].items()}
+        tenant.accounts = {
+            int(y): {a["number"]: Account.from_dict(a) for a in accounts}
+            for y, accounts in data["accounts"].items()
+        }
+        tenant.series = {
+            int(y): {s["code"]: VoucherSeries(**s) for s in series} for y, series in data["series"].items()
+        }
         tenant.cost_centers = {cc["code"]: CostCenter(**cc) for cc in data["cost_centers"]}
         tenant.modes_of_payment = {m["code"]: ModeOfPayment(**m) for m in data["modes_of_payment"]}
         tenant.vouchers = [Voucher.from_dict(v) for v in data["vouchers"]]
@@ -836,9 +970,14 @@ def _money(value: Decimal) -> int | float:
 
 def _quote_numbers(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: (str(item) if key in QUOTED_NUMBER_KEYS and isinstance(item, int)
-                      and not isinstance(item, bool) else _quote_numbers(item))
-                for key, item in value.items()}
+        return {
+            key: (
+                str(item)
+                if key in QUOTED_NUMBER_KEYS and isinstance(item, int) and not isinstance(item, bool)
+                else _quote_numbers(item)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_quote_numbers(item) for item in value]
     return value
@@ -888,23 +1027,33 @@ class FortnoxSandbox:
             self.quirks = SandboxQuirks()
             self.clock.reset()
 
-    def register_client(self, client_id: str, client_secret: str, redirect_uris: list[str], *,
-                        name: str = "", service_accounts: bool = False) -> OAuthClient:
+    def register_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uris: list[str],
+        *,
+        name: str = "",
+        service_accounts: bool = False,
+    ) -> OAuthClient:
         """Register (or update) an app as in Fortnox's Developer Portal."""
         if not redirect_uris:
             raise ValueError("at least one redirect URI")
         with self._lock:
-            self.clients[client_id] = OAuthClient(client_id, client_secret, list(redirect_uris),
-                                                  name or client_id, service_accounts)
+            self.clients[client_id] = OAuthClient(
+                client_id, client_secret, list(redirect_uris), name or client_id, service_accounts
+            )
             return self.clients[client_id]
 
-    def add_tenant(self, database_number: int, company_name: str, org_number: str, *, seed: bool = True,
-                   **details: str) -> Tenant:
+    def add_tenant(
+        self, database_number: int, company_name: str, org_number: str, *, seed: bool = True, **details: str
+    ) -> Tenant:
         with self._lock:
             if database_number in self.tenants:
                 raise ValueError(f"tenant {database_number} exists")
-            tenant = Tenant(database_number, company_name, org_number, lock=self._lock, clock=self.clock,
-                            **details)
+            tenant = Tenant(
+                database_number, company_name, org_number, lock=self._lock, clock=self.clock, **details
+            )
             if seed:
                 tenant.seed()
             self.tenants[database_number] = tenant
@@ -917,12 +1066,17 @@ class FortnoxSandbox:
         with self._lock:
             return list(self.tenants[database_number].vouchers)
 
-    def seed_demo(self, client_id: str = DEMO_CLIENT_ID, client_secret: str = DEMO_CLIENT_SECRET,
-                  redirect_uri: str = DEMO_REDIRECT_URI) -> dict:
+    def seed_demo(
+        self,
+        client_id: str = DEMO_CLIENT_ID,
+        client_secret: str = DEMO_CLIENT_SECRET,
+        redirect_uri: str = DEMO_REDIRECT_URI,
+    ) -> dict:
         """Register the demo app and two seeded demo companies (idempotent)."""
         with self._lock:
-            self.register_client(client_id, client_secret, [redirect_uri], name="Kontera (demo)",
-                                 service_accounts=True)
+            self.register_client(
+                client_id, client_secret, [redirect_uri], name="Kontera (demo)", service_accounts=True
+            )
             for database_number, name, org_number in DEMO_TENANTS:
                 if database_number not in self.tenants:
                     tenant = self.add_tenant(database_number, name, org_number)
@@ -930,12 +1084,23 @@ class FortnoxSandbox:
                         tenant.address, tenant.zip_code, tenant.city = "Storgatan 12", "411 38", "Göteborg"
                         tenant.add_cost_center("BUTIK", "Butiken")
                         tenant.add_cost_center("WEBB", "Webbshop")
-            return {"client_id": client_id, "client_secret": client_secret, "redirect_uri": redirect_uri,
-                    "tenants": {name: database_number for database_number, name, _ in DEMO_TENANTS}}
+            return {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "redirect_uri": redirect_uri,
+                "tenants": {name: database_number for database_number, name, _ in DEMO_TENANTS},
+            }
 
-    def authorize(self, client_id: str, database_number: int, scopes: Iterable[str] | str,
-                  redirect_uri: str | None = None, state: str = "sandbox-state", *,
-                  account_type: str | None = None) -> str:
+    def authorize(
+        self,
+        client_id: str,
+        database_number: int,
+        scopes: Iterable[str] | str,
+        redirect_uri: str | None = None,
+        state: str = "sandbox-state",
+        *,
+        account_type: str | None = None,
+    ) -> str:
         """Return an authorization code exactly as approving the consent page would."""
         scope = scopes if isinstance(scopes, str) else " ".join(scopes)
         params = {"client_id": client_id, "scope": scope, "state": state, "response_type": "code"}
@@ -972,12 +1137,17 @@ class FortnoxSandbox:
         with self._lock:
             return {
                 "version": 1,
-                "quirks": {"quoted_numbers": self.quirks.quoted_numbers,
-                           "locked_period_null": self.quirks.locked_period_null},
-                "clients": [vars(c) | {"redirect_uris": list(c.redirect_uris)} for c in self.clients.values()],
+                "quirks": {
+                    "quoted_numbers": self.quirks.quoted_numbers,
+                    "locked_period_null": self.quirks.locked_period_null,
+                },
+                "clients": [
+                    vars(c) | {"redirect_uris": list(c.redirect_uris)} for c in self.clients.values()
+                ],
                 "tenants": [t.to_dict() for t in self.tenants.values()],
-                "consents": [{"client_id": c, "database_number": d, **info}
-                             for (c, d), info in self.consents.items()],
+                "consents": [
+                    {"client_id": c, "database_number": d, **info} for (c, d), info in self.consents.items()
+                ],
                 "codes": [dict(vars(c)) for c in self.codes.values()],
                 "access_tokens": [dict(vars(t)) for t in self.access_tokens.values()],
                 "refresh_tokens": [dict(vars(t)) for t in self.refresh_tokens.values()],
@@ -1085,15 +1255,22 @@ class FortnoxSandbox:
         service = params.get("account_type") == "service"
         self.consents[(client.client_id, database_number)] = {"scopes": scopes, "service": service}
         code = secrets.token_urlsafe(24)
-        self.codes[code] = AuthorizationCode(code, client.client_id, database_number, scopes,
-                                             params.get("redirect_uri") or None,
-                                             self.clock.now() + AUTH_CODE_TTL, service)
+        self.codes[code] = AuthorizationCode(
+            code,
+            client.client_id,
+            database_number,
+            scopes,
+            params.get("redirect_uri") or None,
+            self.clock.now() + AUTH_CODE_TTL,
+            service,
+        )
         return code
 
     def _auth_problem_response(self, problem: tuple, state: str) -> Response:
         if problem[0] == "page":
-            return self._html_page("Fel", f"<p class=error>{html.escape(problem[1])}</p>",
-                                   AUTH_ERROR_PAGE_STATUS)
+            return self._html_page(
+                "Fel", f"<p class=error>{html.escape(problem[1])}</p>", AUTH_ERROR_PAGE_STATUS
+            )
         _, redirect_uri, error, description = problem
         params = {"error": error, "error_description": description}
         if state:
@@ -1108,22 +1285,37 @@ class FortnoxSandbox:
         return self._consent_page(params)
 
     def _auth_decide(self, request: Request) -> Response:
-        params = {key: request.form[key] for key in request.form
-                  if key not in ("tenant", "decision") and request.form[key] != ""}
+        params = {
+            key: request.form[key]
+            for key in request.form
+            if key not in ("tenant", "decision") and request.form[key] != ""
+        }
         problem = self._check_auth_params(params)
         if problem:
             return self._auth_problem_response(problem, params.get("state", ""))
         redirect_uri = params.get("redirect_uri") or self.clients[params["client_id"]].redirect_uris[0]
         if request.form.get("decision") != "approve":
-            return Response(status=302, headers={"Location": _append_query(
-                redirect_uri, {"error": "access_denied", "error_description": "The resource owner denied the request",
-                               "state": params["state"]})})
+            return Response(
+                status=302,
+                headers={
+                    "Location": _append_query(
+                        redirect_uri,
+                        {
+                            "error": "access_denied",
+                            "error_description": "The resource owner denied the request",
+                            "state": params["state"],
+                        },
+                    )
+                },
+            )
         tenant = request.form.get("tenant", "")
         if not _INT_RE.match(tenant) or int(tenant) not in self.tenants:
             return self._consent_page(params, error="Välj vilket företag integrationen ska kopplas till.")
         code = self._approve(params, int(tenant))
-        return Response(status=302, headers={"Location": _append_query(
-            redirect_uri, {"code": code, "state": params["state"]})})
+        return Response(
+            status=302,
+            headers={"Location": _append_query(redirect_uri, {"code": code, "state": params["state"]})},
+        )
 
     def _consent_page(self, params: dict, error: str = "") -> Response:
         client = self.clients[params["client_id"]]
@@ -1131,15 +1323,17 @@ class FortnoxSandbox:
         scopes = "".join(f"<li>{esc(SCOPE_LABELS[s])}</li>" for s in params["scope"].split())
         hidden = "".join(f'<input type=hidden name="{esc(k)}" value="{esc(v)}">' for k, v in params.items())
         choices = "".join(
-            f'<label><input type=radio name=tenant value="{t.database_number}"{" checked" if i == 0 else ""}> '
-            f"{esc(t.company_name)} ({esc(t.org_number)})</label><br>"
-            for i, t in enumerate(self.tenants.values()))
+            f'<label><input type=radio name=tenant value="{t.database_number}"'
+            f"{' checked' if i == 0 else ''}> {esc(t.company_name)} ({esc(t.org_number)})</label><br>"
+            for i, t in enumerate(self.tenants.values())
+        )
         if not choices:
             choices = "<p>Det finns inga företag i sandlådan.</p>"
         body = (
             f"{'<p class=error>' + esc(error) + '</p>' if error else ''}"
             f"<p>Godkänn integration från <b>{esc(client.name)}</b>.</p>"
-            f"<p>För att {esc(client.name)} ska fungera tillsammans med ditt Fortnox krävs behörigheter till:</p>"
+            f"<p>För att {esc(client.name)} ska fungera tillsammans med ditt Fortnox krävs behörigheter "
+            "till:</p>"
             f"<ul>{scopes}</ul>"
             f"<form method=post>{hidden}<fieldset><legend>Företag</legend>{choices}</fieldset>"
             "<p><button name=decision value=approve>Godkänn behörighet</button> "
@@ -1150,10 +1344,12 @@ class FortnoxSandbox:
 
     @staticmethod
     def _html_page(title: str, body: str, status: int = 200) -> Response:
-        page = (f"<!doctype html><html lang=sv><head><meta charset=utf-8><title>{html.escape(title)} – Fortnox"
-                "</title><style>body{font-family:sans-serif;max-width:36em;margin:3em auto}"
-                ".error{color:#b00}</style></head>"
-                f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
+        page = (
+            f"<!doctype html><html lang=sv><head><meta charset=utf-8><title>{html.escape(title)} – Fortnox"
+            "</title><style>body{font-family:sans-serif;max-width:36em;margin:3em auto}"
+            ".error{color:#b00}</style></head>"
+            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        )
         return Response(page, status=status, content_type="text/html; charset=utf-8")
 
     # --- OAuth: token endpoint -------------------------------------------------------------------
@@ -1164,8 +1360,12 @@ class FortnoxSandbox:
         if status == 401:  # recorded: invalid_client comes as text/plain [VCR-ACC]
             return Response(body, status=401, content_type="text/plain;charset=UTF-8")
         # recorded: invalid_grant comes as text/html with no-store [VCR-ACC]; all 400s alike here
-        return Response(body, status=status, content_type="text/html; charset=UTF-8",
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return Response(
+            body,
+            status=status,
+            content_type="text/html; charset=UTF-8",
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     def _token(self, request: Request) -> Response:
         auth = request.authorization
@@ -1192,8 +1392,9 @@ class FortnoxSandbox:
             return self._token_error(400, "invalid_request", "grant_type is missing")
         return self._token_error(400, "unsupported_grant_type", f"Unsupported grant type: {grant_type}")
 
-    def _exchange_code(self, code: AuthorizationCode, client: OAuthClient,
-                       sent_uri: str | None) -> dict | Response:
+    def _exchange_code(
+        self, code: AuthorizationCode, client: OAuthClient, sent_uri: str | None
+    ) -> dict | Response:
         """The token JSON for a valid code, else the refusal to send."""
         now = self.clock.now()
         expected_uri = code.redirect_uri
@@ -1201,8 +1402,11 @@ class FortnoxSandbox:
             if REVOKE_TOKENS_ON_CODE_REUSE and code.grant_id:
                 self._revoke_grant(code.grant_id)
             return self._token_error(400, "invalid_grant", "Invalid authorization code")
-        if (code.client_id != client.client_id or now >= code.expires_at
-                or (code.client_id, code.database_number) not in self.consents):
+        if (
+            code.client_id != client.client_id
+            or now >= code.expires_at
+            or (code.client_id, code.database_number) not in self.consents
+        ):
             return self._token_error(400, "invalid_grant", "Invalid authorization code")
         if expected_uri is not None and sent_uri != expected_uri:
             return self._token_error(400, "invalid_grant", "The redirect_uri does not match")
@@ -1210,8 +1414,7 @@ class FortnoxSandbox:
             return self._token_error(400, "invalid_grant", "The redirect_uri does not match")
         code.used = True
         code.grant_id = uuid.uuid4().hex
-        return self._issue(client.client_id, code.database_number, code.scopes, code.grant_id,
-                           refresh=not code.service)
+        return self._issue(client.client_id, code.database_number, code.scopes, code.grant_id)
 
     def _refresh(self, presented: str, client: OAuthClient) -> Response:
         now = self.clock.now()
@@ -1224,8 +1427,11 @@ class FortnoxSandbox:
             if REVOKE_CHAIN_ON_REFRESH_REUSE:
                 self._revoke_grant(token.grant_id)
             return self._token_error(400, "invalid_grant", "Invalid refresh token")
-        if (token.revoked or now >= token.expires_at
-                or (token.client_id, token.database_number) not in self.consents):
+        if (
+            token.revoked
+            or now >= token.expires_at
+            or (token.client_id, token.database_number) not in self.consents
+        ):
             return self._token_error(400, "invalid_grant", "Invalid refresh token")
         token.used = True
         if REVOKE_ACCESS_TOKEN_ON_REFRESH:
@@ -1233,8 +1439,9 @@ class FortnoxSandbox:
                 if access.grant_id == token.grant_id:
                     access.revoked = True
         self.refresh_count += 1
-        return self._token_response(self._issue(token.client_id, token.database_number, token.scopes,
-                                                token.grant_id))
+        return self._token_response(
+            self._issue(token.client_id, token.database_number, token.scopes, token.grant_id)
+        )
 
     def _client_credentials(self, request: Request, client: OAuthClient) -> Response:
         # UNVERIFIED: where tenantId goes; we accept a TenantId header or a tenantId form field.
@@ -1243,23 +1450,40 @@ class FortnoxSandbox:
         if consent is None or not consent["service"]:
             return self._token_error(400, "invalid_grant", "No service account consent for this tenant")
         grant_id = f"service:{client.client_id}:{tenant}"
-        return self._token_response(self._issue(client.client_id, int(tenant), consent["scopes"], grant_id,
-                                                refresh=False))
+        return self._token_response(
+            self._issue(client.client_id, int(tenant), consent["scopes"], grant_id, refresh=False)
+        )
 
-    def _issue(self, client_id: str, database_number: int, scopes: list[str], grant_id: str, *,
-               refresh: bool = True) -> dict:
+    def _issue(
+        self, client_id: str, database_number: int, scopes: list[str], grant_id: str, *, refresh: bool = True
+    ) -> dict:
         now = self.clock.now()
-        access = self._jwt({"iss": "https://apps.fortnox.se/oauth-v1", "sub": f"{client_id}@{database_number}",
-                            "clientid": client_id, "tenantId": database_number, "scope": " ".join(scopes),
-                            "iat": int(now), "exp": int(now + ACCESS_TOKEN_TTL), "jti": uuid.uuid4().hex})
-        self.access_tokens[access] = AccessToken(access, client_id, database_number, list(scopes),
-                                                 now + ACCESS_TOKEN_TTL, grant_id)
-        body = {"access_token": access, "expires_in": ACCESS_TOKEN_TTL, "token_type": "bearer",
-                "scope": " ".join(scopes)}
+        access = self._jwt(
+            {
+                "iss": "https://apps.fortnox.se/oauth-v1",
+                "sub": f"{client_id}@{database_number}",
+                "clientid": client_id,
+                "tenantId": database_number,
+                "scope": " ".join(scopes),
+                "iat": int(now),
+                "exp": int(now + ACCESS_TOKEN_TTL),
+                "jti": uuid.uuid4().hex,
+            }
+        )
+        self.access_tokens[access] = AccessToken(
+            access, client_id, database_number, list(scopes), now + ACCESS_TOKEN_TTL, grant_id
+        )
+        body = {
+            "access_token": access,
+            "expires_in": ACCESS_TOKEN_TTL,
+            "token_type": "bearer",
+            "scope": " ".join(scopes),
+        }
         if refresh:
             refresh_token = str(uuid.uuid4())
-            self.refresh_tokens[refresh_token] = RefreshToken(refresh_token, client_id, database_number,
-                                                              list(scopes), now + REFRESH_TOKEN_TTL, grant_id)
+            self.refresh_tokens[refresh_token] = RefreshToken(
+                refresh_token, client_id, database_number, list(scopes), now + REFRESH_TOKEN_TTL, grant_id
+            )
             body["refresh_token"] = refresh_token
         return body
 
@@ -1271,8 +1495,12 @@ class FortnoxSandbox:
         return f"{header}.{payload}.{_b64url(signature)}"
 
     def _token_response(self, tokens: dict) -> Response:
-        return Response(json.dumps(tokens, separators=(",", ":")), status=200, content_type="application/json",
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return Response(
+            json.dumps(tokens, separators=(",", ":")),
+            status=200,
+            content_type="application/json",
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     def _revoke_grant(self, grant_id: str) -> None:
         for token in [*self.access_tokens.values(), *self.refresh_tokens.values()]:
@@ -1285,10 +1513,14 @@ class FortnoxSandbox:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        token = self.access_tokens.get(header[len("Bearer "):].strip())
-        if (token is None or token.revoked or self.clock.now() >= token.expires_at
-                or (token.client_id, token.database_number) not in self.consents
-                or token.database_number not in self.tenants):
+        token = self.access_tokens.get(header[len("Bearer ") :].strip())
+        if (
+            token is None
+            or token.revoked
+            or self.clock.now() >= token.expires_at
+            or (token.client_id, token.database_number) not in self.consents
+            or token.database_number not in self.tenants
+        ):
             return None
         return token
 
@@ -1318,8 +1550,11 @@ class FortnoxSandbox:
             scope = RESOURCE_SCOPES[request.path.split("/")[2]]
             if scope not in token.scopes:
                 raise FortnoxError(SCOPE_ERROR_STATUS, ERR_NO_SCOPE, MSG_NO_SCOPE)
-            if (endpoint != "sie" and "Accept" in request.headers
-                    and not request.accept_mimetypes["application/json"]):
+            if (
+                endpoint != "sie"
+                and "Accept" in request.headers
+                and not request.accept_mimetypes["application/json"]
+            ):
                 raise _bad(ERR_INVALID_RESPONSE_TYPE, "Invalid response type")
             return getattr(self, "_" + endpoint)(request, self.tenants[token.database_number], **args)
         except FortnoxError as error:
@@ -1357,9 +1592,14 @@ class FortnoxSandbox:
         if page < 1 or not 1 <= limit <= MAX_LIMIT:
             raise _bad(ERR_INVALID_PARAMETER, "Ogiltig parameter i anropet")
         total = len(items)
-        return {"MetaInformation": {"@TotalResources": total, "@TotalPages": math.ceil(total / limit),
-                                    "@CurrentPage": page},
-                key: items[(page - 1) * limit: page * limit]}
+        return {
+            "MetaInformation": {
+                "@TotalResources": total,
+                "@TotalPages": math.ceil(total / limit),
+                "@CurrentPage": page,
+            },
+            key: items[(page - 1) * limit : page * limit],
+        }
 
     def _year(self, request: Request, tenant: Tenant) -> FinancialYear:
         """?financialyear=<Id>, else ?financialyeardate=<date>, else the preselected year."""
@@ -1378,8 +1618,15 @@ class FortnoxSandbox:
 
     def _account_json(self, request: Request, tenant: Tenant, account: Account, year: int) -> dict:
         carried = account.balance_brought_forward + sum(
-            (row.debit - row.credit for v in tenant.vouchers if v.year == year for row in v.rows
-             if row.account == account.number and not row.removed), Decimal(0))
+            (
+                row.debit - row.credit
+                for v in tenant.vouchers
+                if v.year == year
+                for row in v.rows
+                if row.account == account.number and not row.removed
+            ),
+            Decimal(0),
+        )
         return {
             "@url": self._url(request, f"accounts/{account.number}?financialyear={year}"),
             "Active": account.active,
@@ -1403,8 +1650,11 @@ class FortnoxSandbox:
     def _accounts(self, request: Request, tenant: Tenant) -> Response:
         year = self._year(request, tenant)
         accounts = sorted(tenant.accounts[year.id].values(), key=lambda a: a.number)
-        return self._json(self._page(request, [self._account_json(request, tenant, a, year.id)
-                                               for a in accounts], "Accounts"))
+        return self._json(
+            self._page(
+                request, [self._account_json(request, tenant, a, year.id) for a in accounts], "Accounts"
+            )
+        )
 
     def _account(self, request: Request, tenant: Tenant, number: str) -> Response:
         year = self._year(request, tenant)
@@ -1414,12 +1664,19 @@ class FortnoxSandbox:
         return self._json({"Account": self._account_json(request, tenant, account, year.id)})
 
     def _cost_center_json(self, request: Request, cc: CostCenter) -> dict:
-        return {"@url": self._url(request, f"costcenters/{cc.code}"), "Active": cc.active, "Code": cc.code,
-                "Description": cc.description, "Note": cc.note}
+        return {
+            "@url": self._url(request, f"costcenters/{cc.code}"),
+            "Active": cc.active,
+            "Code": cc.code,
+            "Description": cc.description,
+            "Note": cc.note,
+        }
 
     def _costcenters(self, request: Request, tenant: Tenant) -> Response:
-        items = [self._cost_center_json(request, cc) for cc in sorted(tenant.cost_centers.values(),
-                                                                       key=lambda c: c.code)]
+        items = [
+            self._cost_center_json(request, cc)
+            for cc in sorted(tenant.cost_centers.values(), key=lambda c: c.code)
+        ]
         if COSTCENTERS_LIST_HAS_META:
             return self._json(self._page(request, items, "CostCenters"))
         return self._json({"CostCenters": items})
@@ -1431,14 +1688,21 @@ class FortnoxSandbox:
         return self._json({"CostCenter": self._cost_center_json(request, cc)})
 
     def _series_json(self, request: Request, series: VoucherSeries, year: int) -> dict:
-        return {"@url": self._url(request, f"voucherseries/{series.code}?financialyear={year}"),
-                "Code": series.code, "Description": series.description, "Manual": series.manual,
-                "NextVoucherNumber": series.next_voucher_number, "Year": year}
+        return {
+            "@url": self._url(request, f"voucherseries/{series.code}?financialyear={year}"),
+            "Code": series.code,
+            "Description": series.description,
+            "Manual": series.manual,
+            "NextVoucherNumber": series.next_voucher_number,
+            "Year": year,
+        }
 
     def _voucherseries_list(self, request: Request, tenant: Tenant) -> Response:
         year = self._year(request, tenant)
-        items = [self._series_json(request, s, year.id)
-                 for s in sorted(tenant.series[year.id].values(), key=lambda s: s.code)]
+        items = [
+            self._series_json(request, s, year.id)
+            for s in sorted(tenant.series[year.id].values(), key=lambda s: s.code)
+        ]
         return self._json(self._page(request, items, "VoucherSeriesCollection"))
 
     def _voucherseries(self, request: Request, tenant: Tenant, code: str) -> Response:
@@ -1449,9 +1713,14 @@ class FortnoxSandbox:
         return self._json({"VoucherSeries": self._series_json(request, series, year.id)})
 
     def _year_json(self, request: Request, year: FinancialYear) -> dict:
-        return {"@url": self._url(request, f"financialyears/{year.id}"), "Id": year.id,
-                "FromDate": year.from_date.isoformat(), "ToDate": year.to_date.isoformat(),
-                "AccountChartType": year.account_chart_type, "AccountingMethod": year.accounting_method}
+        return {
+            "@url": self._url(request, f"financialyears/{year.id}"),
+            "Id": year.id,
+            "FromDate": year.from_date.isoformat(),
+            "ToDate": year.to_date.isoformat(),
+            "AccountChartType": year.account_chart_type,
+            "AccountingMethod": year.accounting_method,
+        }
 
     def _financialyears(self, request: Request, tenant: Tenant) -> Response:
         day = self._date_param(request, "date")
@@ -1474,28 +1743,61 @@ class FortnoxSandbox:
         return self._json({"LockedPeriod": {"EndDate": end}})
 
     def _companyinformation(self, request: Request, tenant: Tenant) -> Response:
-        return self._json({"CompanyInformation": {
-            "Address": tenant.address, "City": tenant.city, "CompanyName": tenant.company_name,
-            "CountryCode": "SE", "DatabaseNumber": tenant.database_number,
-            "OrganizationNumber": tenant.org_number, "VisitAddress": tenant.address, "VisitCity": tenant.city,
-            "VisitCountryCode": "SE", "VisitZipCode": tenant.zip_code, "ZipCode": tenant.zip_code}})
+        return self._json(
+            {
+                "CompanyInformation": {
+                    "Address": tenant.address,
+                    "City": tenant.city,
+                    "CompanyName": tenant.company_name,
+                    "CountryCode": "SE",
+                    "DatabaseNumber": tenant.database_number,
+                    "OrganizationNumber": tenant.org_number,
+                    "VisitAddress": tenant.address,
+                    "VisitCity": tenant.city,
+                    "VisitCountryCode": "SE",
+                    "VisitZipCode": tenant.zip_code,
+                    "ZipCode": tenant.zip_code,
+                }
+            }
+        )
 
     def _company_settings(self, request: Request, tenant: Tenant) -> Response:
         # DatabaseNumber is a string here, an int in /companyinformation (§4.6).
-        return self._json({"CompanySettings": {
-            "Address": tenant.address, "BG": "", "BIC": "", "City": tenant.city, "CountryCode": "SE",
-            "DatabaseNumber": str(tenant.database_number), "Email": "", "IBAN": "",
-            "Name": tenant.company_name, "OrganizationNumber": tenant.org_number, "PG": "", "Phone1": "",
-            "TaxEnabled": True, "VATNumber": "SE" + tenant.org_number.replace("-", "") + "01",
-            "ZipCode": tenant.zip_code}})
+        return self._json(
+            {
+                "CompanySettings": {
+                    "Address": tenant.address,
+                    "BG": "",
+                    "BIC": "",
+                    "City": tenant.city,
+                    "CountryCode": "SE",
+                    "DatabaseNumber": str(tenant.database_number),
+                    "Email": "",
+                    "IBAN": "",
+                    "Name": tenant.company_name,
+                    "OrganizationNumber": tenant.org_number,
+                    "PG": "",
+                    "Phone1": "",
+                    "TaxEnabled": True,
+                    "VATNumber": "SE" + tenant.org_number.replace("-", "") + "01",
+                    "ZipCode": tenant.zip_code,
+                }
+            }
+        )
 
     def _mode_json(self, request: Request, mode: ModeOfPayment) -> dict:
-        return {"@url": self._url(request, f"modesofpayments/{mode.code}"), "AccountNumber": mode.account_number,
-                "Code": mode.code, "Description": mode.description}
+        return {
+            "@url": self._url(request, f"modesofpayments/{mode.code}"),
+            "AccountNumber": mode.account_number,
+            "Code": mode.code,
+            "Description": mode.description,
+        }
 
     def _modesofpayments(self, request: Request, tenant: Tenant) -> Response:
-        items = [self._mode_json(request, m) for m in sorted(tenant.modes_of_payment.values(),
-                                                               key=lambda m: m.code)]
+        items = [
+            self._mode_json(request, m)
+            for m in sorted(tenant.modes_of_payment.values(), key=lambda m: m.code)
+        ]
         return self._json(self._page(request, items, "ModesOfPayments"))
 
     def _modeofpayment(self, request: Request, tenant: Tenant, code: str) -> Response:
@@ -1555,12 +1857,20 @@ class FortnoxSandbox:
             "ReferenceType": voucher.reference_type,
             "TransactionDate": voucher.transaction_date.isoformat(),
             "VoucherNumber": voucher.number,
-            "VoucherRows": [{
-                "Account": row.account, "CostCenter": row.cost_center, "Credit": _money(row.credit),
-                "Description": row.description, "Debit": _money(row.debit), "Project": row.project,
-                "Quantity": _money(row.quantity), "Removed": row.removed,
-                "TransactionInformation": row.transaction_information,
-            } for row in voucher.rows],
+            "VoucherRows": [
+                {
+                    "Account": row.account,
+                    "CostCenter": row.cost_center,
+                    "Credit": _money(row.credit),
+                    "Description": row.description,
+                    "Debit": _money(row.debit),
+                    "Project": row.project,
+                    "Quantity": _money(row.quantity),
+                    "Removed": row.removed,
+                    "TransactionInformation": row.transaction_information,
+                }
+                for row in voucher.rows
+            ],
             "VoucherSeries": voucher.series,
             "Year": voucher.year,
             "ApprovalState": voucher.approval_state,
@@ -1570,11 +1880,18 @@ class FortnoxSandbox:
         return self._url(request, f"vouchers/{voucher.series}/{voucher.number}?financialyear={voucher.year}")
 
     def _voucher_list_item(self, request: Request, voucher: Voucher) -> dict:
-        return {"@url": self._voucher_url(request, voucher), "Comments": voucher.comments or None,
-                "Description": voucher.description, "ReferenceNumber": voucher.reference_number,
-                "ReferenceType": voucher.reference_type,
-                "TransactionDate": voucher.transaction_date.isoformat(), "VoucherNumber": voucher.number,
-                "VoucherSeries": voucher.series, "Year": voucher.year, "ApprovalState": voucher.approval_state}
+        return {
+            "@url": self._voucher_url(request, voucher),
+            "Comments": voucher.comments or None,
+            "Description": voucher.description,
+            "ReferenceNumber": voucher.reference_number,
+            "ReferenceType": voucher.reference_type,
+            "TransactionDate": voucher.transaction_date.isoformat(),
+            "VoucherNumber": voucher.number,
+            "VoucherSeries": voucher.series,
+            "Year": voucher.year,
+            "ApprovalState": voucher.approval_state,
+        }
 
     def _vouchers(self, request: Request, tenant: Tenant, series: str | None = None) -> Response:
         year = self._year(request, tenant)
@@ -1582,13 +1899,19 @@ class FortnoxSandbox:
         to_date = self._date_param(request, "todate")
         series = series or request.args.get("voucherseries")
         cost_center = request.args.get("costcenter")
-        found = [v for v in tenant.vouchers if v.year == year.id
-                 and (series is None or v.series == series)
-                 and (from_date is None or v.transaction_date >= from_date)
-                 and (to_date is None or v.transaction_date <= to_date)
-                 and (cost_center is None or any(r.cost_center == cost_center for r in v.rows))]
+        found = [
+            v
+            for v in tenant.vouchers
+            if v.year == year.id
+            and (series is None or v.series == series)
+            and (from_date is None or v.transaction_date >= from_date)
+            and (to_date is None or v.transaction_date <= to_date)
+            and (cost_center is None or any(r.cost_center == cost_center for r in v.rows))
+        ]
         found.sort(key=lambda v: (v.series, v.number))
-        return self._json(self._page(request, [self._voucher_list_item(request, v) for v in found], "Vouchers"))
+        return self._json(
+            self._page(request, [self._voucher_list_item(request, v) for v in found], "Vouchers")
+        )
 
     def _vouchers_sublist(self, request: Request, tenant: Tenant, series: str | None = None) -> Response:
         return self._vouchers(request, tenant, series)
@@ -1607,8 +1930,9 @@ class FortnoxSandbox:
         series.next_voucher_number += 1
         tenant.vouchers.append(voucher)
         url = self._voucher_url(request, voucher)
-        return self._json({"Voucher": self._voucher_json(request, voucher)}, status=201,
-                          headers={"Location": url})
+        return self._json(
+            {"Voucher": self._voucher_json(request, voucher)}, status=201, headers={"Location": url}
+        )
 
     def _validate_voucher(self, request: Request, tenant: Tenant) -> Voucher:
         """Every refusal raises before anything is stored or any number is taken."""
@@ -1650,13 +1974,24 @@ class FortnoxSandbox:
             if debit and credit:
                 raise _bad(ERR_INVALID_AMOUNT, f"Ogiltigt belopp i fältet Debit: {row['Debit']}")
             quantity = row.get("Quantity")
-            if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, (int, Decimal))):
+            if quantity is not None and (
+                isinstance(quantity, bool) or not isinstance(quantity, (int, Decimal))
+            ):
                 raise _bad(ERR_WRONG_DATA, "Ingen eller felaktig typ av data.")
-            rows.append(VoucherRow(
-                account=account, debit=debit, credit=credit, description="",
-                cost_center=_text(row, "CostCenter", 100), project=_project(row),
-                transaction_information=_text(row, "TransactionInformation", ROW_TRANSACTION_INFORMATION_MAX),
-                quantity=Decimal(quantity or 0)))
+            rows.append(
+                VoucherRow(
+                    account=account,
+                    debit=debit,
+                    credit=credit,
+                    description="",
+                    cost_center=_text(row, "CostCenter", 100),
+                    project=_project(row),
+                    transaction_information=_text(
+                        row, "TransactionInformation", ROW_TRANSACTION_INFORMATION_MAX
+                    ),
+                    quantity=Decimal(quantity or 0),
+                )
+            )
 
         # Financial year: ?financialyear= (or Year in the body), else the preselected year.
         query_year = self._int_param(request, "financialyear")
@@ -1678,8 +2013,10 @@ class FortnoxSandbox:
         if not series.manual:
             raise _bad(ERR_SERIES_NOT_MANUAL, f"Verifikationsserien är inte manuell ({series_code})")
         if tenant.locked_until is not None and transaction_date <= tenant.locked_until:
-            raise _bad(ERR_LOCKED_PERIOD, MSG_LOCKED_PERIOD.format(company=tenant.company_name,
-                                                                   end=tenant.locked_until.isoformat()))
+            raise _bad(
+                ERR_LOCKED_PERIOD,
+                MSG_LOCKED_PERIOD.format(company=tenant.company_name, end=tenant.locked_until.isoformat()),
+            )
         if voucher_cc:
             self._check_cost_center(tenant, voucher_cc)
         if voucher_project:
@@ -1695,8 +2032,10 @@ class FortnoxSandbox:
             row.description = account.description
             if row.cost_center:
                 if account.cost_center_settings == "NOTALLOWED":
-                    raise _bad(ERR_COST_CENTER_NOT_ALLOWED,
-                               f"Kostnadsställe är inte tillåtet för konto {row.account}")
+                    raise _bad(
+                        ERR_COST_CENTER_NOT_ALLOWED,
+                        f"Kostnadsställe är inte tillåtet för konto {row.account}",
+                    )
                 self._check_cost_center(tenant, row.cost_center)
             elif account.cost_center_settings == "MANDATORY":
                 # UNVERIFIED: a voucher-level CostCenter does not satisfy a MANDATORY account.
@@ -1707,11 +2046,22 @@ class FortnoxSandbox:
         debit = sum((row.debit for row in rows), Decimal(0))
         credit = sum((row.credit for row in rows), Decimal(0))
         if debit != credit:
-            raise _bad(ERR_UNBALANCED, f"Verifikationen är inte i balans. Debet {debit:.2f}, kredit {credit:.2f}.")
+            raise _bad(
+                ERR_UNBALANCED, f"Verifikationen är inte i balans. Debet {debit:.2f}, kredit {credit:.2f}."
+            )
 
-        return Voucher(series=series_code, number=0, year=year.id, transaction_date=transaction_date,
-                       description=description, rows=rows, comments=comments or None, cost_center=voucher_cc,
-                       project="", registered_at=self.clock.now())
+        return Voucher(
+            series=series_code,
+            number=0,
+            year=year.id,
+            transaction_date=transaction_date,
+            description=description,
+            rows=rows,
+            comments=comments or None,
+            cost_center=voucher_cc,
+            project="",
+            registered_at=self.clock.now(),
+        )
 
     @staticmethod
     def _check_cost_center(tenant: Tenant, code: str) -> None:
@@ -1728,30 +2078,47 @@ class FortnoxSandbox:
         if sie_type != "4":
             raise _bad(ERR_INVALID_PARAMETER, "Ogiltig parameter i anropet")
         year = self._year(request, tenant)
-        older = sorted((y for y in tenant.financial_years.values() if y.to_date <= year.to_date),
-                       key=lambda y: y.to_date, reverse=True)
-        lines = ["#FLAGGA 0", '#PROGRAM "Fortnox" "sandbox"', "#FORMAT PC8",
-                 f"#GEN {tenant.today():%Y%m%d}", "#SIETYP 4", f"#FNR {tenant.database_number}",
-                 f"#ORGNR {tenant.org_number}", f"#FNAMN {_sie_text(tenant.company_name)}"]
+        older = sorted(
+            (y for y in tenant.financial_years.values() if y.to_date <= year.to_date),
+            key=lambda y: y.to_date,
+            reverse=True,
+        )
+        lines = [
+            "#FLAGGA 0",
+            '#PROGRAM "Fortnox" "sandbox"',
+            "#FORMAT PC8",
+            f"#GEN {tenant.today():%Y%m%d}",
+            "#SIETYP 4",
+            f"#FNR {tenant.database_number}",
+            f"#ORGNR {tenant.org_number}",
+            f"#FNAMN {_sie_text(tenant.company_name)}",
+        ]
         lines += [f"#RAR {-i} {y.from_date:%Y%m%d} {y.to_date:%Y%m%d}" for i, y in enumerate(older)]
         lines.append('#DIM 1 "Kostnadsställe"')
-        lines += [f"#OBJEKT 1 {_sie_text(cc.code)} {_sie_text(cc.description)}"
-                  for cc in sorted(tenant.cost_centers.values(), key=lambda c: c.code)]
+        lines += [
+            f"#OBJEKT 1 {_sie_text(cc.code)} {_sie_text(cc.description)}"
+            for cc in sorted(tenant.cost_centers.values(), key=lambda c: c.code)
+        ]
         for account in sorted(tenant.accounts[year.id].values(), key=lambda a: a.number):
             lines.append(f"#KONTO {account.number} {_sie_text(account.description)}")
             if account.sru:
                 lines.append(f"#SRU {account.number} {account.sru}")
-        for voucher in sorted((v for v in tenant.vouchers if v.year == year.id),
-                              key=lambda v: (v.series, v.number)):
+        for voucher in sorted(
+            (v for v in tenant.vouchers if v.year == year.id), key=lambda v: (v.series, v.number)
+        ):
             registered = date.fromtimestamp(voucher.registered_at)
-            lines.append(f"#VER {voucher.series} {voucher.number} {voucher.transaction_date:%Y%m%d} "
-                         f"{_sie_text(voucher.description)} {registered:%Y%m%d}")
+            lines.append(
+                f"#VER {voucher.series} {voucher.number} {voucher.transaction_date:%Y%m%d} "
+                f"{_sie_text(voucher.description)} {registered:%Y%m%d}"
+            )
             lines.append("{")
             for row in voucher.rows:
                 objects = f'1 "{row.cost_center}"' if row.cost_center else ""
                 amount = row.debit - row.credit
-                lines.append(f'#TRANS {row.account} {{{objects}}} {amount:.2f} "" '
-                             f"{_sie_text(row.transaction_information)} 0")
+                lines.append(
+                    f'#TRANS {row.account} {{{objects}}} {amount:.2f} "" '
+                    f"{_sie_text(row.transaction_information)} 0"
+                )
             lines.append("}")
         body = ("\r\n".join(lines) + "\r\n").encode("cp437", errors="replace")
         return Response(body, status=200, content_type="text/plain; charset=IBM437")
@@ -1797,8 +2164,11 @@ def _amount(row: dict, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise _bad(ERR_INVALID_AMOUNT, f"Ogiltigt belopp i fältet {name}: {value}")
     amount = Decimal(value)
-    if (amount < 0 or amount != amount.quantize(Decimal("0.01"))
-            or amount >= Decimal(10) ** (AMOUNT_MAX_DIGITS - 2)):
+    if (
+        amount < 0
+        or amount != amount.quantize(Decimal("0.01"))
+        or amount >= Decimal(10) ** (AMOUNT_MAX_DIGITS - 2)
+    ):
         raise _bad(ERR_INVALID_AMOUNT, f"Ogiltigt belopp i fältet {name}: {value}")
     return amount.quantize(Decimal("0.01"))
 
@@ -1832,4 +2202,3 @@ _RULES = [
     Rule("/3/vouchers/<series>/<number>", methods=["GET"], endpoint="voucher"),
     Rule("/3/sie/<sie_type>", methods=["GET"], endpoint="sie"),
 ]
-

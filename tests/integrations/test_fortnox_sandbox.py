@@ -60,8 +60,9 @@ class Api:
         return requests.get(f"{self.base}/3{path}", params=params, headers=self.headers, timeout=5)
 
     def post(self, path: str, body, *, timeout: float = 5, **params) -> requests.Response:
-        return requests.post(f"{self.base}/3{path}", params=params, json=body, headers=self.headers,
-                             timeout=timeout)
+        return requests.post(
+            f"{self.base}/3{path}", params=params, json=body, headers=self.headers, timeout=timeout
+        )
 
 
 def api_for(sandbox, url, database_number=DB, scopes=ALL_SCOPES) -> Api:
@@ -82,7 +83,9 @@ def voucher(sandbox, *, rows=None, **fields) -> dict:
         "VoucherSeries": "A",
         "TransactionDate": today(sandbox).isoformat(),
         "Description": "Nets Easy utbetalning",
-        "VoucherRows": rows if rows is not None else [
+        "VoucherRows": rows
+        if rows is not None
+        else [
             {"Account": 1930, "Debit": 9750.00, "Credit": 0, "TransactionInformation": "Utbetalning"},
             {"Account": 6570, "Debit": 250.00, "CostCenter": "100"},
             {"Account": 1580, "Credit": 10000.00},
@@ -127,8 +130,14 @@ def assert_invalid_grant(response, description=None):
 
 
 def auth_params(**overrides) -> dict:
-    params = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT, "scope": "bookkeeping companyinformation",
-              "state": STATE, "access_type": "offline", "response_type": "code"}
+    params = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "scope": "bookkeeping companyinformation",
+        "state": STATE,
+        "access_type": "offline",
+        "response_type": "code",
+    }
     params.update(overrides)
     return {k: v for k, v in params.items() if v is not None}
 
@@ -150,8 +159,9 @@ def test_full_code_exchange_through_consent_page(sandbox, url):
     query = parse_qs(urlsplit(location).query)
     assert query["state"] == [STATE]
 
-    tokens = token_request(url, {"grant_type": "authorization_code", "code": query["code"][0],
-                                 "redirect_uri": REDIRECT})
+    tokens = token_request(
+        url, {"grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": REDIRECT}
+    )
     assert tokens.status_code == 200
     assert tokens.headers["Content-Type"] == "application/json"
     assert tokens.headers["Cache-Control"] == "no-store"
@@ -176,28 +186,38 @@ def test_consent_denied_redirects_with_access_denied(url):
 
 
 def test_consent_page_unknown_client_shows_error_page(url):
-    page = requests.get(f"{url}/oauth-v1/auth", params=auth_params(client_id="nobody"),
-                        allow_redirects=False, timeout=5)
+    page = requests.get(
+        f"{url}/oauth-v1/auth", params=auth_params(client_id="nobody"), allow_redirects=False, timeout=5
+    )
     assert page.status_code == 400
     assert "Location" not in page.headers
     assert "Auth code or ClientID supplied is invalid" in page.text
 
 
 def test_consent_page_refuses_unregistered_redirect_uri_without_redirecting(url):
-    page = requests.get(f"{url}/oauth-v1/auth", params=auth_params(redirect_uri="https://evil.example/cb"),
-                        allow_redirects=False, timeout=5)
+    page = requests.get(
+        f"{url}/oauth-v1/auth",
+        params=auth_params(redirect_uri="https://evil.example/cb"),
+        allow_redirects=False,
+        timeout=5,
+    )
     assert page.status_code == 400
     assert "Location" not in page.headers
 
 
-@pytest.mark.parametrize(("override", "error"), [
-    ({"scope": "bookkeeping bokforing"}, "invalid_scope"),
-    ({"scope": ""}, "invalid_scope"),
-    ({"response_type": "token"}, "unsupported_response_type"),
-    ({"state": "short"}, "invalid_state"),
-])
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        ({"scope": "bookkeeping bokforing"}, "invalid_scope"),
+        ({"scope": ""}, "invalid_scope"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"state": "short"}, "invalid_state"),
+    ],
+)
 def test_consent_page_redirects_parameter_errors(url, override, error):
-    page = requests.get(f"{url}/oauth-v1/auth", params=auth_params(**override), allow_redirects=False, timeout=5)
+    page = requests.get(
+        f"{url}/oauth-v1/auth", params=auth_params(**override), allow_redirects=False, timeout=5
+    )
     assert page.status_code == 302
     query = parse_qs(urlsplit(page.headers["Location"]).query)
     assert query["error"] == [error]
@@ -208,8 +228,12 @@ def test_service_account_needs_client_permission(sandbox, url):
     assert page.status_code == 400
     assert "Client does not allow service account" in page.text
     sandbox.register_client(CLIENT_ID, CLIENT_SECRET, [REDIRECT], service_accounts=True)
-    assert requests.get(f"{url}/oauth-v1/auth", params=auth_params(account_type="service"),
-                        timeout=5).status_code == 200
+    assert (
+        requests.get(
+            f"{url}/oauth-v1/auth", params=auth_params(account_type="service"), timeout=5
+        ).status_code
+        == 200
+    )
 
 
 def test_authorization_code_is_single_use_and_reuse_revokes_its_tokens(sandbox, url):
@@ -222,28 +246,39 @@ def test_authorization_code_is_single_use_and_reuse_revokes_its_tokens(sandbox, 
     second = token_request(url, data)
     assert_invalid_grant(second)
     assert Api(url, first.json()["access_token"]).get("/accounts/1930").status_code == 401
-    assert_invalid_grant(token_request(url, {"grant_type": "refresh_token",
-                                             "refresh_token": first.json()["refresh_token"]}))
+    assert_invalid_grant(
+        token_request(url, {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]})
+    )
 
 
 def test_authorization_code_expires_after_ten_minutes(sandbox, url):
     fresh = sandbox.authorize(CLIENT_ID, DB, ["bookkeeping"], REDIRECT, STATE)
     stale = sandbox.authorize(CLIENT_ID, DB, ["bookkeeping"], REDIRECT, STATE)
     sandbox.clock.advance(9 * 60 + 50)
-    assert token_request(url, {"grant_type": "authorization_code", "code": fresh,
-                               "redirect_uri": REDIRECT}).status_code == 200
+    assert (
+        token_request(
+            url, {"grant_type": "authorization_code", "code": fresh, "redirect_uri": REDIRECT}
+        ).status_code
+        == 200
+    )
     sandbox.clock.advance(11)
-    assert_invalid_grant(token_request(url, {"grant_type": "authorization_code", "code": stale,
-                                             "redirect_uri": REDIRECT}))
+    assert_invalid_grant(
+        token_request(url, {"grant_type": "authorization_code", "code": stale, "redirect_uri": REDIRECT})
+    )
 
 
 def test_authorization_code_bound_to_redirect_uri(sandbox, url):
     code = sandbox.authorize(CLIENT_ID, DB, ["bookkeeping"], REDIRECT, STATE)
     assert_invalid_grant(token_request(url, {"grant_type": "authorization_code", "code": code}))
-    assert_invalid_grant(token_request(url, {"grant_type": "authorization_code", "code": code,
-                                             "redirect_uri": REDIRECT + "/"}))
-    assert token_request(url, {"grant_type": "authorization_code", "code": code,
-                               "redirect_uri": REDIRECT}).status_code == 200
+    assert_invalid_grant(
+        token_request(url, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT + "/"})
+    )
+    assert (
+        token_request(
+            url, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+        ).status_code
+        == 200
+    )
 
 
 def test_authorization_code_bound_to_client(sandbox, url):
@@ -253,24 +288,39 @@ def test_authorization_code_bound_to_client(sandbox, url):
     assert_invalid_grant(token_request(url, data, auth=("other-app", "other-secret")))
 
 
-@pytest.mark.parametrize("auth", [
-    (CLIENT_ID, "wrong-secret"),
-    ("unknown-client", CLIENT_SECRET),
-    None,
-])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        (CLIENT_ID, "wrong-secret"),
+        ("unknown-client", CLIENT_SECRET),
+        None,
+    ],
+)
 def test_bad_client_credentials_give_401_text_plain(sandbox, url, auth):
     code = sandbox.authorize(CLIENT_ID, DB, ["bookkeeping"], REDIRECT, STATE)
-    answer = token_request(url, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
-                           auth=auth)
+    answer = token_request(
+        url, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}, auth=auth
+    )
     assert answer.status_code == 401
     assert answer.headers["Content-Type"] == "text/plain;charset=UTF-8"
-    assert answer.text == '{"error":"invalid_client","error_description":"The client credentials are invalid"}'
+    assert (
+        answer.text == '{"error":"invalid_client","error_description":"The client credentials are invalid"}'
+    )
 
 
 def test_client_credentials_in_the_body_are_not_accepted(sandbox, url):
     code = sandbox.authorize(CLIENT_ID, DB, ["bookkeeping"], REDIRECT, STATE)
-    answer = token_request(url, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                 "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, auth=None)
+    answer = token_request(
+        url,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+        auth=None,
+    )
     assert answer.status_code == 401
 
 
@@ -374,7 +424,9 @@ def test_expired_access_token_gives_401_unauthorized(sandbox, url, api):
 
 def test_missing_or_unknown_bearer_gives_401(url):
     assert_unauthorized(requests.get(f"{url}/3/accounts", timeout=5))
-    assert_unauthorized(requests.get(f"{url}/3/accounts", headers={"Authorization": "Bearer nope"}, timeout=5))
+    assert_unauthorized(
+        requests.get(f"{url}/3/accounts", headers={"Authorization": "Bearer nope"}, timeout=5)
+    )
     legacy = {"Access-Token": "dd49b5e5-032d-424b-93ad-7a62e15064c6", "Client-Secret": CLIENT_SECRET}
     assert_unauthorized(requests.get(f"{url}/3/accounts", headers=legacy, timeout=5))
 
@@ -383,7 +435,11 @@ def test_revoke_kills_access_and_refresh_tokens_of_that_pair_only(sandbox, url):
     sandbox.add_tenant(OTHER_DB, "Exempel Handel AB", "556677-8899")
     mine = sandbox.issue_tokens(CLIENT_ID, DB, ALL_SCOPES)
     other = sandbox.issue_tokens(CLIENT_ID, OTHER_DB, ALL_SCOPES)
+    pending = sandbox.authorize(CLIENT_ID, DB, ["bookkeeping"], REDIRECT, STATE)
     sandbox.revoke(DB, CLIENT_ID)
+    assert_invalid_grant(
+        token_request(url, {"grant_type": "authorization_code", "code": pending, "redirect_uri": REDIRECT})
+    )
     assert_unauthorized(Api(url, mine["access_token"]).get("/companyinformation"))
     assert_invalid_grant(refresh(url, mine["refresh_token"]), "Invalid refresh token")
     assert Api(url, other["access_token"]).get("/companyinformation").status_code == 200
@@ -425,17 +481,31 @@ def test_single_account_fields(tenant, api):
     answer = api.get("/accounts/1930")
     assert answer.status_code == 200
     account = answer.json()["Account"]
-    assert set(account) >= {"@url", "Active", "BalanceBroughtForward", "BalanceCarriedForward", "CostCenter",
-                            "CostCenterSettings", "Description", "Number", "Project", "ProjectSettings",
-                            "SRU", "TransactionInformation", "VATCode", "Year"}
+    assert set(account) >= {
+        "@url",
+        "Active",
+        "BalanceBroughtForward",
+        "BalanceCarriedForward",
+        "CostCenter",
+        "CostCenterSettings",
+        "Description",
+        "Number",
+        "Project",
+        "ProjectSettings",
+        "SRU",
+        "TransactionInformation",
+        "VATCode",
+        "Year",
+    }
     assert account["Number"] == 1930 and account["Year"] == tenant.current_year().id
     assert account["SRU"] == 7281 and account["VATCode"] is None
     assert account["@url"].endswith(f"/3/accounts/1930?financialyear={tenant.current_year().id}")
 
 
 def test_missing_account_is_404_with_capitalised_keys(api):
-    assert_refused(api.get("/accounts/1999"), fx.ERR_ACCOUNT_NOT_FOUND, status=404,
-                   message="Kan inte hitta kontot.")
+    assert_refused(
+        api.get("/accounts/1999"), fx.ERR_ACCOUNT_NOT_FOUND, status=404, message="Kan inte hitta kontot."
+    )
 
 
 def test_accounts_paging(sandbox, url):
@@ -455,8 +525,9 @@ def test_accounts_paging(sandbox, url):
 
 @pytest.mark.parametrize("params", [{"limit": 501}, {"limit": 0}, {"limit": "abc"}, {"page": 0}])
 def test_bad_paging_parameters_refused(api, params):
-    assert_refused(api.get("/accounts", **params), fx.ERR_INVALID_PARAMETER,
-                   message="Ogiltig parameter i anropet")
+    assert_refused(
+        api.get("/accounts", **params), fx.ERR_INVALID_PARAMETER, message="Ogiltig parameter i anropet"
+    )
 
 
 def test_accounts_are_per_financial_year(sandbox, tenant, api):
@@ -496,15 +567,18 @@ def test_financial_years_ids_not_chronological_and_date_filter(sandbox, api):
     hit = api.get("/financialyears", date=f"{year - 1}-03-15").json()
     assert [y["Id"] for y in hit["FinancialYears"]] == [2]
     miss = api.get("/financialyears", date=f"{year - 5}-03-15").json()
-    assert miss == {"MetaInformation": {"@TotalResources": 0, "@TotalPages": 0, "@CurrentPage": 1},
-                    "FinancialYears": []}
+    assert miss == {
+        "MetaInformation": {"@TotalResources": 0, "@TotalPages": 0, "@CurrentPage": 1},
+        "FinancialYears": [],
+    }
     assert api.get("/financialyears/2").json()["FinancialYear"]["ToDate"] == f"{year - 1}-12-31"
     assert_refused(api.get("/financialyears/9"), fx.ERR_FINANCIAL_YEAR_NOT_FOUND, status=404)
 
 
 def test_locked_period(sandbox, tenant, api):
     assert api.get("/settings/lockedperiod").json() == {
-        "LockedPeriod": {"EndDate": f"{today(sandbox).year - 1}-09-30"}}
+        "LockedPeriod": {"EndDate": f"{today(sandbox).year - 1}-09-30"}
+    }
     tenant.locked_until = None
     assert api.get("/settings/lockedperiod").json() == {"LockedPeriod": {"EndDate": ""}}
     sandbox.quirks.locked_period_null = True
@@ -521,17 +595,24 @@ def test_company_information(api):
 def test_modes_of_payments(tenant, api):
     modes = {m["Code"]: m for m in api.get("/modesofpayments").json()["ModesOfPayments"]}
     assert modes["BG"]["AccountNumber"] == "1930"
-    created = api.post("/modesofpayments", {"ModeOfPayment": {"Code": "NETS", "Description": "Nets Easy",
-                                                              "AccountNumber": "1580"}})
+    created = api.post(
+        "/modesofpayments",
+        {"ModeOfPayment": {"Code": "NETS", "Description": "Nets Easy", "AccountNumber": "1580"}},
+    )
     assert created.status_code == 201
     assert created.json()["ModeOfPayment"]["AccountNumber"] == "1580"
     assert tenant.modes_of_payment["NETS"].account_number == "1580"
-    as_int = api.post("/modesofpayments", {"ModeOfPayment": {"Code": "X", "Description": "X", "AccountNumber": 1580}})
+    as_int = api.post(
+        "/modesofpayments", {"ModeOfPayment": {"Code": "X", "Description": "X", "AccountNumber": 1580}}
+    )
     assert_refused(as_int, fx.ERR_WRONG_DATA)
-    five = api.post("/modesofpayments", {"ModeOfPayment": {"Code": "Y", "Description": "Y", "AccountNumber": "15800"}})
+    five = api.post(
+        "/modesofpayments", {"ModeOfPayment": {"Code": "Y", "Description": "Y", "AccountNumber": "15800"}}
+    )
     assert_refused(five, fx.ERR_INVALID_ACCOUNT_NUMBER)
-    unknown = api.post("/modesofpayments", {"ModeOfPayment": {"Code": "Z", "Description": "Z",
-                                                              "AccountNumber": "1999"}})
+    unknown = api.post(
+        "/modesofpayments", {"ModeOfPayment": {"Code": "Z", "Description": "Z", "AccountNumber": "1999"}}
+    )
     assert_refused(unknown, fx.ERR_ACCOUNT_NOT_FOUND)
     assert set(tenant.modes_of_payment) == {"BG", "PG", "AG", "KONT", "NETS"}
 
@@ -547,10 +628,16 @@ def test_unknown_route_and_voucher_put_delete(sandbox, api):
 
 
 def test_accept_and_content_type_headers(sandbox, tenant, api):
-    xml = requests.get(f"{api.base}/3/accounts", headers={**api.headers, "Accept": "application/xml"}, timeout=5)
+    xml = requests.get(
+        f"{api.base}/3/accounts", headers={**api.headers, "Accept": "application/xml"}, timeout=5
+    )
     assert_refused(xml, fx.ERR_INVALID_RESPONSE_TYPE)
-    form = requests.post(f"{api.base}/3/vouchers", data=json.dumps(voucher(sandbox)),
-                         headers={**api.headers, "Content-Type": "text/plain"}, timeout=5)
+    form = requests.post(
+        f"{api.base}/3/vouchers",
+        data=json.dumps(voucher(sandbox)),
+        headers={**api.headers, "Content-Type": "text/plain"},
+        timeout=5,
+    )
     assert_refused(form, fx.ERR_INVALID_CONTENT_TYPE)
     assert tenant.vouchers == []
 
@@ -568,8 +655,11 @@ def test_post_voucher_returns_201_with_assigned_fields(sandbox, tenant, api):
     assert answer.headers["Location"] == posted["@url"]
     assert posted["ReferenceType"] == "MANUAL" and posted["Comments"] == "payout 1234"
     rows = posted["VoucherRows"]
-    assert [r["Description"] for r in rows] == ["Företagskonto/checkkonto/affärskonto", "Bankkostnader",
-                                                "Fordringar för kontokort och kuponger"]
+    assert [r["Description"] for r in rows] == [
+        "Företagskonto/checkkonto/affärskonto",
+        "Bankkostnader",
+        "Fordringar för kontokort och kuponger",
+    ]
     assert all(r["Removed"] is False for r in rows)
     assert rows[0]["Debit"] == 9750 and rows[2]["Credit"] == 10000 and rows[1]["CostCenter"] == "100"
     assert rows[0]["TransactionInformation"] == "Utbetalning"
@@ -581,9 +671,12 @@ def test_post_voucher_returns_201_with_assigned_fields(sandbox, tenant, api):
 
 def test_property_ledger_voucher_from_the_guide(sandbox, tenant, api):
     rows = [
-        {"Account": 1101, "Credit": 12000}, {"Account": 1510, "Debit": 83849},
-        {"Account": 2610, "Credit": 904}, {"Account": 3011, "Credit": 65568, "CostCenter": "100"},
-        {"Account": 3015, "Credit": 5247, "CostCenter": "100"}, {"Account": 3016, "Credit": 130, "CostCenter": "300"},
+        {"Account": 1101, "Credit": 12000},
+        {"Account": 1510, "Debit": 83849},
+        {"Account": 2610, "Credit": 904},
+        {"Account": 3011, "Credit": 65568, "CostCenter": "100"},
+        {"Account": 3015, "Credit": 5247, "CostCenter": "100"},
+        {"Account": 3016, "Credit": 130, "CostCenter": "300"},
     ]
     answer = api.post("/vouchers", voucher(sandbox, rows=rows, Description="Avisering A25"))
     assert answer.status_code == 201, answer.text
@@ -594,30 +687,54 @@ def test_voucher_numbering_per_series_and_year(sandbox, tenant, api):
     previous = tenant.financial_year_for(date(today(sandbox).year - 1, 1, 1)).id
     last_year = date(today(sandbox).year - 1, 11, 15).isoformat()
     numbers = []
-    for series, params, when in [("A", {}, None), ("A", {}, None), ("K", {}, None),
-                                 ("A", {"financialyear": previous}, last_year), ("A", {}, None)]:
+    for series, params, when in [
+        ("A", {}, None),
+        ("A", {}, None),
+        ("K", {}, None),
+        ("A", {"financialyear": previous}, last_year),
+        ("A", {}, None),
+    ]:
         fields = {"VoucherSeries": series}
         if when:
             fields["TransactionDate"] = when
         answer = api.post("/vouchers", voucher(sandbox, **fields), **params)
         assert answer.status_code == 201, answer.text
-        numbers.append((answer.json()["Voucher"]["VoucherSeries"], answer.json()["Voucher"]["VoucherNumber"],
-                        answer.json()["Voucher"]["Year"]))
+        numbers.append(
+            (
+                answer.json()["Voucher"]["VoucherSeries"],
+                answer.json()["Voucher"]["VoucherNumber"],
+                answer.json()["Voucher"]["Year"],
+            )
+        )
     current = tenant.current_year().id
-    assert numbers == [("A", 1, current), ("A", 2, current), ("K", 1, current), ("A", 1, previous),
-                       ("A", 3, current)]
+    assert numbers == [
+        ("A", 1, current),
+        ("A", 2, current),
+        ("K", 1, current),
+        ("A", 1, previous),
+        ("A", 3, current),
+    ]
     series = {s["Code"]: s for s in api.get("/voucherseries").json()["VoucherSeriesCollection"]}
     assert series["A"]["NextVoucherNumber"] == 4 and series["K"]["NextVoucherNumber"] == 2
-    last = {s["Code"]: s for s in api.get("/voucherseries", financialyear=previous).json()["VoucherSeriesCollection"]}
+    last = {
+        s["Code"]: s
+        for s in api.get("/voucherseries", financialyear=previous).json()["VoucherSeriesCollection"]
+    }
     assert last["A"]["NextVoucherNumber"] == 2
 
 
 def test_post_without_financialyear_goes_to_current_year_only(sandbox, tenant, api):
     last_year = date(today(sandbox).year - 1, 11, 15).isoformat()
-    assert_refused(api.post("/vouchers", voucher(sandbox, TransactionDate=last_year)), fx.ERR_NO_FINANCIAL_YEAR,
-                   message="Räkenskapsår saknas för valt datum")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, TransactionDate=last_year)),
+        fx.ERR_NO_FINANCIAL_YEAR,
+        message="Räkenskapsår saknas för valt datum",
+    )
     previous = tenant.financial_year_for(date.fromisoformat(last_year)).id
-    assert api.post("/vouchers", voucher(sandbox, TransactionDate=last_year), financialyear=previous).status_code == 201
+    assert (
+        api.post("/vouchers", voucher(sandbox, TransactionDate=last_year), financialyear=previous).status_code
+        == 201
+    )
 
 
 def test_get_single_voucher(sandbox, tenant, api):
@@ -634,16 +751,38 @@ def test_get_single_voucher(sandbox, tenant, api):
 def test_list_vouchers_with_filters_and_paging(sandbox, tenant, api):
     year = today(sandbox).year
     previous = tenant.financial_year_for(date(year - 1, 1, 1)).id
-    for series, day in [("A", f"{year}-02-01"), ("A", f"{year}-03-01"), ("K", f"{year}-03-15"), ("A", f"{year}-04-01")]:
-        assert api.post("/vouchers", voucher(sandbox, VoucherSeries=series, TransactionDate=day)).status_code == 201
-    assert api.post("/vouchers", voucher(sandbox, TransactionDate=f"{year - 1}-12-01"),
-                    financialyear=previous).status_code == 201
+    for series, day in [
+        ("A", f"{year}-02-01"),
+        ("A", f"{year}-03-01"),
+        ("K", f"{year}-03-15"),
+        ("A", f"{year}-04-01"),
+    ]:
+        assert (
+            api.post("/vouchers", voucher(sandbox, VoucherSeries=series, TransactionDate=day)).status_code
+            == 201
+        )
+    assert (
+        api.post(
+            "/vouchers", voucher(sandbox, TransactionDate=f"{year - 1}-12-01"), financialyear=previous
+        ).status_code
+        == 201
+    )
 
     listing = api.get("/vouchers").json()
     assert listing["MetaInformation"]["@TotalResources"] == 4
     item = listing["Vouchers"][0]
-    assert list(item) == ["@url", "Comments", "Description", "ReferenceNumber", "ReferenceType", "TransactionDate",
-                          "VoucherNumber", "VoucherSeries", "Year", "ApprovalState"]
+    assert list(item) == [
+        "@url",
+        "Comments",
+        "Description",
+        "ReferenceNumber",
+        "ReferenceType",
+        "TransactionDate",
+        "VoucherNumber",
+        "VoucherSeries",
+        "Year",
+        "ApprovalState",
+    ]
     only_a = api.get("/vouchers", voucherseries="A").json()["Vouchers"]
     assert [v["VoucherNumber"] for v in only_a] == [1, 2, 3]
     march = api.get("/vouchers", fromdate=f"{year}-03-01", todate=f"{year}-03-31").json()["Vouchers"]
@@ -661,8 +800,12 @@ def test_list_vouchers_with_filters_and_paging(sandbox, tenant, api):
 
 
 def post_raw(api, data: str | bytes):
-    return requests.post(f"{api.base}/3/vouchers", data=data,
-                         headers={**api.headers, "Content-Type": "application/json"}, timeout=5)
+    return requests.post(
+        f"{api.base}/3/vouchers",
+        data=data,
+        headers={**api.headers, "Content-Type": "application/json"},
+        timeout=5,
+    )
 
 
 def assert_nothing_stored(tenant, api):
@@ -672,28 +815,36 @@ def assert_nothing_stored(tenant, api):
 
 
 def test_invalid_json_refused(tenant, api):
-    assert_refused(post_raw(api, '{"Voucher": {"Description": "x",'), fx.ERR_JSON,
-                   message="Error deserializing JSON")
+    assert_refused(
+        post_raw(api, '{"Voucher": {"Description": "x",'), fx.ERR_JSON, message="Error deserializing JSON"
+    )
     assert_refused(post_raw(api, '{"Voucher": {"Debit": NaN}}'), fx.ERR_JSON)
     assert_nothing_stored(tenant, api)
 
 
-@pytest.mark.parametrize("body", ["", "[]", '"Voucher"', '{"Invoice": {}}', '{"Voucher": "A"}', '{"Voucher": []}'])
+@pytest.mark.parametrize(
+    "body", ["", "[]", '"Voucher"', '{"Invoice": {}}', '{"Voucher": "A"}', '{"Voucher": []}']
+)
 def test_body_that_is_not_a_voucher_refused(tenant, api, body):
     assert_refused(post_raw(api, body), fx.ERR_WRONG_DATA, message="Ingen eller felaktig typ av data.")
     assert tenant.vouchers == []
 
 
 def test_unknown_field_in_voucher_refused(sandbox, tenant, api):
-    assert_refused(api.post("/vouchers", voucher(sandbox, ExternalId="abc")), fx.ERR_FIELD_NAME,
-                   message="Felaktigt fältnamn")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, ExternalId="abc")),
+        fx.ERR_FIELD_NAME,
+        message="Felaktigt fältnamn",
+    )
     assert_refused(api.post("/vouchers", {**voucher(sandbox), "Extra": 1}), fx.ERR_FIELD_NAME)
     assert_nothing_stored(tenant, api)
 
 
 def test_unknown_field_in_row_refused(sandbox, tenant, api):
     rows = [{"Account": 1930, "Amount": 10}, {"Account": 1580, "Credit": 10}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_FIELD_NAME, message="Felaktigt fältnamn")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_FIELD_NAME, message="Felaktigt fältnamn"
+    )
     assert_nothing_stored(tenant, api)
 
 
@@ -701,7 +852,11 @@ def test_read_only_fields_are_ignored(sandbox, tenant, api):
     body = voucher(sandbox, VoucherNumber=99, ReferenceType="INVOICE", ReferenceNumber="X-1")
     body["Voucher"]["VoucherRows"][0]["Description"] = "Mitt eget namn"
     posted = api.post("/vouchers", body).json()["Voucher"]
-    assert posted["VoucherNumber"] == 1 and posted["ReferenceType"] == "MANUAL" and posted["ReferenceNumber"] == ""
+    assert (
+        posted["VoucherNumber"] == 1
+        and posted["ReferenceType"] == "MANUAL"
+        and posted["ReferenceNumber"] == ""
+    )
     assert posted["VoucherRows"][0]["Description"] == "Företagskonto/checkkonto/affärskonto"
 
 
@@ -719,23 +874,29 @@ def test_description_empty_refused(sandbox, tenant, api, description):
 
 
 def test_description_longer_than_200_refused(sandbox, tenant, api):
-    assert_refused(api.post("/vouchers", voucher(sandbox, Description="x" * 201)), fx.ERR_TOO_LONG,
-                   message="Description")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, Description="x" * 201)), fx.ERR_TOO_LONG, message="Description"
+    )
     assert_nothing_stored(tenant, api)
     assert api.post("/vouchers", voucher(sandbox, Description="x" * 200)).status_code == 201
 
 
 def test_comments_longer_than_1000_refused(sandbox, tenant, api):
-    assert_refused(api.post("/vouchers", voucher(sandbox, Comments="c" * 1001)), fx.ERR_TOO_LONG,
-                   message="Comments")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, Comments="c" * 1001)), fx.ERR_TOO_LONG, message="Comments"
+    )
     assert_nothing_stored(tenant, api)
     assert api.post("/vouchers", voucher(sandbox, Comments="c" * 1000)).status_code == 201
 
 
 def test_row_transaction_information_longer_than_100_refused(sandbox, tenant, api):
-    rows = [{"Account": 1930, "Debit": 10, "TransactionInformation": "t" * 101}, {"Account": 1580, "Credit": 10}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_TOO_LONG,
-                   message="TransactionInformation")
+    rows = [
+        {"Account": 1930, "Debit": 10, "TransactionInformation": "t" * 101},
+        {"Account": 1580, "Credit": 10},
+    ]
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_TOO_LONG, message="TransactionInformation"
+    )
     assert_nothing_stored(tenant, api)
     rows[0]["TransactionInformation"] = "t" * 100
     assert api.post("/vouchers", voucher(sandbox, rows=rows)).status_code == 201
@@ -765,8 +926,11 @@ def test_row_account_not_an_integer_1000_to_9999_refused(sandbox, tenant, api, a
 
 def test_unknown_account_refused(sandbox, tenant, api):
     rows = [{"Account": 1999, "Debit": 10}, {"Account": 1580, "Credit": 10}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_ACCOUNT_NOT_FOUND,
-                   message="Kan inte hitta kontot.")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)),
+        fx.ERR_ACCOUNT_NOT_FOUND,
+        message="Kan inte hitta kontot.",
+    )
     assert_nothing_stored(tenant, api)
 
 
@@ -803,30 +967,38 @@ def test_row_with_both_debit_and_credit_refused(sandbox, tenant, api):
 
 def test_mandatory_cost_center_missing_refused(sandbox, tenant, api):
     rows = [{"Account": 1510, "Debit": 100}, {"Account": 3011, "Credit": 100}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_MANDATORY,
-                   message="3011")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_MANDATORY, message="3011"
+    )
     # a voucher-level CostCenter does not satisfy the row's account
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows, CostCenter="100")), fx.ERR_COST_CENTER_MANDATORY)
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows, CostCenter="100")), fx.ERR_COST_CENTER_MANDATORY
+    )
     assert_nothing_stored(tenant, api)
 
 
 def test_inactive_cost_center_refused(sandbox, tenant, api):
     rows = [{"Account": 1510, "Debit": 100}, {"Account": 3011, "Credit": 100, "CostCenter": "400"}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_INACTIVE, message="400")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_INACTIVE, message="400"
+    )
     assert_nothing_stored(tenant, api)
 
 
 def test_unknown_cost_center_refused(sandbox, tenant, api):
     rows = [{"Account": 1510, "Debit": 100}, {"Account": 3011, "Credit": 100, "CostCenter": "999"}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_NOT_FOUND, message="999")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_NOT_FOUND, message="999"
+    )
     assert_refused(api.post("/vouchers", voucher(sandbox, CostCenter="999")), fx.ERR_COST_CENTER_NOT_FOUND)
     assert_nothing_stored(tenant, api)
 
 
 def test_cost_center_on_notallowed_account_refused(sandbox, tenant, api):
     rows = [{"Account": 1930, "Debit": 100, "CostCenter": "100"}, {"Account": 1580, "Credit": 100}]
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_NOT_ALLOWED,
-                   message="1930")
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, rows=rows)), fx.ERR_COST_CENTER_NOT_ALLOWED, message="1930"
+    )
     assert_nothing_stored(tenant, api)
 
 
@@ -840,7 +1012,9 @@ def test_missing_series_refused(sandbox, tenant, api):
 
 
 def test_series_not_manual_refused(sandbox, tenant, api):
-    text = assert_refused(api.post("/vouchers", voucher(sandbox, VoucherSeries="B")), fx.ERR_SERIES_NOT_MANUAL)
+    text = assert_refused(
+        api.post("/vouchers", voucher(sandbox, VoucherSeries="B")), fx.ERR_SERIES_NOT_MANUAL
+    )
     assert text == "Verifikationsserien är inte manuell (B)"
     assert tenant.vouchers == []
     tenant.add_series("B", "Kundfakturor", manual=True)
@@ -850,8 +1024,11 @@ def test_series_not_manual_refused(sandbox, tenant, api):
 def test_date_outside_every_financial_year_refused(sandbox, tenant, api):
     far = date(today(sandbox).year - 5, 6, 1).isoformat()
     for params in ({}, {"financialyear": 2}):
-        assert_refused(api.post("/vouchers", voucher(sandbox, TransactionDate=far), **params),
-                       fx.ERR_NO_FINANCIAL_YEAR, message="Räkenskapsår saknas för valt datum")
+        assert_refused(
+            api.post("/vouchers", voucher(sandbox, TransactionDate=far), **params),
+            fx.ERR_NO_FINANCIAL_YEAR,
+            message="Räkenskapsår saknas för valt datum",
+        )
     assert_nothing_stored(tenant, api)
 
 
@@ -860,8 +1037,10 @@ def test_date_outside_chosen_year_refused(sandbox, tenant, api):
     previous = tenant.financial_year_for(date(today(sandbox).year - 1, 6, 1)).id
     assert_refused(api.post("/vouchers", voucher(sandbox), financialyear=previous), fx.ERR_NO_FINANCIAL_YEAR)
     assert_refused(api.post("/vouchers", voucher(sandbox, Year=previous)), fx.ERR_NO_FINANCIAL_YEAR)
-    assert_refused(api.post("/vouchers", voucher(sandbox, Year=previous), financialyear=current),
-                   fx.ERR_INVALID_PARAMETER)
+    assert_refused(
+        api.post("/vouchers", voucher(sandbox, Year=previous), financialyear=current),
+        fx.ERR_INVALID_PARAMETER,
+    )
     assert_refused(api.post("/vouchers", voucher(sandbox), financialyear=77), fx.ERR_FINANCIAL_YEAR_NOT_FOUND)
     assert_nothing_stored(tenant, api)
 
@@ -878,19 +1057,29 @@ def test_locked_period_refused(sandbox, tenant, api):
     on_end = api.post("/vouchers", voucher(sandbox, TransactionDate=end.isoformat()), financialyear=previous)
     text = assert_refused(on_end, fx.ERR_LOCKED_PERIOD)
     assert text.endswith(f"har låst perioden t.o.m. {end.isoformat()}. Lås upp perioden för att fortsätta.")
-    before = api.post("/vouchers", voucher(sandbox, TransactionDate=(end - timedelta(days=40)).isoformat()),
-                      financialyear=previous)
+    before = api.post(
+        "/vouchers",
+        voucher(sandbox, TransactionDate=(end - timedelta(days=40)).isoformat()),
+        financialyear=previous,
+    )
     assert_refused(before, fx.ERR_LOCKED_PERIOD)
     assert tenant.vouchers == []
-    after = api.post("/vouchers", voucher(sandbox, TransactionDate=(end + timedelta(days=1)).isoformat()),
-                     financialyear=previous)
+    after = api.post(
+        "/vouchers",
+        voucher(sandbox, TransactionDate=(end + timedelta(days=1)).isoformat()),
+        financialyear=previous,
+    )
     assert after.status_code == 201 and after.json()["Voucher"]["VoucherNumber"] == 1
 
 
 def test_refused_voucher_does_not_consume_a_number(sandbox, tenant, api):
-    assert_refused(api.post("/vouchers", voucher(sandbox, rows=[{"Account": 1930, "Debit": 1},
-                                                                {"Account": 1580, "Credit": 2}])),
-                   fx.ERR_UNBALANCED)
+    assert_refused(
+        api.post(
+            "/vouchers",
+            voucher(sandbox, rows=[{"Account": 1930, "Debit": 1}, {"Account": 1580, "Credit": 2}]),
+        ),
+        fx.ERR_UNBALANCED,
+    )
     assert api.post("/vouchers", voucher(sandbox)).json()["Voucher"]["VoucherNumber"] == 1
 
 
@@ -951,8 +1140,9 @@ def test_token_endpoint_is_not_rate_limited(sandbox, url):
 
 
 def test_fault_status_503(sandbox, tenant, api):
-    sandbox.faults.inject("status", method="POST", path_contains="/3/vouchers", status=503,
-                          body="Service Unavailable")
+    sandbox.faults.inject(
+        "status", method="POST", path_contains="/3/vouchers", status=503, body="Service Unavailable"
+    )
     answer = api.post("/vouchers", voucher(sandbox))
     assert answer.status_code == 503 and answer.text == "Service Unavailable"
     assert tenant.vouchers == []
@@ -1022,7 +1212,10 @@ def test_dump_and_load_state_round_trip(sandbox, tenant, url, api):
         fetched = again.get("/vouchers/A/1").json()["Voucher"]
         assert fetched["VoucherNumber"] == "1" and fetched["VoucherRows"][1]["Debit"] == 250
         assert again.get("/costcenters/500").status_code == 200
-        assert again.get("/settings/lockedperiod").json()["LockedPeriod"]["EndDate"] == tenant.locked_until.isoformat()
+        assert (
+            again.get("/settings/lockedperiod").json()["LockedPeriod"]["EndDate"]
+            == tenant.locked_until.isoformat()
+        )
         assert again.post("/vouchers", voucher(restored)).json()["Voucher"]["VoucherNumber"] == "2"
         assert refresh(server.url, tokens["refresh_token"]).status_code == 200
     finally:
@@ -1044,10 +1237,14 @@ def test_seed_demo(sandbox, url):
     assert demo["redirect_uri"] == "http://127.0.0.1:8000/integrations/fortnox/callback"
     assert set(demo["tenants"]) == {"Brf Exempelgården", "Exempel Handel AB"}
     assert sandbox.seed_demo() == demo  # idempotent
-    code = sandbox.authorize(demo["client_id"], demo["tenants"]["Brf Exempelgården"], ALL_SCOPES,
-                             demo["redirect_uri"], STATE)
-    tokens = token_request(url, {"grant_type": "authorization_code", "code": code, "redirect_uri": demo["redirect_uri"]},
-                           auth=(demo["client_id"], demo["client_secret"])).json()
+    code = sandbox.authorize(
+        demo["client_id"], demo["tenants"]["Brf Exempelgården"], ALL_SCOPES, demo["redirect_uri"], STATE
+    )
+    tokens = token_request(
+        url,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": demo["redirect_uri"]},
+        auth=(demo["client_id"], demo["client_secret"]),
+    ).json()
     info = Api(url, tokens["access_token"]).get("/companyinformation").json()["CompanyInformation"]
     assert info["CompanyName"] == "Brf Exempelgården"
     handel = sandbox.tenant(demo["tenants"]["Exempel Handel AB"])
@@ -1059,7 +1256,9 @@ def test_mounted_under_a_prefix(sandbox):
     try:
         root = f"{server.url}/fortnox"
         code = sandbox.authorize(CLIENT_ID, DB, ALL_SCOPES, REDIRECT, STATE)
-        tokens = token_request(root, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+        tokens = token_request(
+            root, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+        )
         api = Api(root, tokens.json()["access_token"])
         posted = api.post("/vouchers", voucher(sandbox)).json()["Voucher"]
         assert posted["@url"].startswith(f"{root}/3/vouchers/A/1?financialyear=")
@@ -1083,4 +1282,6 @@ def test_request_log(sandbox, api):
     api.get("/accounts/1930", financialyear=1)
     api.get("/accounts/1999")
     assert [(e.method, e.path, e.status, e.query) for e in sandbox.log] == [
-        ("GET", "/3/accounts/1930", 200, "financialyear=1"), ("GET", "/3/accounts/1999", 404, "")]
+        ("GET", "/3/accounts/1930", 200, "financialyear=1"),
+        ("GET", "/3/accounts/1999", 404, ""),
+    ]

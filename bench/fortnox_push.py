@@ -1,0 +1,136 @@
+"""Benchmark: 2,000 journals across 10 companies pushed to the Fortnox sandbox by the real worker.
+
+Real rate limits (the sandbox refuses more than 25 requests per 5 s per company), the real
+worker path (a django-q2 cluster with 2 workers running the dispatch tasks), real HTTP.
+Prints vouchers per second against the theoretical limit (10 × 5/s), 429s received, CPU
+milliseconds per voucher, and double posts (must be 0).
+
+    .venv/bin/python bench/fortnox_push.py [--companies 10] [--journals 200] [--workers 2]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kontera_bench .venv/bin/python bench/fortnox_push.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--companies", type=int, default=10)
+    parser.add_argument("--journals", type=int, default=200, help="journals per company")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
+    from cryptography.fernet import Fernet
+
+    from integrations.fortnox.sandbox import FortnoxSandbox
+    from integrations.sandboxes import ServerThread
+
+    sandbox = FortnoxSandbox()
+    sandbox.register_client("bench", "bench-secret", ["http://127.0.0.1/cb"])
+    server = ServerThread(sandbox).start()
+    env = {
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}"),
+        "SECRET_KEY": "bench", "KONTERA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "FORTNOX_API_URL": f"{server.url}/3", "FORTNOX_OAUTH_URL": f"{server.url}/oauth-v1",
+        "FORTNOX_CLIENT_ID": "bench", "FORTNOX_CLIENT_SECRET": "bench-secret",
+        "FORTNOX_REDIRECT_URI": "http://127.0.0.1/cb", "KONTERA_WORKERS": str(args.workers),
+        "LOG_LEVEL": "WARNING", "KONTERA_NO_BOOTSTRAP": "1", "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from bookkeeping.models import Company, Voucher, VoucherRow, VoucherState
+    from bookkeeping.services.plans import chart_import
+    from bookkeeping.services.vouchers import vouchers_queue
+    from bookkeeping.tasks import kick_dispatch
+    from integrations import tokens
+    from integrations.models import Integration
+
+    if connection.vendor == "postgresql":
+        call_command("flush", interactive=False, verbosity=0)
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    print(f"database: {connection.vendor}; sandbox: {server.url}; workers: {args.workers}")
+
+    today = timezone.localdate()
+    for n in range(args.companies):
+        tenant = 2_000_000 + n
+        sandbox.add_tenant(tenant, f"Bench {n} AB", f"556000-{n:04d}")
+        company = Company.objects.create(name=f"Bench {n} AB", slug=f"bench-{n}", country="SE")
+        integration = Integration.objects.create(company=company, system="fortnox", status="active")
+        code = sandbox.authorize("bench", tenant, tokens.FORTNOX_SCOPES, "http://127.0.0.1/cb")
+        tokens.fortnox_exchange_code(integration=integration, code=code)
+        integration.refresh_from_db()
+        chart_import(integration=integration, actor="bench")
+        vouchers = Voucher.objects.bulk_create([
+            Voucher(company=company, system="fortnox", kind="journal", source_system="ledger",
+                    source_reference=f"B{n}-{j}", date=today, description=f"Journal B{n}-{j}", series="A")
+            for j in range(args.journals)])
+        VoucherRow.objects.bulk_create([
+            VoucherRow(voucher=v, position=p, account=acct, debit=d, credit=c)
+            for v in vouchers for p, (acct, d, c) in enumerate([(1930, 100 + v.pk % 97, 0), (1510, 0, 100 + v.pk % 97)])
+        ])
+    total = args.companies * args.journals
+    sandbox.log.clear()
+    started = time.monotonic()
+    # queueing enqueues the dispatchers (one per worker slot); the cluster then picks them up
+    queued = vouchers_queue(vouchers=list(Voucher.objects.all()), actor="bench")
+    print(f"{queued.queued} journals queued for {args.companies} companies (refused: {queued.failed}) "
+          f"in {time.monotonic() - started:.1f} s")
+    cluster = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env={**os.environ},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kick_dispatch()
+    while True:
+        posted = Voucher.objects.filter(state=VoucherState.POSTED).count()
+        open_ = Voucher.objects.filter(state__in=[VoucherState.QUEUED, VoucherState.SENDING]).count()
+        if posted + (total - posted - open_) >= total or time.monotonic() - started > 3600:
+            break
+        time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    cluster.send_signal(signal.SIGTERM)
+    cluster.wait(timeout=60)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+
+    posts = [r for r in sandbox.log if r.method == "POST" and r.path.endswith("/3/vouchers")]
+    ok_posts = [r for r in posts if r.status == 201]
+    first, last = (min(r.at for r in ok_posts), max(r.at for r in ok_posts)) if ok_posts else (0, 0)
+    refs: dict[str, int] = {}
+    for tenant in sandbox.tenants.values():
+        for voucher in tenant.vouchers:
+            refs[voucher.comments] = refs.get(voucher.comments, 0) + 1
+    doubles = sum(count - 1 for count in refs.values() if count > 1)
+    limit = args.companies * 5.0
+    rate = len(ok_posts) / (last - first) if last > first else 0.0
+    print(f"posted:            {Voucher.objects.filter(state=VoucherState.POSTED).count()} / {total} "
+          f"(failed {Voucher.objects.filter(state=VoucherState.FAILED).count()})")
+    print(f"wall time:         {elapsed:.1f} s from queueing to the last voucher (incl. worker start-up)")
+    print(f"throughput:        {rate:.1f} vouchers/s between the first and last post "
+          f"= {100 * rate / limit:.1f} % of the theoretical {limit:.0f}/s ({args.companies} × 5/s)")
+    print(f"overall:           {total / elapsed:.1f} vouchers/s including start-up = {100 * total / elapsed / limit:.1f} %")
+    print(f"429s received:     {sum(1 for r in sandbox.log if r.status == 429)}")
+    print(f"CPU per voucher:   {1000 * cpu / max(len(ok_posts), 1):.2f} ms (worker processes, user+system)")
+    print(f"double posts:      {doubles}")
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
