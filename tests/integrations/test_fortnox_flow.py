@@ -397,3 +397,33 @@ def test_never_connected_means_awaiting_authorisation(db, fortnox_sandbox, compa
     post(voucher)
     voucher.refresh_from_db()
     assert voucher.state == VoucherState.AWAITING_AUTHORISATION
+
+
+def test_numbers_sent_as_strings_are_understood(connected_fortnox, fortnox_sandbox):
+    fortnox_sandbox.quirks.quoted_numbers = True
+    summary = chart_import(integration=connected_fortnox, actor="test")
+    assert summary.accounts > 80 and summary.financial_years >= 2
+    voucher = journal(connected_fortnox.company)
+    post(voucher)
+    voucher.refresh_from_db()
+    assert voucher.state == VoucherState.POSTED
+    assert voucher.remote_number.isdigit() and voucher.remote_year.isdigit()
+
+
+def test_validation_error_with_capitalised_or_lower_case_keys(connected_fortnox, fortnox_sandbox):
+    # a 404 answers with capitalised keys, a 400 with lower-case ones: both become plain words
+    from integrations.fortnox.client import FortnoxClient, NotFound
+
+    client = FortnoxClient(Integration.objects.get(pk=connected_fortnox.pk))
+    with pytest.raises(NotFound) as missing:
+        client.get("vouchers/A/999999")
+    assert missing.value.code and "Fortnox" in missing.value.message
+    fortnox_sandbox.faults.inject("status", status=400, method="POST", path_contains="/3/vouchers",
+                                  content_type="application/json",
+                                  body='{"ErrorInformation":{"error":1,"message":"Kan inte hitta kontot.","code":"2000423"}}')
+    voucher = journal(connected_fortnox.company)
+    post(voucher)
+    voucher.refresh_from_db()
+    assert voucher.state == VoucherState.FAILED
+    assert voucher.last_error_code == "2000423"
+    assert "does not exist in Fortnox" in voucher.last_error and "Kan inte hitta kontot." in voucher.last_error
