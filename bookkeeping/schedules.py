@@ -18,4 +18,6 @@ SCHEDULES: list[ScheduleSpec] = [
                  "Recover interrupted sends and start dispatchers for retries that came due."),
     ScheduleSpec("kontera: refresh idle Fortnox connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
                  "Refresh connections idle for a week, well before the 45-day refresh token expires."),
+    ScheduleSpec("kontera: sync expense documents", "bookkeeping.tasks_expenses.sync_documents", 1,
+                 "Apply workflow rules to new and changed expense documents and queue them for Dinero."),
 ]

@@ -105,6 +105,9 @@ class RemoteVoucher:
     status: str = ""
     url: str = ""
     total: Decimal | None = None
+    # What the connector did remotely on the way (a credit note, a booking …), in plain words, for
+    # the audit trail: connectors do not write to the database themselves.
+    steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

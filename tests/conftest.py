@@ -120,3 +120,4 @@ def connected_fortnox(db, fortnox_sandbox, company):
     chart_import(integration=integration, actor="test")
     integration.refresh_from_db()
     return integration
+from tests.dinero_fixtures import *  # noqa

@@ -8,3 +8,4 @@ from . import audit, companies, journals, mappings, plans, vouchers  # noqa: F40
 admin.site.site_header = _("Kontera back office")
 admin.site.site_title = _("Kontera")
 admin.site.index_title = _("Bookkeeping to Fortnox and Dinero")
+from . import expenses  # noqa: E402,F401

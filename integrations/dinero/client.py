@@ -1,0 +1,268 @@
+"""Thin Dinero REST wrapper: JSON in, JSON out; errors become typed exceptions.
+
+Authentication is Dinero's "personal integration" password grant (§1.1): Kontera's client id and
+secret in a Basic header, the organisation's API key as both username and password. The token lives
+one hour and comes without a refresh token, so the grant is simply run again when the cached token
+nears expiry. Two workers may both run it at the same moment; that is harmless (each gets a valid
+token), so unlike Fortnox's single-use refresh tokens no lock is held across the HTTP call: the new
+token is stored afterwards in a short transaction, merged into the encrypted credentials.
+
+Every API request takes a slot from the shared per-organisation pacing (``rate_limit_per_minute``
+per 60 s, 100 by default) and is retried after a 429 once every worker has paused for the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json as jsonlib
+import logging
+import time
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .. import ratelimit
+from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError, StaleVersionError
+from ..http import make_session, redact
+from . import mapping
+
+logger = logging.getLogger("kontera.dinero")
+
+WINDOW = 60.0
+DEFAULT_RATE_LIMIT = 100
+MAX_RATE_RETRIES = 3
+# Ask for a new token this many seconds before the old one expires.
+EARLY_RENEWAL = 120
+PRO_CODES = {"48", "90"}  # §1.4: the official pages disagree; both mean "no Dinero Pro"
+FOREIGN_ORGANISATION_CODE = "41"
+STALE_TIMESTAMP_CODE = "58"
+
+
+class NotFound(RemoteValidationError):
+    pass
+
+
+def pro_required_message(organization_id, code: str = "") -> str:
+    return _("Dinero Pro subscription required: organisation %(org)s has no active Dinero Pro (or Total) "
+             "subscription, which Dinero requires for any integration%(code)s. Upgrade the organisation "
+             "in Dinero, then try again.") % {"org": organization_id, "code": f" (code {code})" if code else ""}
+
+
+def wrong_organisation_message(organization_id) -> str:
+    return _("The organisation id %(org)s does not belong to this API key. Check the firma-ID: it is shown "
+             "bottom left in Dinero and follows app.dinero.dk/ in the address.") % {"org": organization_id}
+
+
+def wrong_key_message() -> str:
+    return _("Dinero refused the API key: it is wrong, or it was deleted in Dinero. Create or copy the key "
+             "in Dinero (Settings → Integrations → API keys) and enter it again.")
+
+
+def key_no_longer_works_message() -> str:
+    return _("Dinero no longer accepts our access: the API key no longer works (it was deleted or replaced "
+             "in Dinero). Enter a new API key in the Dinero setup.")
+
+
+class DineroClient:
+    def __init__(self, integration, *, session: requests.Session | None = None, sleep=None):
+        self.integration = integration
+        self.session = session or make_session()
+        self.sleep = sleep or time.sleep
+        self.base_url = settings.DINERO_API_URL.rstrip("/")
+
+    # --- settings -------------------------------------------------------------------------------
+
+    @property
+    def organization_id(self) -> str:
+        return str((self.integration.settings or {}).get("organization_id") or "").strip()
+
+    @property
+    def pace(self) -> ratelimit.Pace:
+        limit = mapping.as_int((self.integration.settings or {}).get("rate_limit_per_minute"), DEFAULT_RATE_LIMIT)
+        return ratelimit.Pace(limit=max(1, min(limit or DEFAULT_RATE_LIMIT, DEFAULT_RATE_LIMIT)), window=WINDOW)
+
+    @property
+    def rate_key(self) -> str:
+        # Dinero counts per organisation and client id, so every worker of every company using the
+        # same organisation shares one pace.
+        return f"dinero:{settings.DINERO_CLIENT_ID}:{self.organization_id or 'unknown'}"
+
+    # --- token ----------------------------------------------------------------------------------
+
+    def _key_tag(self) -> str:
+        """Which API key a cached token was granted for (a hash): a replaced key needs a new token."""
+        api_key = str((self.integration.credentials or {}).get("api_key") or "")
+        return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+    def access_token(self, *, refused: str | None = None) -> str:
+        credentials = self.integration.credentials or {}
+        token = credentials.get("access_token")
+        fresh = float(credentials.get("expires_at") or 0) - EARLY_RENEWAL > time.time()
+        if token and fresh and token != refused and credentials.get("token_for") == self._key_tag():
+            return token
+        return self._grant()
+
+    def _grant(self) -> str:
+        api_key = str((self.integration.credentials or {}).get("api_key") or "").strip()
+        if not api_key:
+            raise AuthError(_("No Dinero API key is stored. Enter it in the Dinero setup."))
+        try:
+            response = self.session.post(
+                settings.DINERO_AUTH_URL,
+                auth=(settings.DINERO_CLIENT_ID, settings.DINERO_CLIENT_SECRET),
+                data={"grant_type": "password", "scope": "read write", "username": api_key, "password": api_key},
+                headers={"Accept": "application/json"},
+            )
+        except requests.RequestException as exc:
+            raise RetryableError(_("Dinero's login service did not answer (%(error)s).")
+                                 % {"error": exc.__class__.__name__}) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        error = str(body.get("error") or "") if isinstance(body, dict) else ""
+        if response.status_code >= 500:
+            raise RetryableError(_("Dinero's login service had an internal error (%(status)s).")
+                                 % {"status": response.status_code}, http_status=response.status_code)
+        if response.status_code == 401 or error == "invalid_client":
+            raise AuthError(_("Dinero does not recognise Kontera's own client id and secret (DINERO_CLIENT_ID and "
+                              "DINERO_CLIENT_SECRET). This is a server setting, not the organisation's API key: "
+                              "tell whoever runs Kontera."), code="invalid_client", http_status=response.status_code)
+        if response.status_code >= 400 or not body.get("access_token"):
+            raise AuthError(wrong_key_message(), code=error or "invalid_grant", http_status=response.status_code)
+        now = time.time()
+        update = {"access_token": body["access_token"], "token_for": self._key_tag(),
+                  "expires_at": now + float(body.get("expires_in") or 3600), "token_obtained_at": now}
+        self._store_credentials(update)
+        return body["access_token"]
+
+    def _store_credentials(self, update: dict) -> None:
+        from ..models import Integration
+
+        self.integration.credentials = {**(self.integration.credentials or {}), **update}
+        if self.integration.pk is None:
+            return  # a connection being checked before it is saved (the setup wizard)
+        with transaction.atomic():
+            locked = Integration.objects.select_for_update().get(pk=self.integration.pk)
+            locked.credentials = {**(locked.credentials or {}), **update}
+            locked.save(update_fields=["credentials", "updated_at"])
+        self.integration.credentials = locked.credentials
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def url(self, path: str, *, version: str = "v1", org_scoped: bool = True) -> str:
+        path = path.lstrip("/")
+        if org_scoped:
+            if not self.organization_id:
+                raise AuthError(_("No Dinero organisation id (firma-ID) is set for this integration."))
+            return f"{self.base_url}/{version}/{self.organization_id}/{path}"
+        return f"{self.base_url}/{version}/{path}"
+
+    def request(self, method: str, path: str, *, version: str = "v1", params: dict | None = None,
+                payload=None, files=None, org_scoped: bool = True):
+        write = method.upper() != "GET"
+        url = self.url(path, version=version, org_scoped=org_scoped)
+        refused = None
+        pace = self.pace
+        for _attempt in range(MAX_RATE_RETRIES + 1):
+            token = self.access_token(refused=refused)
+            ratelimit.acquire(self.rate_key, pace, sleep=self.sleep)
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            data = None
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
+                data = jsonlib.dumps(payload)
+            try:
+                response = self.session.request(method, url, params=params, data=data, files=files, headers=headers)
+            except requests.ConnectTimeout:
+                raise RetryableError(_("Dinero did not accept the connection (timeout).")) from None
+            except requests.RequestException as exc:
+                # The request may have been processed before the answer was lost.
+                raise RetryableError(_("No answer from Dinero (%(error)s).") % {"error": exc.__class__.__name__},
+                                     outcome_unknown=write) from None
+            if response.status_code == 429:
+                # Dinero's window is a minute: everyone using this organisation waits it out.
+                ratelimit.pause(self.rate_key, WINDOW)
+                logger.warning("Dinero 429 for %s; all workers pause %.0f s", self.rate_key, WINDOW)
+                continue
+            if response.status_code == 401 and refused is None:
+                refused = token  # expired early or revoked: one new grant, then the verdict stands
+                continue
+            return self._result(response, write=write)
+        raise RetryableError(_("Dinero kept answering 429 (too many requests); we will try again later."),
+                             retry_after=WINDOW, http_status=429)
+
+    def _result(self, response: requests.Response, *, write: bool):
+        status = response.status_code
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if status < 300:
+            return body if body is not None else {}
+        code, message, errors = mapping.error_body(body)
+        org = self.organization_id
+        if status == 401:
+            raise AuthError(key_no_longer_works_message(), code=code, http_status=401)
+        if status == 403:
+            if code in PRO_CODES:
+                raise AuthError(pro_required_message(org, code), code=code, http_status=403)
+            if code == FOREIGN_ORGANISATION_CODE:
+                raise AuthError(wrong_organisation_message(org), code=code, http_status=403)
+            raise AuthError(_("Dinero refused access to organisation %(org)s: %(message)s")
+                            % {"org": org, "message": message or _("forbidden")}, code=code, http_status=403)
+        if status == 400 and code == STALE_TIMESTAMP_CODE:
+            raise StaleVersionError(_("The voucher changed in Dinero since we read it (outdated Timestamp)."),
+                                    code=code, http_status=400)
+        if status == 404:
+            raise NotFound(_("Not found in Dinero: %(message)s") % {"message": message or response.request.path_url},
+                           code=code, http_status=404)
+        if status == 413:
+            raise RemoteValidationError(_("The attachment is larger than Dinero accepts (6 MB). Attach a smaller "
+                                          "file (a scan at lower resolution, or a PDF)."), code=code, http_status=413)
+        if status == 480:
+            raise RemoteValidationError(_("Dinero retired this endpoint (480 brownout); Kontera must use the "
+                                          "current API version."), code=code or "480", http_status=480)
+        if status >= 500:
+            raise RetryableError(_("Dinero had an internal error (%(status)s).") % {"status": status},
+                                 http_status=status, outcome_unknown=write)
+        if 400 <= status < 500:
+            text = mapping.plain_validation(errors, message) if (errors or message) else redact(response.text[:300])
+            raise RemoteValidationError(text, code=code, http_status=status,
+                                        field_name=next(iter(errors), "") if errors else "")
+        raise ConnectorError(redact(response.text[:300]), code=code, http_status=status)
+
+    def get(self, path: str, *, version: str = "v1", org_scoped: bool = True, **params):
+        return self.request("GET", path, version=version, params=params or None, org_scoped=org_scoped)
+
+    def post(self, path: str, payload=None, *, version: str = "v1", **params):
+        return self.request("POST", path, version=version, params=params or None, payload=payload)
+
+    def put(self, path: str, payload, *, version: str = "v1.1"):
+        return self.request("PUT", path, version=version, payload=payload)
+
+    def delete(self, path: str, payload):
+        return self.request("DELETE", path, payload=payload)
+
+    def upload(self, name: str, content: bytes, content_type: str = "application/octet-stream") -> str:
+        body = self.request("POST", "files", params={"fileName": name}, files={"file": (name, content, content_type)})
+        file_guid = str((body or {}).get("FileGuid") or "")
+        if not file_guid:
+            raise RetryableError(_("Dinero accepted the file but returned no FileGuid."))
+        return file_guid
+
+    def get_all(self, path: str, **params) -> list[dict]:
+        """Every page of a ``{"Collection", "Pagination"}`` list (zero-based pages, §11)."""
+        items: list[dict] = []
+        page = 0
+        size = 1000
+        while True:
+            body = self.get(path, page=page, pageSize=size, **params) or {}
+            chunk = body.get("Collection") or []
+            items.extend(chunk)
+            result = mapping.as_int((body.get("Pagination") or {}).get("Result"), 0) or 0
+            if len(chunk) < size or len(items) >= result:
+                return items
+            page += 1

@@ -1,0 +1,390 @@
+"""Dinero behind the connector interface: master data in, purchase vouchers out (exactly once).
+
+How we find our own voucher after an unknown outcome
+----------------------------------------------------
+Dinero has no list of purchase vouchers and a purchase voucher cannot carry a GUID we choose
+(§2.1, §2.2). What Dinero does list is files, each with the vouchers it is ``Linked`` to (§4), and
+a file can be linked to one voucher only. So every voucher (and credit note) we create carries a
+file uploaded just before it, named ``<our reference>-…``: the document's own scan, or — when a
+document has none — a one-page cover sheet made here. After an unknown outcome ``find_voucher``
+lists the used files uploaded since the voucher was prepared, keeps those named for our reference,
+reads the vouchers they are linked to (skipping stale links of deleted drafts and vouchers already
+cancelled by one of our credit notes) and checks ``ExternalReference``. If the found voucher says
+something else than our voucher now does (the document changed meanwhile), it is brought up to date
+on the spot, so a retry converges instead of posting twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+
+from ..base import (
+    AuthError,
+    ConnectionInfo,
+    MasterData,
+    RemoteValidationError,
+    RemoteVoucher,
+    StaleVersionError,
+    VoucherDTO,
+)
+from . import mapping
+from .client import DEFAULT_RATE_LIMIT, DineroClient, NotFound, pro_required_message, wrong_organisation_message
+
+MAX_FILE_BYTES = 6_000_000  # §4: Dinero refuses larger files with 413; we refuse before sending
+
+SETTING_DEFAULTS = {"book_vouchers": True, "rate_limit_per_minute": DEFAULT_RATE_LIMIT, "import_chart": True}
+ACCOUNT_SETTINGS = ("error_account", "invoice_counter_account")
+
+
+def _bool(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on", "false", "0", "no", "off", ""}:
+        return value.strip().lower() in {"true", "1", "yes", "on"}
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValidationError(_("%(name)s must be true or false.") % {"name": name})
+
+
+class DineroConnector:
+    system = "dinero"
+    label = "Dinero"
+    is_target = True
+    requires_series = False
+    # Dinero's public API lists no accounting years (§5.1), so we cannot check them before sending;
+    # Dinero itself refuses a date outside every accounting year, and we say so in plain words.
+    reports_financial_years = False
+    secret_fields: tuple[str, ...] = ("api_key",)
+
+    def __init__(self, integration, *, session=None, sleep=None):
+        self.integration = integration
+        self.client = DineroClient(integration, session=session, sleep=sleep)
+
+    # --- settings -------------------------------------------------------------------------------
+
+    @classmethod
+    def validate_settings(cls, settings: dict, *, company=None) -> dict:
+        cleaned = {**SETTING_DEFAULTS, **(settings or {})}
+        organization_id = str(cleaned.get("organization_id") or "").strip()
+        if not organization_id.isdigit():
+            raise ValidationError(_("organization_id (Dinero's firma-ID) is required and must be a number; "
+                                    "use the Dinero setup wizard."))
+        cleaned["organization_id"] = organization_id
+        cleaned["book_vouchers"] = _bool(cleaned["book_vouchers"], "book_vouchers")
+        cleaned["import_chart"] = _bool(cleaned["import_chart"], "import_chart")
+        rate = mapping.as_int(cleaned.get("rate_limit_per_minute"))
+        if rate is None or not 1 <= rate <= DEFAULT_RATE_LIMIT:
+            raise ValidationError(_("rate_limit_per_minute must be a whole number from 1 to %(max)s "
+                                    "(Dinero allows %(max)s requests a minute per organisation).")
+                                  % {"max": DEFAULT_RATE_LIMIT})
+        cleaned["rate_limit_per_minute"] = rate
+        for name in (*ACCOUNT_SETTINGS, "receipt_payment_list"):
+            value = cleaned.get(name)
+            if value in (None, ""):
+                cleaned.pop(name, None)
+                continue
+            number = mapping.as_int(value)
+            if number is None or number <= 0:
+                raise ValidationError(_("%(name)s must be a positive whole number.") % {"name": name})
+            cleaned[name] = number
+        return cleaned
+
+    @classmethod
+    def admin_tools(cls, integration, request) -> list[tuple[str, str]]:
+        try:
+            return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+        except NoReverseMatch:
+            return []
+
+    @property
+    def settings(self) -> dict:
+        return {**SETTING_DEFAULTS, **(self.integration.settings or {})}
+
+    # --- connection and master data -------------------------------------------------------------
+
+    def check_connection(self) -> ConnectionInfo:
+        """Token request (wrong key), the organisations the key reaches (wrong id, Pro), then an
+        organisation-scoped read (Dinero refuses it with 403 when Pro is missing)."""
+        organization_id = self.client.organization_id
+        self.client.access_token()
+        organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro") or []
+        match = next((o for o in organisations if str(o.get("Id")) == organization_id), None)
+        if match is None:
+            reachable = ", ".join(f"{o.get('Name')} ({o.get('Id')})" for o in organisations)
+            message = wrong_organisation_message(organization_id)
+            if reachable:
+                message += " " + _("This API key belongs to: %(orgs)s.") % {"orgs": reachable}
+            raise AuthError(message, code="41")
+        if match.get("IsPro") is False:
+            raise AuthError(pro_required_message(organization_id), code="90")
+        self.client.get("accounts/deposit", fields="AccountNumber,Name")
+        return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id)
+
+    def import_master_data(self, *, progress=None) -> MasterData:
+        def step(message):
+            if progress:
+                progress(message)
+
+        step(_("Reading the organisation"))
+        organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro") or []
+        name = next((str(o.get("Name") or "") for o in organisations
+                     if str(o.get("Id")) == self.client.organization_id), "")
+        step(_("Reading the chart of accounts"))
+        entries = self.client.get("accounts/entry") or []
+        step(_("Reading the purchase accounts"))
+        purchase = {mapping.as_int(a.get("AccountNumber"))
+                    for a in self.client.get("accounts/purchase", fields="AccountNumber") or []}
+        step(_("Reading the deposit accounts"))
+        deposits = self.client.get("accounts/deposit", fields="AccountNumber,Name,IsDefault,IsHidden") or []
+        deposit = {mapping.as_int(a.get("AccountNumber")) for a in deposits}
+        step(_("Reading the VAT types"))
+        vat_types = self.client.get("vatTypes") or []
+
+        accounts = {}
+        for item in [*entries, *deposits]:
+            number = mapping.as_int(item.get("AccountNumber"))
+            if number is not None and number not in accounts:
+                accounts[number] = mapping.account_dto(item, purchase=purchase, deposit=deposit)
+        chart = "full"
+        if not self.settings.get("import_chart", True):
+            # Categories are kept by hand in Kontera: of the P&L accounts only the error account
+            # comes in; the balance sheet (counter and deposit accounts) always does.
+            chart = "manual"
+            keep = {mapping.as_int(self.settings.get(name)) for name in ACCOUNT_SETTINGS}
+            accounts = {n: a for n, a in accounts.items() if a.is_balance or a.is_deposit or n in keep}
+        return MasterData(
+            accounts=tuple(accounts[n] for n in sorted(accounts)),
+            vat_codes=tuple(mapping.vat_code_dto(v) for v in vat_types if v.get("VatCode")),
+            company_info={
+                "name": name,
+                "organization_id": self.client.organization_id,
+                "chart": chart,
+                "purchase_accounts": sorted(n for n in purchase if n is not None),
+                "deposit_accounts": sorted(n for n in deposit if n is not None),
+            },
+        )
+
+    # --- vouchers ---------------------------------------------------------------------------------
+
+    def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
+        steps: list[str] = []
+        read = self._create(voucher, steps)
+        read = self._settle(voucher, read, steps)
+        return mapping.remote_voucher(read, steps=tuple(steps))
+
+    def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None:
+        voucher_guids, credit_notes = self._our_objects(voucher)
+        credited = {note.get("CreditNoteFor") for note in credit_notes}
+        for guid in voucher_guids:
+            try:
+                read = self._read(guid)
+            except NotFound:
+                continue  # a stale link: the draft was deleted (e.g. after a total mismatch)
+            if guid in credited or not mapping.carries_reference(read, voucher.reference):
+                continue
+            if not mapping.same_content(read, voucher):
+                # The document changed while the outcome was unknown: bring Dinero's copy up to date.
+                return self.update_voucher(voucher, mapping.remote_voucher(read))
+            steps = [_("Found voucher %(guid)s in Dinero by its file.") % {"guid": guid}]
+            read = self._settle(voucher, read, steps)
+            return mapping.remote_voucher(read, steps=tuple(steps))
+        return None
+
+    def update_voucher(self, voucher: VoucherDTO, previous: RemoteVoucher) -> RemoteVoucher:
+        """A draft is replaced in place (PUT, with the Timestamp); a booked voucher is kept, as Dinero
+        keeps it, and corrected by a booked credit note plus a new voucher."""
+        steps: list[str] = []
+        guid = previous.remote_id
+        read = None
+        if previous.status.lower() in ("", "draft"):
+            try:
+                read = self._put(voucher, guid, previous.timestamp, steps)
+            except StaleVersionError:
+                # Changed in Dinero since we read it: read it again, then try once more (or credit
+                # it, if it was booked meanwhile).
+                current = self._read(guid)
+                steps.append(_("Voucher %(guid)s had changed in Dinero (outdated Timestamp); read it again.")
+                             % {"guid": guid})
+                if not mapping.is_booked(current):
+                    read = self._put(voucher, guid, current["Timestamp"], steps)
+        if read is None:
+            old = self._read(guid)
+            if not mapping.is_booked(old):
+                read = self._put(voucher, guid, old["Timestamp"], steps)
+            else:
+                self._credit(voucher, old, steps)
+                read = self._create(voucher, steps)
+        read = self._settle(voucher, read, steps)
+        return mapping.remote_voucher(read, steps=tuple(steps))
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def _read(self, guid: str) -> dict:
+        return self.client.get(f"vouchers/purchase/{guid}")
+
+    def _create(self, voucher: VoucherDTO, steps: list[str]) -> dict:
+        kind = mapping.purchase_type(voucher)
+        self._check_lines(voucher)
+        contact = self._contact(voucher) if kind == "credit" else None
+        file_guid = self._upload(voucher)
+        body = mapping.create_payload(voucher, contact_guid=contact, file_guid=file_guid)
+        created = self.client.post("vouchers/purchase", body, version="v1.2") or {}
+        guid = str(created.get("Guid") or "")
+        if not guid:
+            raise RemoteValidationError(_("Dinero created the voucher but did not say its Guid."))
+        read = self._read(guid)
+        self._verify(voucher, read, delete_on_mismatch=True)
+        steps.append(_("Created %(kind)s purchase voucher %(guid)s, total %(total)s DKK.")
+                     % {"kind": kind, "guid": guid, "total": f"{mapping.expected_total(voucher):.2f}"})
+        return read
+
+    def _put(self, voucher: VoucherDTO, guid: str, timestamp: str, steps: list[str]) -> dict:
+        self._check_lines(voucher)
+        contact = self._contact(voucher)
+        file_guid = self._upload(voucher)
+        body = mapping.update_payload(voucher, contact_guid=contact, file_guid=file_guid, timestamp=timestamp)
+        self.client.put(f"vouchers/purchase/{guid}", body)
+        read = self._read(guid)
+        self._verify(voucher, read, delete_on_mismatch=False)
+        steps.append(_("Updated draft voucher %(guid)s, total %(total)s DKK.")
+                     % {"guid": guid, "total": f"{mapping.expected_total(voucher):.2f}"})
+        return read
+
+    def _check_lines(self, voucher: VoucherDTO) -> None:
+        if not mapping.voucher_lines(voucher):
+            raise RemoteValidationError(_("The voucher has no expense lines to send."), code="no_lines")
+
+    def _verify(self, voucher: VoucherDTO, read: dict, *, delete_on_mismatch: bool) -> None:
+        """Dinero silently drops unknown fields and accepts a zero voucher (§2.2): compare totals."""
+        expected = mapping.expected_total(voucher)
+        actual = mapping.voucher_total(read)
+        if actual == expected:
+            return
+        deleted = False
+        if delete_on_mismatch and not mapping.is_booked(read):
+            try:
+                self.client.delete(f"vouchers/purchase/{read['Guid']}", {"Timestamp": read["Timestamp"]})
+                deleted = True
+            except RemoteValidationError:
+                deleted = False
+        message = _("Dinero shows a total of %(actual)s DKK but we sent %(expected)s DKK (Dinero ignores "
+                    "fields it does not know).") % {"actual": actual if actual is not None else "–",
+                                                     "expected": f"{expected:.2f}"}
+        message += " " + (_("The draft was deleted in Dinero, so nothing wrong stays there.") if deleted
+                          else _("Check voucher %(guid)s in Dinero.") % {"guid": read.get("Guid")})
+        raise RemoteValidationError(message, code="total_mismatch")
+
+    def _settle(self, voucher: VoucherDTO, read: dict, steps: list[str]) -> dict:
+        """Book the voucher when the integration books (the default); drafts otherwise."""
+        if not self.settings.get("book_vouchers", True) or mapping.is_booked(read):
+            return read
+        guid = read["Guid"]
+        try:
+            self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
+        except StaleVersionError:
+            read = self._read(guid)
+            if not mapping.is_booked(read):
+                self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
+        read = self._read(guid)
+        steps.append(_("Booked voucher %(guid)s as number %(number)s.")
+                     % {"guid": guid, "number": read.get("VoucherNumber")})
+        return read
+
+    def _credit(self, voucher: VoucherDTO, old: dict, steps: list[str]) -> None:
+        """A booked credit note cancelling ``old`` — unless an earlier attempt already made one."""
+        _vouchers, notes = self._our_objects(voucher)
+        note = next((n for n in notes if n.get("CreditNoteFor") == old["Guid"]), None)
+        if note is None:
+            lines = [_("Credit note made by Kontera: the document changed after voucher %(number)s was booked.")
+                     % {"number": old.get("VoucherNumber")}, "", *mapping.cover_sheet_lines(voucher)]
+            file_guid = self.client.upload(mapping.attachment_name(voucher.reference, "", suffix="credit"),
+                                           mapping.cover_sheet_pdf(lines), "application/pdf")
+            body = mapping.credit_note_payload(old, file_guid=file_guid,
+                                               reference=mapping.external_reference(voucher))
+            created = self.client.post("vouchers/purchase/creditnotes", body) or {}
+            note = self.client.get(f"vouchers/purchase/creditnotes/{created.get('Guid')}")
+        if str(note.get("Status") or "").lower() == "draft":
+            self.client.post(f"vouchers/purchase/creditnotes/{note['Guid']}/book", {"Timestamp": note["Timestamp"]})
+            note = self.client.get(f"vouchers/purchase/creditnotes/{note['Guid']}")
+        steps.append(_("Credit note %(note)s (number %(number)s) booked for voucher %(guid)s (number %(old)s), "
+                       "which Dinero keeps.") % {"note": note.get("Guid"), "number": note.get("VoucherNumber"),
+                                                 "guid": old["Guid"], "old": old.get("VoucherNumber")})
+
+    def _our_objects(self, voucher: VoucherDTO) -> tuple[list[str], list[dict]]:
+        """Voucher GUIDs (newest file first) and credit-note read models linked to files named for us."""
+        params = {"fields": "FileGuid,Name,Linked,UploadedAt", "fileStatus": "Used"}
+        prepared = mapping.as_date(voucher.extra.get("_prepared_on"))
+        if prepared:
+            params["uploadedAfter"] = (prepared - dt.timedelta(days=2)).strftime("%Y/%m/%d")
+        files = [f for f in self.client.get_all("files", **params) if mapping.file_belongs_to(f, voucher.reference)]
+        files.sort(key=lambda f: str(f.get("UploadedAt") or ""), reverse=True)
+        vouchers, notes = [], []
+        for item in files:
+            for link in item.get("Linked") or []:
+                guid = str(link.get("Guid") or "")
+                kind = str(link.get("Type") or "").lower()
+                if "credit" in kind:
+                    try:
+                        notes.append(self.client.get(f"vouchers/purchase/creditnotes/{guid}"))
+                    except NotFound:
+                        continue
+                elif guid and guid not in vouchers:
+                    vouchers.append(guid)
+        return vouchers, notes
+
+    def _upload(self, voucher: VoucherDTO) -> str:
+        """A fresh upload for every voucher version: a file can be linked to one voucher only (§4)."""
+        # ``_attachment_path`` is where the file is on this machine; ``attachment`` its stored name.
+        path = str(voucher.extra.get("_attachment_path") or voucher.extra.get("attachment") or "")
+        if path:
+            try:
+                content = Path(path).read_bytes()
+            except OSError:
+                raise RemoteValidationError(_("The attached file %(name)s cannot be read; attach it again.")
+                                            % {"name": Path(path).name}, code="attachment_missing") from None
+            name = mapping.attachment_name(voucher.reference, path)
+            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        else:
+            content = mapping.cover_sheet_pdf(mapping.cover_sheet_lines(voucher))
+            name = mapping.attachment_name(voucher.reference, "", suffix="cover")
+            content_type = "application/pdf"
+        if len(content) > MAX_FILE_BYTES:
+            raise RemoteValidationError(_("The attachment %(name)s is %(size).1f MB; Dinero accepts at most 6 MB. "
+                                          "Attach a smaller file.") % {"name": Path(path).name,
+                                                                        "size": len(content) / 1_000_000},
+                                        code="attachment_too_large")
+        return self.client.upload(name, content, content_type)
+
+    def _contact(self, voucher: VoucherDTO) -> str:
+        """The supplier in Dinero: by VAT number, else by name, else created (with a GUID derived
+        from the organisation and the supplier, so a retry or the next document finds it again)."""
+        supplier = voucher.extra.get("supplier") or {}
+        name = str(supplier.get("name") or "").strip()
+        vat = str(supplier.get("vat") or "").strip()
+        if not name:
+            raise RemoteValidationError(_("The document has no supplier name; Dinero needs a contact."),
+                                        code="no_supplier")
+        fields = "ContactGuid,Name,VatNumber"
+        for variant in mapping.vat_variants(vat):
+            found = self.client.get("contacts", queryFilter=f"VatNumber eq {mapping.query_literal(variant)}",
+                                    fields=fields, pageSize=10) or {}
+            if found.get("Collection"):
+                return str(found["Collection"][0]["ContactGuid"])
+        found = self.client.get("contacts", queryFilter=f"Name eq {mapping.query_literal(name)}",
+                                fields=fields, pageSize=10) or {}
+        if found.get("Collection"):
+            return str(found["Collection"][0]["ContactGuid"])
+        guid = mapping.contact_guid_for(self.client.organization_id, name=name, vat_number=vat)
+        try:
+            created = self.client.post("contacts", mapping.contact_payload(name=name, vat_number=vat, guid=guid))
+        except RemoteValidationError as exc:
+            if exc.field_name.lower() == "contactguid":
+                return guid  # created by an earlier attempt whose answer was lost
+            raise
+        return str((created or {}).get("ContactGuid") or guid)
