@@ -252,3 +252,39 @@ def preflight(plan: PlanSnapshot, *, rows, day: date, series: str = "", require_
     _date, date_problems = posting_date(plan, day, policy=locked_period_policy)
     problems += date_problems
     return problems
+
+
+# --- sales regions ------------------------------------------------------------------------------
+
+# The 27 EU member states (ISO 3166-1 alpha-3, as payment providers report countries). Special
+# territories outside the EU VAT area (Åland, the Canary Islands …) are not modelled.
+EU_MEMBER_STATES = frozenset({
+    "AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "IRL",
+    "ITA", "LVA", "LTU", "LUX", "MLT", "NLD", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE",
+})
+_ALPHA2_TO_ALPHA3 = {
+    "AT": "AUT", "BE": "BEL", "BG": "BGR", "HR": "HRV", "CY": "CYP", "CZ": "CZE", "DK": "DNK", "EE": "EST",
+    "FI": "FIN", "FR": "FRA", "DE": "DEU", "GR": "GRC", "EL": "GRC", "HU": "HUN", "IE": "IRL", "IT": "ITA",
+    "LV": "LVA", "LT": "LTU", "LU": "LUX", "MT": "MLT", "NL": "NLD", "PL": "POL", "PT": "PRT", "RO": "ROU",
+    "SK": "SVK", "SI": "SVN", "ES": "ESP", "SE": "SWE",
+}
+
+REGION_SWEDEN = "se"
+REGION_EU = "eu"
+REGION_WORLD = "world"
+REGION_LABELS = {REGION_SWEDEN: _("Sweden"), REGION_EU: _("EU member state"), REGION_WORLD: _("Outside the EU")}
+
+
+def sales_region(country: str) -> str | None:
+    """The one place that decides a customer's sales region: Sweden, another EU member state, or the world.
+
+    ``country`` is ISO 3166-1 alpha-3 (alpha-2 is accepted too); ``None`` when it is unknown, so
+    that the caller asks staff instead of guessing. Norway, Switzerland and the UK are outside the EU.
+    """
+    code = (country or "").strip().upper()
+    if len(code) not in (2, 3) or not code.isalpha():
+        return None
+    code = _ALPHA2_TO_ALPHA3.get(code, code)
+    if code == "SWE":
+        return REGION_SWEDEN
+    return REGION_EU if code in EU_MEMBER_STATES else REGION_WORLD

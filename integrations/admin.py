@@ -6,11 +6,11 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from bookkeeping.admin.base import CompanyScopedAdmin
+from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
 from . import registry
 from .crypto import mask_secret
-from .models import Integration, IntegrationStatus
+from .models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
 
 
 def connector_meta(system: str):
@@ -146,3 +146,26 @@ class IntegrationAdmin(CompanyScopedAdmin):
             return "–"
         return format_html("<ul style='margin:0'>{}</ul>",
                            format_html_join("", "<li>{}: {}</li>", sorted(shown.items())))
+
+
+@admin.register(OAuthState)
+class OAuthStateAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
+    """Authorisation requests: who started which, and whether it was used (read-only)."""
+
+    company_field = "integration__company"
+    list_display = ("integration", "user", "created_at", "used_at")
+    list_filter = ("integration__system",)
+    exclude = ("state",)  # the value itself is a short-lived secret
+
+
+@admin.register(RateLimitSlot)
+class RateLimitSlotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The shared pacing rows per remote tenant (read-only; superusers only)."""
+
+    list_display = ("key", "next_at", "paused_until")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+from .netseasy import admin as netseasy_admin  # noqa: E402,F401  (Nets Easy payouts and pages)

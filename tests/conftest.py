@@ -120,4 +120,5 @@ def connected_fortnox(db, fortnox_sandbox, company):
     chart_import(integration=integration, actor="test")
     integration.refresh_from_db()
     return integration
+from tests.netseasy_fixtures import *  # noqa
 from tests.dinero_fixtures import *  # noqa

@@ -85,3 +85,17 @@ def test_company_list_and_superuser(client, two_companies, superuser):
     client.force_login(superuser)
     page = client.get(reverse("admin:bookkeeping_company_changelist")).content.decode()
     assert "Mitt Bolag AB" in page and "Annat Bolag AB" in page
+
+
+def test_admin_index_shows_connections_needing_attention(client, two_companies):
+    from integrations.models import Integration
+
+    mine, theirs, user = two_companies
+    Integration.objects.create(company=mine, system="fortnox", status="needs_reauthorisation",
+                               status_message="Fortnox refused the authorisation (invalid_grant)")
+    Integration.objects.create(company=theirs, system="fortnox", status="needs_reauthorisation",
+                               status_message="not for anna")
+    client.force_login(user)
+    page = client.get("/admin/").content.decode()
+    assert "Needs your attention" in page and "Mitt Bolag AB" in page and "invalid_grant" in page
+    assert "not for anna" not in page

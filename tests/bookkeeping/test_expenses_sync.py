@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bookkeeping.models import ExpenseDocument, PaymentMethod, Voucher, VoucherState, WorkflowAction, WorkflowRule
+from bookkeeping.schedules import SCHEDULES
 from bookkeeping.services.expenses import (
     allocate,
     demo_expenses,
@@ -13,7 +14,6 @@ from bookkeeping.services.expenses import (
     workflow_rule_delete,
     workflow_rule_save,
 )
-from bookkeeping.schedules import SCHEDULES
 from bookkeeping.tasks_expenses import sync_documents
 from tests.dinero_fixtures import DINERO_ORG, expense, sync_and_send
 
