@@ -64,7 +64,9 @@ class PlanCheckingResource(resources.ModelResource):
         if not kwargs.get("dry_run") and result.has_validation_errors():
             # A base error makes the command exit non-zero with the reasons, and rolls everything back.
             lines = [
-                f"line {row.number}: " + "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in row.error_dict.items())
+                _("line %(n)s: %(errors)s") % {
+                    "n": row.number,
+                    "errors": "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in row.error_dict.items())}
                 for row in result.invalid_rows
             ]
             raise ValueError(_("Nothing was imported. Fix these rows: %(rows)s") % {"rows": " | ".join(lines)})

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
@@ -85,8 +86,10 @@ class IntegrationAdmin(CompanyScopedAdmin):
         targets = [i for i in queryset if i.system in registry.TARGET_SYSTEMS]
         for integration in targets:
             enqueue_master_data_import(integration.pk, actor=request.user.get_username())
-        self.message_user(request, _("Master data import started for %(n)s integration(s); "
-                                     "the result appears in the audit trail.") % {"n": len(targets)})
+        self.message_user(request, ngettext(
+            "Master data import started for %(n)s integration; the result appears in the audit trail.",
+            "Master data import started for %(n)s integrations; the result appears in the audit trail.",
+            len(targets)) % {"n": len(targets)})
 
     def _system(self, request, obj) -> str:
         return obj.system if obj else (request.POST.get("system") or request.GET.get("system") or "")

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bookkeeping.selectors.companies import user_can_act_on
 from bookkeeping.services.audit import audit_record
@@ -60,6 +61,8 @@ def fortnox_callback(request):
     from bookkeeping.tasks import enqueue_master_data_import
 
     transaction.on_commit(lambda: enqueue_master_data_import(integration.pk, actor=request.user.get_username()))
-    messages.success(request, _("Fortnox is connected. The chart of accounts is being imported; "
-                                "%(n)s waiting vouchers were queued again.") % {"n": requeued})
+    messages.success(request, ngettext(
+        "Fortnox is connected. The chart of accounts is being imported; %(n)s waiting voucher was queued again.",
+        "Fortnox is connected. The chart of accounts is being imported; %(n)s waiting vouchers were queued again.",
+        requeued) % {"n": requeued})
     return redirect(_integration_page(integration))

@@ -209,9 +209,10 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                 result.unchanged += 1
                 continue
             elif voucher.state not in EDITABLE:
-                errors.append((journal.line, _("Journal %(ref)s is already %(state)s in Fortnox with other "
-                                               "content; post a correcting journal instead.")
-                               % {"ref": journal.reference, "state": voucher.get_state_display().lower()}))
+                errors.append((journal.line, _("Journal %(ref)s is already on its way to Fortnox or posted there "
+                                               "(status: %(state)s) with other content; post a correcting journal "
+                                               "instead.")
+                               % {"ref": journal.reference, "state": voucher.get_state_display()}))
                 continue
             else:
                 voucher.date, voucher.series, voucher.description = journal.date, journal.series, journal.description

@@ -352,7 +352,7 @@ def activation_status(integration: Integration) -> ActivationStatus:
         if voucher.last_error:
             message += " " + _("Last attempt: %(error)s") % {"error": voucher.last_error}
     if integration.status != IntegrationStatus.AWAITING_CONFIRMATION:
-        blockers.append(_("The integration is not awaiting confirmation (it is %(status)s).")
+        blockers.append(_("The integration is not awaiting confirmation (status: %(status)s).")
                         % {"status": integration.get_status_display()})
     if state != "posted":
         blockers.append(_("The test voucher must be in Fortnox first."))
@@ -491,8 +491,8 @@ def payouts_sync(*, integration: Integration, from_date: dt.date | None = None, 
 
     if integration.status in (IntegrationStatus.SETTING_UP, IntegrationStatus.PAUSED,
                               IntegrationStatus.NEEDS_REAUTHORISATION):
-        result.errors.append(_("Nets Easy is %(status)s for %(company)s: nothing was fetched. %(why)s") % {
-            "status": integration.get_status_display().lower(), "company": integration.company,
+        result.errors.append(_("Nets Easy for %(company)s has status “%(status)s”: nothing was fetched. %(why)s") % {
+            "status": integration.get_status_display(), "company": integration.company,
             "why": integration.status_message})
         return result
     config = NetsConfig.of(integration)

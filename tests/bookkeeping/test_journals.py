@@ -106,7 +106,7 @@ def test_reimport_updates_a_draft_but_never_a_posted_journal(db):
     result = journals_import(company=company, data=changed.encode(), filename="j.csv", actor="test")
     assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
     Voucher.objects.filter(source_reference="A26").update(state=VoucherState.POSTED)
-    with pytest.raises(JournalImportError, match="already posted"):
+    with pytest.raises(JournalImportError, match="posted there"):
         journals_import(company=company, data=CSV.encode(), filename="j.csv", actor="test")
     assert Voucher.objects.get(source_reference="A26").totals()[0] == Decimal("600.00")
 
