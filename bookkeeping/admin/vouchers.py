@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
 from ..selectors.companies import scope_to_user
 from ..services import vouchers as voucher_services
-from .base import CompanyScopedAdmin
+from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
 EDITABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT}
 
@@ -49,7 +49,7 @@ class VoucherRowInline(admin.TabularInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
-class AuditEventInline(admin.TabularInline):
+class AuditEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AuditEvent
     fk_name = "voucher"
     extra = 0
@@ -57,15 +57,6 @@ class AuditEventInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     verbose_name_plural = _("Audit trail")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class VoucherAdmin(CompanyScopedAdmin):
