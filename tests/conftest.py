@@ -6,6 +6,7 @@ import os
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from tests import factories
 
@@ -28,6 +29,8 @@ def _test_settings(settings, tmp_path, monkeypatch):
     # Tasks run inline in tests (django-q2 reads its settings once, at import).
     monkeypatch.setattr(Conf, "SYNC", True)
     forget_plan_snapshots()
+    # A request with Accept-Language leaves its language active in the thread; start each test in English.
+    translation.activate("en")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
