@@ -77,15 +77,25 @@ def settings_view(request, company_id: int):
     return TemplateResponse(request, "admin/netseasy/settings.html", context)
 
 
-def confirm_view(request, company_id: int):
-    from bookkeeping.selectors.payouts import nets_integration
-    from bookkeeping.services.payouts import activation_status, netseasy_confirm
 
-    company = _company(request, company_id, change=True)
+def _integration_or_settings(request, company):
+    """The company's Nets Easy integration, or a redirect to its settings page saying why not."""
+    from bookkeeping.selectors.payouts import nets_integration
+
     integration = nets_integration(company)
     if integration is None:
         messages.error(request, _("Nets Easy is not set up for %(company)s yet.") % {"company": company})
-        return HttpResponseRedirect(url("settings", company.pk))
+        return None, HttpResponseRedirect(url("settings", company.pk))
+    return integration, None
+
+
+def confirm_view(request, company_id: int):
+    from bookkeeping.services.payouts import activation_status, netseasy_confirm
+
+    company = _company(request, company_id, change=True)
+    integration, elsewhere = _integration_or_settings(request, company)
+    if elsewhere:
+        return elsewhere
     if request.method == "POST":
         ok, message = netseasy_confirm(integration=integration, actor=request.user)
         (messages.success if ok else messages.error)(request, message)
@@ -96,14 +106,12 @@ def confirm_view(request, company_id: int):
 
 
 def sync_view(request, company_id: int):
-    from bookkeeping.selectors.payouts import nets_integration
     from bookkeeping.tasks_payouts import enqueue_sync
 
     company = _company(request, company_id, change=True)
-    integration = nets_integration(company)
-    if integration is None:
-        messages.error(request, _("Nets Easy is not set up for %(company)s yet.") % {"company": company})
-        return HttpResponseRedirect(url("settings", company.pk))
+    integration, elsewhere = _integration_or_settings(request, company)
+    if elsewhere:
+        return elsewhere
     form = SyncForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         start = form.cleaned_data.get("from_date")
@@ -134,14 +142,12 @@ def progress_view(request, company_id: int):
 
 
 def report_view(request, company_id: int):
-    from bookkeeping.selectors.payouts import nets_integration
     from bookkeeping.services.payouts import problem_report_create
 
     company = _company(request, company_id, change=False)
-    integration = nets_integration(company)
-    if integration is None:
-        messages.error(request, _("Nets Easy is not set up for %(company)s yet.") % {"company": company})
-        return HttpResponseRedirect(url("settings", company.pk))
+    integration, elsewhere = _integration_or_settings(request, company)
+    if elsewhere:
+        return elsewhere
     form = ProblemReportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         report = problem_report_create(integration=integration, text=form.cleaned_data["text"], user=request.user)
