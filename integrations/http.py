@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 
 import requests
 from django.conf import settings
@@ -58,3 +60,52 @@ class TimeoutSession(requests.Session):
 
 def make_session(timeout=None) -> requests.Session:
     return TimeoutSession(timeout=timeout)
+
+
+def paced_bearer_request(session: requests.Session, method: str, url: str, *, system: str, token_for, rate_key: str,
+                         pace, pause_seconds: float, max_rate_retries: int, params=None, payload=None,
+                         files=None, sleep=None) -> requests.Response:
+    """One JSON request to a bearer-token API, paced, with the failure rules every target shares.
+
+    ``token_for(refused)`` returns a token; ``refused`` is the token the target just answered 401 to
+    (refreshed once, then the target's verdict stands). A 429 pauses every worker on ``rate_key``
+    and retries. A lost answer on a write means the outcome is unknown, never that nothing happened.
+    Returns the first response that is neither a 429 nor the first 401.
+    """
+    # Imported here: this module is loaded by the logging configuration, before the apps are ready.
+    from django.utils.translation import gettext as _
+
+    from . import ratelimit
+    from .base import RetryableError
+
+    write = method.upper() != "GET"
+    refused = None
+    for _attempt in range(max_rate_retries + 1):
+        token = token_for(refused)
+        ratelimit.acquire(rate_key, pace, sleep=sleep or time.sleep)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        data = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(payload)
+        try:
+            response = session.request(method, url, params=params, data=data, files=files, headers=headers)
+        except requests.ConnectTimeout:
+            raise RetryableError(_("%(system)s did not accept the connection (timeout).") % {"system": system}) \
+                from None
+        except requests.RequestException as exc:
+            # The request may have been processed before the answer was lost.
+            raise RetryableError(_("No answer from %(system)s (%(error)s).")
+                                 % {"system": system, "error": exc.__class__.__name__},
+                                 outcome_unknown=write) from None
+        if response.status_code == 429:
+            ratelimit.pause(rate_key, pause_seconds)
+            logging.getLogger("kontera.http").warning("%s 429 for %s; all workers pause %.0f s", system, rate_key,
+                                                      pause_seconds)
+            continue
+        if response.status_code == 401 and refused is None:
+            refused = token
+            continue
+        return response
+    raise RetryableError(_("%(system)s kept answering 429 (too many requests); we will try again later.")
+                         % {"system": system}, retry_after=pause_seconds, http_status=429)

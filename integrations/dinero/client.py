@@ -14,7 +14,6 @@ per 60 s, 100 by default) and is retried after a 429 once every worker has pause
 from __future__ import annotations
 
 import hashlib
-import json as jsonlib
 import logging
 import time
 
@@ -25,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from .. import ratelimit
 from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError, StaleVersionError
-from ..http import make_session, redact
+from ..http import make_session, paced_bearer_request, redact
 from . import mapping
 
 logger = logging.getLogger("kontera.dinero")
@@ -162,37 +161,13 @@ class DineroClient:
 
     def request(self, method: str, path: str, *, version: str = "v1", params: dict | None = None,
                 payload=None, files=None, org_scoped: bool = True):
-        write = method.upper() != "GET"
-        url = self.url(path, version=version, org_scoped=org_scoped)
-        refused = None
-        pace = self.pace
-        for _attempt in range(MAX_RATE_RETRIES + 1):
-            token = self.access_token(refused=refused)
-            ratelimit.acquire(self.rate_key, pace, sleep=self.sleep)
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            data = None
-            if payload is not None:
-                headers["Content-Type"] = "application/json"
-                data = jsonlib.dumps(payload)
-            try:
-                response = self.session.request(method, url, params=params, data=data, files=files, headers=headers)
-            except requests.ConnectTimeout:
-                raise RetryableError(_("Dinero did not accept the connection (timeout).")) from None
-            except requests.RequestException as exc:
-                # The request may have been processed before the answer was lost.
-                raise RetryableError(_("No answer from Dinero (%(error)s).") % {"error": exc.__class__.__name__},
-                                     outcome_unknown=write) from None
-            if response.status_code == 429:
-                # Dinero's window is a minute: everyone using this organisation waits it out.
-                ratelimit.pause(self.rate_key, WINDOW)
-                logger.warning("Dinero 429 for %s; all workers pause %.0f s", self.rate_key, WINDOW)
-                continue
-            if response.status_code == 401 and refused is None:
-                refused = token  # expired early or revoked: one new grant, then the verdict stands
-                continue
-            return self._result(response, write=write)
-        raise RetryableError(_("Dinero kept answering 429 (too many requests); we will try again later."),
-                             retry_after=WINDOW, http_status=429)
+        response = paced_bearer_request(
+            self.session, method, self.url(path, version=version, org_scoped=org_scoped), system="Dinero",
+            token_for=lambda refused: self.access_token(refused=refused), rate_key=self.rate_key, pace=self.pace,
+            pause_seconds=WINDOW, max_rate_retries=MAX_RATE_RETRIES, params=params, payload=payload, files=files,
+            sleep=self.sleep,
+        )
+        return self._result(response, write=method.upper() != "GET")
 
     def _result(self, response: requests.Response, *, write: bool):
         status = response.status_code

@@ -7,7 +7,6 @@ paused for the window.
 
 from __future__ import annotations
 
-import json as jsonlib
 import logging
 
 import requests
@@ -15,7 +14,7 @@ from django.conf import settings
 
 from .. import ratelimit, tokens
 from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError
-from ..http import make_session, redact
+from ..http import make_session, paced_bearer_request, redact
 from . import mapping
 
 logger = logging.getLogger("kontera.fortnox")
@@ -41,34 +40,14 @@ class FortnoxClient:
         return f"fortnox:{settings.FORTNOX_CLIENT_ID}:{tenant}"
 
     def request(self, method: str, path: str, *, params: dict | None = None, payload: dict | None = None) -> dict:
-        write = method.upper() != "GET"
-        url = f"{self.base_url}/{path.lstrip('/')}"
-        refused_token = None
-        for _attempt in range(MAX_RATE_RETRIES + 1):
-            token = tokens.fortnox_access_token(integration=self.integration, stale_access_token=refused_token)
-            ratelimit.acquire(self.rate_key, PACE)
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            data = None
-            if payload is not None:
-                headers["Content-Type"] = "application/json"
-                data = jsonlib.dumps(payload)
-            try:
-                response = self.session.request(method, url, params=params, data=data, headers=headers)
-            except requests.ConnectTimeout:
-                raise RetryableError("Fortnox did not accept the connection (timeout).") from None
-            except requests.RequestException as exc:
-                # The request may have been processed before the answer was lost.
-                raise RetryableError(f"No answer from Fortnox ({exc.__class__.__name__}).",
-                                     outcome_unknown=write) from None
-            if response.status_code == 429:
-                ratelimit.pause(self.rate_key, PACE.window)
-                logger.warning("Fortnox 429 for %s; all workers pause %.0f s", self.rate_key, PACE.window)
-                continue
-            if response.status_code == 401 and refused_token is None:
-                refused_token = token  # refresh once (single flight), then try again
-                continue
-            return self._result(response, write=write)
-        raise RetryableError("Fortnox kept answering 429 (too many requests).", retry_after=PACE.window, http_status=429)
+        response = paced_bearer_request(
+            self.session, method, f"{self.base_url}/{path.lstrip('/')}", system="Fortnox",
+            token_for=lambda refused: tokens.fortnox_access_token(integration=self.integration,
+                                                                  stale_access_token=refused),
+            rate_key=self.rate_key, pace=PACE, pause_seconds=PACE.window, max_rate_retries=MAX_RATE_RETRIES,
+            params=params, payload=payload,
+        )
+        return self._result(response, write=method.upper() != "GET")
 
     def _result(self, response: requests.Response, *, write: bool) -> dict:
         status = response.status_code
