@@ -147,11 +147,11 @@ def voucher_preflight(voucher: Voucher, *, integration: Integration | None = Non
     if not getattr(connector, "reports_financial_years", True):
         # The target lists no financial years (Dinero): it refuses a date outside its years itself.
         problems = [p for p in problems if p.code != "no_financial_year"]
-    problems += [rules.Problem(p.code, p.message, p.row) for p in _extra_problems(voucher, plan)]
+    problems += _blocking_problems(voucher)
     return problems
 
 
-def _extra_problems(voucher: Voucher, plan) -> list[rules.Problem]:
+def _blocking_problems(voucher: Voucher) -> list[rules.Problem]:
     """Problems a flow attached to the voucher before queueing it (e.g. 'no DKK amount yet')."""
     return [rules.Problem(code, message) for code, message in (voucher.extra or {}).get("_blocking", [])]
 
