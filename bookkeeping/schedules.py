@@ -18,10 +18,10 @@ SCHEDULES: list[ScheduleSpec] = [
                  "Recover interrupted sends and start dispatchers for retries that came due."),
     ScheduleSpec("kontera: refresh idle Fortnox connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
                  "Refresh connections idle for a week, well before the 45-day refresh token expires."),
-    ScheduleSpec("kontera: sync expense documents", "bookkeeping.tasks_expenses.sync_documents", 1,
+    ScheduleSpec("kontera: sync expense documents", "expense_documents.tasks.sync_documents", 1,
                  "Apply workflow rules to new and changed expense documents and queue them for Dinero."),
-    ScheduleSpec("kontera: sync Nets Easy payouts", "bookkeeping.tasks_payouts.sync_all", 60,
+    ScheduleSpec("kontera: sync Nets Easy payouts", "card_payments.tasks.sync_all", 60,
                  "Read new Nets Easy payouts of every active integration and book them in Fortnox."),
-    ScheduleSpec("kontera: Nets Easy test-voucher e-mail", "bookkeeping.tasks_payouts.test_voucher_followups", 1,
+    ScheduleSpec("kontera: Nets Easy test-voucher e-mail", "card_payments.tasks.test_voucher_followups", 1,
                  "E-mail staff the Fortnox number (or the failure) of a Nets Easy test voucher once known."),
 ]

@@ -2,6 +2,8 @@ from django.urls import path
 
 from . import views
 
+# The connection pages keep their old addresses and names (/integrations/…, "integrations:…"):
+# the redirect URI registered with Fortnox points here.
 app_name = "integrations"
 
 urlpatterns = [

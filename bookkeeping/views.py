@@ -13,11 +13,11 @@ from django.utils.translation import ngettext
 
 from bookkeeping.selectors.companies import user_can_act_on
 from bookkeeping.services.audit import audit_record
-from bookkeeping.services.integrations import integration_reconnected
+from integrations import tokens
+from integrations.base import ConnectorError
+from integrations.models import Integration
 
-from . import tokens
-from .base import ConnectorError
-from .models import Integration
+from .services.reconnection import integration_reconnected
 
 
 def _integration_page(integration: Integration) -> str:
@@ -39,7 +39,7 @@ def fortnox_connect(request, pk: int):
 def fortnox_callback(request):
     state = request.GET.get("state", "")
     try:
-        integration = tokens.consume_state(state=state, user=request.user)
+        integration = tokens.consume_state(state=state, user=request.user, user_can_act_on=user_can_act_on)
     except tokens.StateError as exc:
         messages.error(request, _("Fortnox connection not made: %(reason)s") % {"reason": exc})
         return redirect("admin:integrations_integration_changelist")
@@ -58,7 +58,7 @@ def fortnox_callback(request):
         messages.error(request, _("Fortnox connection failed: %(reason)s") % {"reason": exc.message})
         return redirect(_integration_page(integration))
     requeued = integration_reconnected(integration=integration, actor=request.user)
-    from bookkeeping.tasks import enqueue_master_data_import
+    from .tasks import enqueue_master_data_import
 
     transaction.on_commit(lambda: enqueue_master_data_import(integration.pk, actor=request.user.get_username()))
     messages.success(request, ngettext(

@@ -12,10 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
+from bookkeeping.admin.integrations import register_integration_page
 from bookkeeping.selectors.companies import companies_for_user
+from integrations.models import IntegrationStatus
 
 from . import views
 from .models import NetsPaymentAction, NetsPayout, PayoutState, ProblemReport
+from .services.settings import SOURCE, integration_settings_check
 
 STATE_COLOURS = {
     PayoutState.BOOKED: "#2e7d32",
@@ -64,7 +67,7 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
     list_select_related = ("company", "voucher")
     inlines = [NetsPaymentActionInline]
     actions = ["mark_handled_by_hand", "sync_companies"]
-    change_list_template = "admin/netseasy/payout_change_list.html"
+    change_list_template = "admin/card_payments/payout_change_list.html"
     fieldsets = (
         (None, {"fields": ("company", "date", "reference", "nets_id", "currency", "state_display", "state_message")}),
         (_("Nets' numbers"), {"fields": ("charged_amount", "refunded_amount", "deposited_amount", "fees", "amount",
@@ -98,7 +101,7 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
 
     @admin.display(description=_("expected vs booked"))
     def reconciliation(self, payout):
-        from bookkeeping.selectors.payouts import payout_reconciliation
+        from .selectors import payout_reconciliation
 
         rec = payout_reconciliation(payout)
         if rec is None:
@@ -125,7 +128,7 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
 
     @admin.action(description=_("Mark as booked by hand (e.g. a payout in another currency)"))
     def mark_handled_by_hand(self, request, queryset):
-        from bookkeeping.services.payouts import payout_mark_handled
+        from .services.payout_booking import payout_mark_handled
 
         if not request.user.has_perm("integrations.change_integration"):
             self.message_user(request, _("You may not change integrations."), messages.ERROR)
@@ -136,8 +139,8 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
 
     @admin.action(description=_("Sync Nets Easy now for the companies of the selected payouts"))
     def sync_companies(self, request, queryset):
-        from bookkeeping.selectors.payouts import nets_integration
-        from bookkeeping.tasks_payouts import enqueue_sync
+        from .selectors import nets_integration
+        from .services.sync import enqueue_sync
 
         if not request.user.has_perm("integrations.change_integration"):
             self.message_user(request, _("You may not change integrations."), messages.ERROR)
@@ -187,3 +190,22 @@ class ProblemReportAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
     @admin.display(description=_("what happened"))
     def short_text(self, report):
         return report.text[:80] + ("…" if len(report.text) > 80 else "")
+
+
+def integration_tools(integration, request) -> list[tuple[str, str]]:
+    """The buttons on the Nets Easy integration's page."""
+    def url(name):
+        return reverse(f"admin:card_payments_netspayout_{name}", args=[integration.company_id])
+
+    tools = [(_("Nets Easy settings"), url("settings"))]
+    if integration.status == IntegrationStatus.AWAITING_CONFIRMATION:
+        tools.append((_("OK – start automatic booking"), url("confirm")))
+    tools += [
+        (_("Sync payouts now"), url("sync")),
+        (_("Payouts and reconciliation"),
+         reverse("admin:card_payments_netspayout_changelist") + f"?company__id__exact={integration.company_id}"),
+        (_("Report a problem"), url("report")),
+    ]
+    return tools
+
+register_integration_page(SOURCE, settings_check=integration_settings_check, tools=integration_tools)

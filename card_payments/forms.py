@@ -7,8 +7,9 @@ import datetime as dt
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ..crypto import mask_secret
-from .connector import DEFAULTS
+from integrations.crypto import mask_secret
+
+from .services.settings import DEFAULTS
 
 MODE_CHOICES = [
     ("per_sale", _("One voucher per sale (and per refund)")),

@@ -68,6 +68,7 @@ class NetsPayout(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        db_table = "integrations_netspayout"  # the table it had in integrations (moved, not copied)
         ordering = ["-date", "-id"]
         verbose_name = _("Nets Easy payout")
         verbose_name_plural = _("Nets Easy payouts")
@@ -113,6 +114,7 @@ class NetsPaymentAction(models.Model):
     booked_at = models.DateTimeField(_("booked at"), null=True, blank=True)
 
     class Meta:
+        db_table = "integrations_netspaymentaction"  # the table it had in integrations (moved, not copied)
         ordering = ["payout", "timestamp", "id"]
         verbose_name = _("Nets Easy payment action")
         verbose_name_plural = _("Nets Easy payment actions")
@@ -137,6 +139,7 @@ class NetsPayment(models.Model):
     fetched_at = models.DateTimeField(_("fetched at"), auto_now=True)
 
     class Meta:
+        db_table = "integrations_netspayment"  # the table it had in integrations (moved, not copied)
         verbose_name = _("Nets Easy payment")
         verbose_name_plural = _("Nets Easy payments")
         constraints = [models.UniqueConstraint(fields=["company", "payment_id"], name="nets_payment_cached_once")]
@@ -160,6 +163,7 @@ class ProblemReport(models.Model):
     created_at = models.DateTimeField(_("reported at"), auto_now_add=True)
 
     class Meta:
+        db_table = "integrations_problemreport"  # the table it had in integrations (moved, not copied)
         ordering = ["-created_at", "-id"]
         verbose_name = _("problem report")
         verbose_name_plural = _("problem reports")

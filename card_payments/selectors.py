@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from integrations.models import Integration, NetsPayout
+from bookkeeping.models import Voucher, VoucherRow, VoucherState
+from integrations.models import Integration
 
-from ..models import Voucher, VoucherRow, VoucherState
+from .models import NetsPayout
 
 ZERO = Decimal("0.00")
 

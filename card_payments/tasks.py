@@ -1,4 +1,4 @@
-"""Background tasks of the Nets Easy flow: thin shells over ``services.payouts``. Any may run twice."""
+"""Background tasks of the Nets Easy flow: thin shells over ``services``. Any may run twice."""
 
 from __future__ import annotations
 
@@ -7,39 +7,16 @@ import logging
 
 from django.core.cache import cache
 from django.utils import timezone
-from django_q.tasks import async_task
+
+from .services.sync import _ticket, enqueue_sync, progress_key
 
 logger = logging.getLogger("kontera.tasks")
 
-SYNC_TIMEOUT = 280  # below Q_CLUSTER["timeout"]: the ticket frees itself if a worker dies
-
-
-def progress_key(integration_id: int) -> str:
-    return f"kontera:netseasy:sync:{integration_id}"
-
-
-def sync_progress(integration_id: int) -> dict:
-    return cache.get(progress_key(integration_id)) or {}
-
-
-def _ticket(integration_id: int) -> str:
-    return f"kontera:netseasy:sync-ticket:{integration_id}"
-
-
-def enqueue_sync(integration_id: int, *, from_date: str | None = None, actor: str = "worker") -> bool:
-    """Queue one sync per integration; False when one is already queued or running."""
-    if not cache.add(_ticket(integration_id), 1, timeout=SYNC_TIMEOUT):
-        return False
-    cache.set(progress_key(integration_id), {"state": "queued", "message": "", "done": 0, "total": 0,
-                                             "started": timezone.now().isoformat()}, timeout=24 * 3600)
-    async_task("bookkeeping.tasks_payouts.sync_integration", integration_id, from_date, actor, True,
-               task_name=f"netseasy-sync-{integration_id}", group="netseasy")
-    return True
 
 
 def sync_all() -> dict:
     """Every hour: one sync task per active Nets Easy integration (queued per company)."""
-    from .selectors.payouts import nets_integrations_active
+    from .selectors import nets_integrations_active
 
     queued = [i.pk for i in nets_integrations_active() if enqueue_sync(i.pk)]
     return {"queued": queued}
@@ -49,7 +26,7 @@ def sync_integration(integration_id: int, from_date: str | None = None, actor: s
                      holds_ticket: bool = False) -> dict:
     from integrations.models import Integration
 
-    from .services.payouts import payouts_sync
+    from .services.sync import payouts_sync
 
     state = {"state": "running", "message": "", "done": 0, "total": 0, "started": timezone.now().isoformat()}
 
@@ -80,7 +57,7 @@ def activation_check(integration_id: int) -> dict:
     """After the settings are saved: check the secret key with Nets, then e-mail if the test voucher is through."""
     from integrations.models import Integration
 
-    from .services.payouts import activation_check_key, test_voucher_followup
+    from .services.activation import activation_check_key, test_voucher_followup
 
     integration = Integration.objects.get(pk=integration_id)
     ok = activation_check_key(integration=integration)
@@ -92,7 +69,7 @@ def test_voucher_followups() -> dict:
     """Every minute: the e-mail for test vouchers whose outcome became known."""
     from integrations.models import Integration, IntegrationStatus
 
-    from .services.payouts import test_voucher_followup
+    from .services.activation import test_voucher_followup
 
     sent = []
     for integration in Integration.objects.filter(system="netseasy",

@@ -1,6 +1,6 @@
 """The Nets Easy pages of the admin: settings and activation, OK, sync with progress, problem report.
 
-Thin shells over ``bookkeeping.services.payouts``: parse, check the user may act on the company,
+Thin shells over ``card_payments.services``: parse, check the user may act on the company,
 call one service, redirect. No remote call happens in a request: the key check and the sync run in
 the worker; the test voucher goes out through the dispatcher.
 """
@@ -33,7 +33,7 @@ def _company(request, company_id: int, *, change: bool) -> Company:
 
 
 def _context(request, title: str, company: Company, **extra) -> dict:
-    from bookkeeping.selectors.payouts import nets_integration
+    from .selectors import nets_integration
 
     return {**admin.site.each_context(request), "title": title, "company": company,
             "integration": nets_integration(company), "opts": NetsPayout._meta, **extra}
@@ -44,12 +44,13 @@ def integration_page(integration) -> str:
 
 
 def url(name: str, company_id: int) -> str:
-    return reverse(f"admin:integrations_netspayout_{name}", args=[company_id])
+    return reverse(f"admin:card_payments_netspayout_{name}", args=[company_id])
 
 
 def settings_view(request, company_id: int):
-    from bookkeeping.selectors.payouts import nets_integration
-    from bookkeeping.services.payouts import activation_status, fortnox_ready, netseasy_settings_save
+    from .selectors import nets_integration
+    from .services.activation import activation_status, netseasy_settings_save
+    from .services.settings import fortnox_ready
 
     company = _company(request, company_id, change=request.method == "POST")
     integration = nets_integration(company)
@@ -74,13 +75,13 @@ def settings_view(request, company_id: int):
         report_form=ProblemReportForm(), integration_url=integration_page(integration) if integration else "",
         confirm_url=url("confirm", company.pk), report_url=url("report", company.pk), sync_url=url("sync", company.pk),
     )
-    return TemplateResponse(request, "admin/netseasy/settings.html", context)
+    return TemplateResponse(request, "admin/card_payments/settings.html", context)
 
 
 
 def _integration_or_settings(request, company):
     """The company's Nets Easy integration, or a redirect to its settings page saying why not."""
-    from bookkeeping.selectors.payouts import nets_integration
+    from .selectors import nets_integration
 
     integration = nets_integration(company)
     if integration is None:
@@ -90,7 +91,7 @@ def _integration_or_settings(request, company):
 
 
 def confirm_view(request, company_id: int):
-    from bookkeeping.services.payouts import activation_status, netseasy_confirm
+    from .services.activation import activation_status, netseasy_confirm
 
     company = _company(request, company_id, change=True)
     integration, elsewhere = _integration_or_settings(request, company)
@@ -102,11 +103,11 @@ def confirm_view(request, company_id: int):
         return HttpResponseRedirect(integration_page(integration) if ok else url("settings", company.pk))
     context = _context(request, _("Start automatic booking for %(company)s") % {"company": company}, company,
                        activation=activation_status(integration), settings_url=url("settings", company.pk))
-    return TemplateResponse(request, "admin/netseasy/confirm.html", context)
+    return TemplateResponse(request, "admin/card_payments/confirm.html", context)
 
 
 def sync_view(request, company_id: int):
-    from bookkeeping.tasks_payouts import enqueue_sync
+    from .services.sync import enqueue_sync
 
     company = _company(request, company_id, change=True)
     integration, elsewhere = _integration_or_settings(request, company)
@@ -121,11 +122,11 @@ def sync_view(request, company_id: int):
         return HttpResponseRedirect(url("progress", company.pk))
     context = _context(request, _("Sync Nets Easy payouts for %(company)s") % {"company": company}, company,
                        form=form, settings_url=url("settings", company.pk))
-    return TemplateResponse(request, "admin/netseasy/sync_confirm.html", context)
+    return TemplateResponse(request, "admin/card_payments/sync_confirm.html", context)
 
 
 def progress_view(request, company_id: int):
-    from bookkeeping.tasks_payouts import sync_progress
+    from .services.sync import sync_progress
 
     company = _company(request, company_id, change=False)
     context = _context(request, _("Nets Easy sync for %(company)s") % {"company": company}, company)
@@ -136,13 +137,13 @@ def progress_view(request, company_id: int):
         progress=progress, finished=progress.get("state") in (None, "done", "failed"),
         percent=100 if progress.get("state") == "done" else (int(100 * done / total) if total else 0),
         result=progress.get("result") or {},
-        payouts_url=reverse("admin:integrations_netspayout_changelist") + f"?company__id__exact={company.pk}",
+        payouts_url=reverse("admin:card_payments_netspayout_changelist") + f"?company__id__exact={company.pk}",
     )
-    return TemplateResponse(request, "admin/netseasy/progress.html", context)
+    return TemplateResponse(request, "admin/card_payments/progress.html", context)
 
 
 def report_view(request, company_id: int):
-    from bookkeeping.services.payouts import problem_report_create
+    from .services.problem_report import problem_report_create
 
     company = _company(request, company_id, change=False)
     integration, elsewhere = _integration_or_settings(request, company)
@@ -156,4 +157,4 @@ def report_view(request, company_id: int):
         return HttpResponseRedirect(url("settings", company.pk))
     context = _context(request, _("Report a problem with Nets Easy for %(company)s") % {"company": company},
                        company, form=form)
-    return TemplateResponse(request, "admin/netseasy/report.html", context)
+    return TemplateResponse(request, "admin/card_payments/report.html", context)

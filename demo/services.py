@@ -10,10 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from bookkeeping.models import AccountMapping, Company, PaymentMethod, PaymentMethodList
 from integrations.models import Integration, IntegrationStatus
-
-from ..models import AccountMapping, Company, PaymentMethod, PaymentMethodList
-from .journals import journals_import
+from ledger_journals.services.journal_import import journals_import
 
 DEMO_STAFF = [("anna", "Anna Andersson", ["brf-exempelgarden", "exempel-handel"]),
               ("lars", "Lars Nielsen", ["demo-aps"])]
@@ -113,13 +112,13 @@ def _flow_demos(companies) -> dict:
     """The Dinero and Nets Easy demos, when those flows are installed."""
     extra = {}
     try:
-        from .expenses import demo_expenses
+        from .expense_documents import demo_expenses
     except ImportError:
         demo_expenses = None
     if demo_expenses:
         extra["dinero"] = demo_expenses(companies["demo-aps"])
     try:
-        from .payouts import demo_netseasy
+        from .card_payments import demo_netseasy
     except ImportError:
         demo_netseasy = None
     if demo_netseasy:
@@ -131,6 +130,6 @@ def _grant_staff_permissions(user) -> None:
     """Demo staff may do everything in the back office; company scoping limits what they see."""
     from django.contrib.auth.models import Permission
 
-    perms = Permission.objects.filter(content_type__app_label__in=["bookkeeping", "integrations"]).exclude(
+    perms = Permission.objects.filter(content_type__app_label__in=["bookkeeping", "integrations", "expense_documents", "card_payments"]).exclude(
         codename__in=["delete_auditevent", "change_auditevent", "add_auditevent", "add_company", "delete_company"])
     user.user_permissions.add(*perms)

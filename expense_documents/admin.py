@@ -14,12 +14,17 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ..models import ExpenseDocument, ExpenseLine, PaymentMethod, WorkflowRule
-from ..selectors.companies import companies_for_user, user_can_act_on
-from ..selectors.expenses import document_sync_state
-from ..services import expenses as expense_services
-from . import dinero_setup
-from .base import CompanyScopedAdmin
+from bookkeeping.admin.base import CompanyScopedAdmin
+from bookkeeping.admin.integrations import register_integration_page
+from bookkeeping.models import PaymentMethod
+from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+
+from . import views
+from .models import ExpenseDocument, ExpenseLine, WorkflowRule
+from .selectors import document_sync_state
+from .services.common import MAX_ATTACHMENT_BYTES, SYSTEM
+from .services.csv_import import CSV_COLUMNS, documents_import, import_root
+from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
 
 IMPORT_SESSION_KEY = "kontera:expense-import"
 MAX_IMPORT_BYTES = 2_000_000
@@ -47,7 +52,7 @@ class ExpenseDocumentForm(forms.ModelForm):
         if currency == "DKK" and cleaned.get("amount_dkk") is not None:
             self.add_error("amount_dkk", _("Only for foreign currency: a DKK document's amount is its lines."))
         attachment = cleaned.get("attachment")
-        if attachment and getattr(attachment, "size", 0) > expense_services.MAX_ATTACHMENT_BYTES:
+        if attachment and getattr(attachment, "size", 0) > MAX_ATTACHMENT_BYTES:
             self.add_error("attachment", _("Dinero accepts files of at most 6 MB."))
         return cleaned
 
@@ -55,7 +60,7 @@ class ExpenseDocumentForm(forms.ModelForm):
 @admin.register(ExpenseDocument)
 class ExpenseDocumentAdmin(CompanyScopedAdmin):
     form = ExpenseDocumentForm
-    change_list_template = "admin/bookkeeping/expensedocument/change_list.html"
+    change_list_template = "admin/expense_documents/expensedocument/change_list.html"
     list_display = ("reference", "company", "type", "supplier_name", "document_date", "total_display", "currency",
                     "sync_state_display", "last_error_display", "opted_out_by")
     list_filter = ("type", ("company", admin.RelatedOnlyFieldListFilter), "used_error_account", "voucher__state",
@@ -86,7 +91,7 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # Lines are saved by now: the worker applies the rules and syncs the new content.
-        expense_services.expense_document_changed(document=form.instance, actor=request.user)
+        expense_document_changed(document=form.instance, actor=request.user)
 
     # --- display --------------------------------------------------------------------------------
 
@@ -128,7 +133,7 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
         for document in queryset:
             if not user_can_act_on(request.user, document.company):
                 continue
-            outcome = expense_services.expense_document_sync(document=document, actor=request.user, force=force)
+            outcome = expense_document_sync(document=document, actor=request.user, force=force)
             counts[str(outcome.state)] = counts.get(str(outcome.state), 0) + 1
         summary = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items())) or "–"
         level = messages.WARNING if any(s in counts for s in ("refused", "waiting", "not_set_up")) else messages.SUCCESS
@@ -147,21 +152,21 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
     def get_urls(self):
         site = self.admin_site
         return [
-            path("import/", site.admin_view(self.import_view), name="bookkeeping_expensedocument_import"),
-            path("dinero-setup/", site.admin_view(dinero_setup.start_view), name="dinero_setup"),
-            path("dinero-setup/company/<int:company_id>/", site.admin_view(dinero_setup.connect_view),
+            path("import/", site.admin_view(self.import_view), name="expense_documents_expensedocument_import"),
+            path("dinero-setup/", site.admin_view(views.start_view), name="dinero_setup"),
+            path("dinero-setup/company/<int:company_id>/", site.admin_view(views.connect_view),
                  name="dinero_setup_connect"),
-            path("dinero-setup/<int:integration_id>/<str:step>/", site.admin_view(dinero_setup.step_view),
+            path("dinero-setup/<int:integration_id>/<str:step>/", site.admin_view(views.step_view),
                  name="dinero_setup_step"),
             *super().get_urls(),
         ]
 
     def import_view(self, request):
-        if not (request.user.is_superuser or request.user.has_perm("bookkeeping.import_expensedocument")):
+        if not (request.user.is_superuser or request.user.has_perm("expense_documents.import_expensedocument")):
             raise PermissionDenied
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
-                   "title": _("Import expense documents"), "columns": ",".join(expense_services.CSV_COLUMNS),
-                   "import_root": expense_services.import_root()}
+                   "title": _("Import expense documents"), "columns": ",".join(CSV_COLUMNS),
+                   "import_root": import_root()}
         form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and request.POST.get("confirm"):
             stored = request.session.get(IMPORT_SESSION_KEY) or {}
@@ -171,31 +176,31 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
             company = companies_for_user(request.user).filter(pk=stored.get("company")).first()
             if company is None:
                 raise PermissionDenied
-            result = expense_services.documents_import(
+            result = documents_import(
                 company=company, text=stored["text"], dry_run=False, actor=request.user,
-                attachment_root=expense_services.import_root(), allow_outside_root=False)
+                attachment_root=import_root(), allow_outside_root=False)
             request.session.pop(IMPORT_SESSION_KEY, None)
             if result.errors:
                 context.update({"form": form, "result": result, "company": company})
-                return TemplateResponse(request, "admin/bookkeeping/expensedocument/import.html", context)
+                return TemplateResponse(request, "admin/expense_documents/expensedocument/import.html", context)
             self.message_user(request, _("%(created)s created, %(updated)s updated, %(unchanged)s unchanged; the "
                                          "sync follows.") % {"created": result.created, "updated": result.updated,
                                                               "unchanged": result.unchanged})
-            return HttpResponseRedirect(reverse("admin:bookkeeping_expensedocument_changelist"))
+            return HttpResponseRedirect(reverse("admin:expense_documents_expensedocument_changelist"))
         if request.method == "POST" and form.is_valid():
             company = form.cleaned_data["company"]
             text = form.cleaned_data["text"]
-            result = expense_services.documents_import(
+            result = documents_import(
                 company=company, text=text, dry_run=True, actor=request.user,
-                attachment_root=expense_services.import_root(), allow_outside_root=False)
+                attachment_root=import_root(), allow_outside_root=False)
             token = ""
             if result.ok:
                 token = secrets.token_urlsafe(16)
                 request.session[IMPORT_SESSION_KEY] = {"token": token, "company": company.pk, "text": text}
             context.update({"form": form, "result": result, "company": company, "token": token})
-            return TemplateResponse(request, "admin/bookkeeping/expensedocument/import.html", context)
+            return TemplateResponse(request, "admin/expense_documents/expensedocument/import.html", context)
         context["form"] = form
-        return TemplateResponse(request, "admin/bookkeeping/expensedocument/import.html", context)
+        return TemplateResponse(request, "admin/expense_documents/expensedocument/import.html", context)
 
 
 class ImportForm(forms.Form):
@@ -254,14 +259,22 @@ class WorkflowRuleAdmin(CompanyScopedAdmin):
         return rule.opted_out_documents.count()
 
     def save_model(self, request, obj, form, change):
-        outcomes = expense_services.workflow_rule_save(rule=obj, actor=request.user)
+        outcomes = workflow_rule_save(rule=obj, actor=request.user)
         count = sum(outcomes.values())
         self.message_user(request, ngettext("%(n)s document not yet sent was judged again.",
                                             "%(n)s documents not yet sent were judged again.", count) % {"n": count})
 
     def delete_model(self, request, obj):
-        expense_services.workflow_rule_delete(rule=obj, actor=request.user)
+        workflow_rule_delete(rule=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for rule in queryset:
-            expense_services.workflow_rule_delete(rule=rule, actor=request.user)
+            workflow_rule_delete(rule=rule, actor=request.user)
+
+
+def integration_tools(integration, request) -> list[tuple[str, str]]:
+    """The button on a Dinero integration's page."""
+    return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+
+
+register_integration_page(SYSTEM, tools=integration_tools)

@@ -51,7 +51,7 @@ class ExpenseDocument(models.Model):
 
     voucher = models.OneToOneField("bookkeeping.Voucher", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="expense_document", verbose_name=_("voucher"), editable=False)
-    opted_out_by = models.ForeignKey("bookkeeping.WorkflowRule", null=True, blank=True, on_delete=models.SET_NULL,
+    opted_out_by = models.ForeignKey("expense_documents.WorkflowRule", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="opted_out_documents", verbose_name=_("opted out by rule"),
                                      editable=False)
     used_error_account = models.BooleanField(
@@ -65,6 +65,7 @@ class ExpenseDocument(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        db_table = "bookkeeping_expensedocument"  # the table it had in the core (moved, not copied)
         ordering = ["-document_date", "-id"]
         verbose_name = _("expense document")
         verbose_name_plural = _("expense documents")
@@ -98,6 +99,7 @@ class ExpenseLine(models.Model):
     text = models.CharField(_("text"), max_length=200, blank=True)
 
     class Meta:
+        db_table = "bookkeeping_expenseline"  # the table it had in the core (moved, not copied)
         ordering = ["document", "position", "id"]
         verbose_name = _("expense line")
         verbose_name_plural = _("expense lines")
@@ -136,6 +138,7 @@ class WorkflowRule(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        db_table = "bookkeeping_workflowrule"  # the table it had in the core (moved, not copied)
         ordering = ["company", "position", "id"]
         verbose_name = _("workflow rule")
         verbose_name_plural = _("workflow rules")

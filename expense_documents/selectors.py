@@ -8,9 +8,12 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import ExpenseDocument, VoucherState
+from bookkeeping.models import VoucherState
+
+from .models import ExpenseDocument
 
 S = VoucherState
+# Problems that make a document wait (a draft, never queued) rather than be refused.
 WAITING_CODES = frozenset({"no_dkk_amount"})
 
 STATE_LABELS = {

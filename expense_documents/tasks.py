@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import logging
 
-from django_q.tasks import async_task
+from .services.sync import enqueue_sync
 
 logger = logging.getLogger("kontera.tasks")
 
 BATCH = 200
 
 
-def enqueue_sync(company_id: int | None = None) -> None:
-    async_task("bookkeeping.tasks_expenses.sync_documents", company_id,
-               task_name=f"expense-sync-{company_id or 'all'}", group="expenses")
-
-
 def sync_documents(company_id: int | None = None, batch: int = BATCH) -> dict:
     """Sync up to ``batch`` pending documents per company; hands over to itself if work remains."""
+    from bookkeeping.models import Company
     from integrations.models import Integration, IntegrationStatus
 
-    from .models import Company
-    from .selectors.expenses import documents_needing_sync
-    from .services.expenses import documents_sync
+    from .selectors import documents_needing_sync
+    from .services.sync import documents_sync
 
     active = Integration.objects.filter(system="dinero", status=IntegrationStatus.ACTIVE)
     if company_id is not None:

@@ -14,12 +14,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from bookkeeping.models import Account, AccountKind, AccountPlan, Company, PaymentMethod, PaymentMethodList
+from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
 from integrations.crypto import mask_secret
 from integrations.models import Integration
 
-from ..models import Account, AccountKind, AccountPlan, Company, PaymentMethod, PaymentMethodList
-from ..selectors.companies import companies_for_user, user_can_act_on
-from ..services import expenses as expense_services
+from .services.common import dinero_integration
+from .services.dinero_setup import SetupError, dinero_configure, dinero_connect, dinero_finish, dinero_requirements
 
 STEPS = (
     ("requirements", gettext_lazy("Requirements")),
@@ -48,14 +49,14 @@ def _render(request, *, step: str, title: str, form=None, **extra):
         "payment_list_add_url": reverse("admin:bookkeeping_paymentmethodlist_add"),
         **extra,
     }
-    return TemplateResponse(request, "admin/dinero/setup.html", context)
+    return TemplateResponse(request, "admin/expense_documents/dinero_setup.html", context)
 
 
 def _requirements_table(user):
     rows = []
     for company in companies_for_user(user).order_by("name"):
-        problems = expense_services.dinero_requirements(company=company)
-        integration = expense_services.dinero_integration(company)
+        problems = dinero_requirements(company=company)
+        integration = dinero_integration(company)
         rows.append({"company": company, "problems": problems,
                      "integration": integration, "status": integration.get_status_display() if integration else ""})
     return rows
@@ -95,15 +96,15 @@ def connect_view(request, company_id: int):
     if company is None:
         raise Http404
     _allowed(request, company)
-    integration = expense_services.dinero_integration(company)
+    integration = dinero_integration(company)
     initial = {"organization_id": (integration.settings or {}).get("organization_id", "")} if integration else {}
     form = ConnectForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            integration = expense_services.dinero_connect(company=company, api_key=form.cleaned_data["api_key"],
+            integration = dinero_connect(company=company, api_key=form.cleaned_data["api_key"],
                                                           organization_id=form.cleaned_data["organization_id"],
                                                           actor=request.user)
-        except expense_services.SetupError as exc:
+        except SetupError as exc:
             form.add_error(exc.field_name if exc.field_name in form.fields else None, exc.message)
         else:
             messages.success(request, _("Dinero accepted the API key %(key)s for organisation %(org)s.")
@@ -191,10 +192,10 @@ def step_view(request, integration_id: int, step: str):
 
     if choices is not None:
         try:
-            expense_services.dinero_configure(integration=integration, actor=request.user, **choices)
+            dinero_configure(integration=integration, actor=request.user, **choices)
             if following is None:
-                expense_services.dinero_finish(integration=integration, actor=request.user)
-        except expense_services.SetupError as exc:
+                dinero_finish(integration=integration, actor=request.user)
+        except SetupError as exc:
             form.add_error(exc.field_name if exc.field_name in form.fields else None, exc.message)
         else:
             if following:
@@ -202,6 +203,6 @@ def step_view(request, integration_id: int, step: str):
             messages.success(request, _("Dinero is set up for %(company)s: documents are synced from now on.")
                              % {"company": company})
             return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
-    refusal = expense_services.dinero_requirements(company=company) if step == "receipts" else []
+    refusal = dinero_requirements(company=company) if step == "receipts" else []
     return _render(request, step=step, title=title, form=form, company=company, integration=integration,
                    refusal=refusal, finish=step == "receipts")

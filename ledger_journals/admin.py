@@ -1,25 +1,26 @@
-"""Admin pages of the property-ledger flow: import journals (SIE 4 / CSV) with a preview, export SIE."""
+"""Admin page of the property-ledger flow: import journals (SIE 4 / CSV) with a preview, then store them."""
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from pathlib import Path
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from .. import rules
-from ..models import Company
-from ..selectors.companies import companies_for_user, user_can_act_on
-from ..selectors.plans import plan_snapshot
-from ..services.journals import JournalImportError, journals_from_csv, journals_from_sie, journals_import, sie_export
+from bookkeeping import rules
+from bookkeeping.admin.vouchers import VoucherAdmin
+from bookkeeping.models import Company, Voucher
+from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+from bookkeeping.selectors.plans import plan_snapshot
+
+from .services.journal_import import JournalImportError, journals_from_csv, journals_from_sie, journals_import
 
 UPLOADS = Path(settings.BASE_DIR) / "var" / "uploads"
 
@@ -37,14 +38,6 @@ class JournalImportForm(forms.Form):
         self.fields["company"].queryset = companies_for_user(user)
 
 
-class SieExportForm(forms.Form):
-    company = forms.ModelChoiceField(queryset=Company.objects.none(), label=_("Company"))
-    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = companies_for_user(user)
 
 
 def _parse(company, data: bytes, filename: str, series: str | None):
@@ -72,7 +65,7 @@ def journal_import_view(model_admin, request):
                                      series=request.POST.get("series") or None, actor=request.user)
         except JournalImportError as exc:
             context.update({"errors": exc.errors, "form": JournalImportForm(user=request.user)})
-            return TemplateResponse(request, "admin/bookkeeping/voucher/journal_import.html", context)
+            return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
         finally:
             path.unlink(missing_ok=True)
         messages.success(request, _("%(created)s new, %(updated)s updated and %(unchanged)s unchanged journals for "
@@ -91,7 +84,7 @@ def journal_import_view(model_admin, request):
             journals = _parse(company, data, upload.name, series)
         except JournalImportError as exc:
             context.update({"errors": exc.errors, "form": form})
-            return TemplateResponse(request, "admin/bookkeeping/voucher/journal_import.html", context)
+            return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
         plan = plan_snapshot(company, "fortnox")
         preview = []
         for journal in journals:
@@ -104,22 +97,22 @@ def journal_import_view(model_admin, request):
         (UPLOADS / f"{token}.upload").write_bytes(data)
         context.update({"preview": preview, "token": token, "company": company, "filename": upload.name,
                         "series": series or "", "problem_count": sum(1 for p in preview if p["problems"])})
-        return TemplateResponse(request, "admin/bookkeeping/voucher/journal_import.html", context)
+        return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
     context["form"] = form
-    return TemplateResponse(request, "admin/bookkeeping/voucher/journal_import.html", context)
+    return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
 
 
-def sie_export_view(model_admin, request):
-    form = SieExportForm(request.POST or None, user=request.user,
-                         initial={"date_from": dt.date.today().replace(month=1, day=1), "date_to": dt.date.today()})
-    if request.method == "POST" and form.is_valid():
-        company = form.cleaned_data["company"]
-        data = sie_export(company=company, date_from=form.cleaned_data["date_from"],
-                          date_to=form.cleaned_data["date_to"])
-        name = f"{company.slug}_{form.cleaned_data['date_from']:%Y%m%d}-{form.cleaned_data['date_to']:%Y%m%d}.se"
-        response = HttpResponse(data, content_type="application/octet-stream")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
-               "title": _("Export posted vouchers as SIE 4"), "form": form}
-    return TemplateResponse(request, "admin/bookkeeping/voucher/sie_export.html", context)
+class JournalVoucherAdmin(VoucherAdmin):
+    """The core's voucher list (journals are vouchers), plus this flow's import page."""
+
+    def get_urls(self):
+        info = self.model._meta.app_label, self.model._meta.model_name
+        return [
+            path("import-journals/", self.admin_site.admin_view(lambda r: journal_import_view(self, r)),
+                 name="%s_%s_import_journals" % info),
+            *super().get_urls(),
+        ]
+
+
+admin.site.unregister(Voucher)
+admin.site.register(Voucher, JournalVoucherAdmin)

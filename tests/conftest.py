@@ -76,7 +76,7 @@ class Switchboard:
 
 @pytest.fixture(scope="session")
 def sandbox_server():
-    from integrations.sandboxes import ServerThread
+    from integrations.sandboxes.base import ServerThread
 
     board = Switchboard()
     server = ServerThread(board).start()
@@ -92,7 +92,7 @@ FORTNOX_REDIRECT = "http://testserver/integrations/fortnox/callback"
 @pytest.fixture
 def fortnox_sandbox(sandbox_server, settings):
     """A fresh Fortnox sandbox with one seeded tenant; Kontera's settings point at it."""
-    from integrations.fortnox.sandbox import FortnoxSandbox
+    from integrations.sandboxes.fortnox import FortnoxSandbox
 
     sandbox = FortnoxSandbox()
     sandbox.register_client(*FORTNOX_CLIENT, [FORTNOX_REDIRECT])

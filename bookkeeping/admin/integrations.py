@@ -8,10 +8,24 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
+from integrations import registry
+from integrations.crypto import mask_secret
+from integrations.models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
 
-from . import registry
-from .crypto import mask_secret
-from .models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
+# What a flow adds to an integration's page, per system: a settings check that needs the flow's
+# knowledge (e.g. the company's chart) and buttons to the flow's own pages. Flows register in their
+# admin module, so the core and the connectors need not know them.
+SETTINGS_CHECKS: dict[str, object] = {}
+PAGE_TOOLS: dict[str, object] = {}
+
+
+def register_integration_page(system: str, *, settings_check=None, tools=None) -> None:
+    """``settings_check(settings, *, company)`` returns the cleaned settings or raises ValidationError;
+    ``tools(integration, request)`` returns ``[(label, url), …]``."""
+    if settings_check is not None:
+        SETTINGS_CHECKS[system] = settings_check
+    if tools is not None:
+        PAGE_TOOLS[system] = tools
 
 
 def connector_meta(system: str):
@@ -46,7 +60,7 @@ class IntegrationForm(forms.ModelForm):
     def clean_settings(self):
         value = self.cleaned_data.get("settings") or {}
         system = self.cleaned_data.get("system") or self.instance.system
-        validate = getattr(connector_meta(system), "validate_settings", None)
+        validate = SETTINGS_CHECKS.get(system) or getattr(connector_meta(system), "validate_settings", None)
         if validate is None:
             return value
         company = self.cleaned_data.get("company") or (self.instance.company if self.instance.company_id else None)
@@ -81,7 +95,7 @@ class IntegrationAdmin(CompanyScopedAdmin):
 
     @admin.action(description=_("Import master data (chart of accounts, cost centres, series, years)"))
     def import_master_data(self, request, queryset):
-        from bookkeeping.tasks import enqueue_master_data_import
+        from ..tasks import enqueue_master_data_import
 
         targets = [i for i in queryset if i.system in registry.TARGET_SYSTEMS]
         for integration in targets:
@@ -115,11 +129,12 @@ class IntegrationAdmin(CompanyScopedAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # A connector may offer buttons on its integration page: admin_tools(integration, request)
-        # returns [(label, url), …].
+        # A flow (or a connector) may offer buttons on its integration page: admin_tools(integration,
+        # request) returns [(label, url), …].
         integration = self.get_object(request, object_id)
         tools = []
-        admin_tools = getattr(connector_meta(integration.system), "admin_tools", None) if integration else None
+        admin_tools = (PAGE_TOOLS.get(integration.system) or getattr(connector_meta(integration.system), "admin_tools",
+                                                                      None)) if integration else None
         if admin_tools:
             tools = [{"label": label, "url": url} for label, url in admin_tools(integration, request)]
         extra_context = {**(extra_context or {}), "integration_tools": tools}
@@ -171,4 +186,3 @@ class RateLimitSlotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.is_superuser
 
 
-from .netseasy import admin as netseasy_admin  # noqa: E402,F401  (Nets Easy payouts and pages)

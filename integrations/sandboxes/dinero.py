@@ -34,13 +34,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from integrations.sandboxes import (
-    FaultInjector,
-    LoggedRequest,
-    SandboxClock,
-    apply_fault_before,
-    drop_connection,
-)
+from integrations.sandboxes.base import FaultInjector, LoggedRequest, SandboxClock, apply_fault_before, drop_connection
 
 # --------------------------------------------------------------------------------------------------
 # Choices for behaviour the reference marks UNVERIFIED (or does not describe). Tests import these.

@@ -33,13 +33,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from integrations.sandboxes import (
-    FaultInjector,
-    LoggedRequest,
-    SandboxClock,
-    apply_fault_before,
-    drop_connection,
-)
+from integrations.sandboxes.base import FaultInjector, LoggedRequest, SandboxClock, apply_fault_before, drop_connection
 
 # --- Lifetimes [AUTH] ----------------------------------------------------------------------------
 AUTH_CODE_TTL = 10 * 60

@@ -47,13 +47,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from integrations.sandboxes import (
-    FaultInjector,
-    LoggedRequest,
-    SandboxClock,
-    apply_fault_before,
-    drop_connection,
-)
+from integrations.sandboxes.base import FaultInjector, LoggedRequest, SandboxClock, apply_fault_before, drop_connection
 
 SECRET_KEY_RE = re.compile(r"^(live|test)-secret-key-[0-9a-f]{32}$")
 ID_RE = re.compile(r"^[0-9a-fA-F]{32}$")

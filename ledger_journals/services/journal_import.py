@@ -16,11 +16,12 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .. import rules, sie
-from ..models import Voucher, VoucherKind, VoucherRow, VoucherState
-from ..selectors.plans import plan_snapshot
-from .audit import Actor, audit_record
-from .vouchers import QueueResult, vouchers_queue
+from bookkeeping import rules, sie
+from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
+from bookkeeping.selectors.plans import plan_snapshot
+from bookkeeping.services.audit import Actor, audit_record
+
+from .series import _series_for
 
 CSV_COLUMNS = ["journal", "date", "series", "account", "debit", "credit", "cost_centre", "project", "text"]
 EDITABLE = (VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT)
@@ -63,14 +64,6 @@ class ImportResult:
 
 
 # --- reading ----------------------------------------------------------------------------------
-
-
-def _series_for(company, wanted: str, override: str | None, plan) -> str:
-    if override:
-        return override
-    if wanted and plan.series.get(wanted):
-        return wanted  # the file's own series, when Fortnox has it and allows manual vouchers
-    return company.default_series or "A"
 
 
 def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tuple[list[JournalData], sie.SieFile]:
@@ -243,59 +236,3 @@ def journals_import(*, company, data: bytes, filename: str = "", series: str | N
         return journals_store(company=company, journals=journals, source_system="sie", actor=actor)
     journals = journals_from_csv(company=company, data=data, series=series)
     return journals_store(company=company, journals=journals, source_system="ledger", actor=actor)
-
-
-# --- selecting and pushing --------------------------------------------------------------------
-
-
-def journals_selection(*, company, references=None, day: dt.date | None = None, everything: bool = False):
-    """Journals as the guide selects them: by owner (all), by date, or single journals."""
-    qs = Voucher.objects.filter(company=company, kind=VoucherKind.JOURNAL, system="fortnox")
-    if references:
-        qs = qs.filter(source_reference__in=references)
-    if day:
-        qs = qs.filter(date=day)
-    if not (references or day or everything):
-        return qs.none()
-    return qs.order_by("date", "id")
-
-
-def journals_push(*, company, references=None, day: dt.date | None = None, everything: bool = False,
-                  actor: Actor = None) -> QueueResult:
-    vouchers = journals_selection(company=company, references=references, day=day, everything=everything)
-    return vouchers_queue(vouchers=list(vouchers.exclude(state=VoucherState.POSTED)), actor=actor)
-
-
-# --- SIE export -------------------------------------------------------------------------------
-
-
-def sie_export(*, company, date_from: dt.date, date_to: dt.date) -> bytes:
-    """What was posted to Fortnox for a company and period, as a SIE 4E file (PC8, no #KSUMMA)."""
-    vouchers = (Voucher.objects.filter(company=company, system="fortnox", state=VoucherState.POSTED,
-                                       date__gte=date_from, date__lte=date_to)
-                .prefetch_related("rows").order_by("remote_series", "date", "id"))
-    plan = plan_snapshot(company, "fortnox")
-    sie_vouchers = []
-    used_objects = {}
-    for voucher in vouchers:
-        rows = []
-        for r in voucher.rows.all():
-            objects = []
-            if r.cost_centre:
-                objects.append(("1", r.cost_centre))
-                used_objects[("1", r.cost_centre)] = r.cost_centre
-            if r.project:
-                objects.append(("6", r.project))
-                used_objects[("6", r.project)] = r.project
-            rows.append(sie.SieRow(account=str(r.account), amount=(r.debit - r.credit).quantize(Decimal("0.01")),
-                                   objects=tuple(objects), text=r.text))
-        sie_vouchers.append(sie.SieVoucher(
-            series=voucher.remote_series or voucher.series, number=voucher.remote_number,
-            date=voucher.date, text=voucher.description, rows=tuple(rows)))
-    year = plan.financial_year_for(date_from)
-    accounts = {str(n): a.name for n, a in plan.accounts.items()}
-    return sie.write(
-        vouchers=sie_vouchers, company_name=company.name, org_number=company.org_number,
-        fiscal_year=(year[0], year[1]) if year else None, accounts=accounts, objects=used_objects,
-        text_limit=50,  # Fortnox's SIE import accepts at most 50 characters of text
-    )

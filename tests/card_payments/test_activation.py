@@ -9,16 +9,12 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 
 from bookkeeping.models import Voucher, VoucherKind, VoucherState
-from bookkeeping.services.payouts import (
-    activation_status,
-    netseasy_confirm,
-    netseasy_settings_save,
-    payouts_sync,
-    settings_problems,
-)
 from bookkeeping.services.plans import chart_import
-from integrations.models import Integration, IntegrationStatus, NetsPayout
-from integrations.netseasy.models import PayoutState
+from card_payments.models import NetsPayout, PayoutState
+from card_payments.services.activation import activation_status, netseasy_confirm, netseasy_settings_save
+from card_payments.services.settings import settings_problems
+from card_payments.services.sync import payouts_sync
+from integrations.models import Integration, IntegrationStatus
 from tests.factories import CompanyFactory, IntegrationFactory
 from tests.netseasy_fixtures import (
     FORTNOX_TENANT,
@@ -152,7 +148,7 @@ def test_saving_posts_a_test_voucher_and_emails_its_fortnox_number(nets_saved, f
 
 
 def test_the_followup_task_mails_once_when_the_number_is_known(nets_saved):
-    from bookkeeping.tasks_payouts import test_voucher_followups
+    from card_payments.tasks import test_voucher_followups
 
     assert len(mail.outbox) == 1
     assert test_voucher_followups() == {"sent": []}  # already sent: not again
@@ -241,8 +237,8 @@ def test_a_key_revoked_later_stops_the_sync_and_tells_staff(nets_active, nets_sa
 
 def test_demo_sets_up_the_web_shop_idempotently(connected_fortnox, nets_sandbox, fortnox_sandbox,
                                                 django_capture_on_commit_callbacks):
-    from bookkeeping.services.payouts import demo_netseasy
-    from integrations.netseasy.sandbox import DEMO_SECRET_KEY
+    from demo.card_payments import demo_netseasy
+    from integrations.sandboxes.netseasy import DEMO_SECRET_KEY
 
     company = connected_fortnox.company
     with django_capture_on_commit_callbacks(execute=True):
@@ -256,7 +252,7 @@ def test_demo_sets_up_the_web_shop_idempotently(connected_fortnox, nets_sandbox,
 
 
 def test_demo_waits_for_fortnox_when_it_is_not_connected(db, nets_sandbox):
-    from bookkeeping.services.payouts import demo_netseasy
+    from demo.card_payments import demo_netseasy
 
     company = CompanyFactory(slug="exempel-handel")
     IntegrationFactory(company=company, system="fortnox", status="setting_up")

@@ -12,18 +12,18 @@ from django.core import mail
 from django.urls import reverse
 
 from bookkeeping.models import Voucher, VoucherKind
-from integrations.models import Integration, IntegrationStatus, NetsPayout, ProblemReport
-from integrations.netseasy.models import PayoutState
+from card_payments.models import NetsPayout, PayoutState, ProblemReport
+from integrations.models import Integration, IntegrationStatus
 from tests.factories import CompanyFactory, IntegrationFactory, UserFactory
 from tests.netseasy_fixtures import FORTNOX_TENANT, NETS_KEY, days_ago, nets_values, sell
 
 
 def url(name, company):
-    return reverse(f"admin:integrations_netspayout_{name}", args=[company.pk])
+    return reverse(f"admin:card_payments_netspayout_{name}", args=[company.pk])
 
 
 def grant(user, company):
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="integrations"))
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["integrations", "card_payments"]))
     company.members.add(user)
     return user
 
@@ -139,11 +139,11 @@ def test_the_payout_page_shows_expected_booked_and_residual(client, anna, nets_a
     nets_sandbox.settle_payout(NETS_KEY, date=days_ago(2))
     sync_and_post(nets_active)
     payout = NetsPayout.objects.get()
-    page = client.get(reverse("admin:integrations_netspayout_change", args=[payout.pk])).content.decode()
+    page = client.get(reverse("admin:card_payments_netspayout_change", args=[payout.pk])).content.decode()
     assert "Expected payout (Nets)" in page and f"{payout.amount:.2f}" in page
     assert "id='residual' style='text-align:right;color:#2e7d32'>0.00<" in page
     assert "2 of 2 vouchers are in Fortnox" in page
-    listing = client.get(reverse("admin:integrations_netspayout_changelist")).content.decode()
+    listing = client.get(reverse("admin:card_payments_netspayout_changelist")).content.decode()
     assert payout.reference in listing
 
 
@@ -152,7 +152,7 @@ def test_a_residual_error_is_shown_in_red(client, anna, nets_active):
                                        date=days_ago(1), currency="SEK", amount=Decimal("5.00"),
                                        state=PayoutState.RESIDUAL_ERROR, residual=Decimal("-0.50"),
                                        state_message="The reconciliation account does not net to zero")
-    listing = client.get(reverse("admin:integrations_netspayout_changelist")).content.decode()
+    listing = client.get(reverse("admin:card_payments_netspayout_changelist")).content.decode()
     assert "color:#c62828\">-0.50<" in listing
     assert "Reconciliation error" in listing
     assert payout.pk
@@ -165,11 +165,11 @@ def test_staff_see_only_their_companies_payouts_and_reports(client, anna, nets_a
     company, integration, payout = other_company
     mine = NetsPayout.objects.create(integration=nets_active, company=nets_active.company, nets_id="a" * 32,
                                      reference="REF-MIN-111", date=days_ago(2), currency="SEK", amount=Decimal("1.00"))
-    listing = client.get(reverse("admin:integrations_netspayout_changelist")).content.decode()
+    listing = client.get(reverse("admin:card_payments_netspayout_changelist")).content.decode()
     assert mine.reference in listing and "REF-ANNAN" not in listing and "Annan Butik" not in listing
-    other = client.get(reverse("admin:integrations_netspayout_change", args=[payout.pk]))
+    other = client.get(reverse("admin:card_payments_netspayout_change", args=[payout.pk]))
     assert other.status_code == 302  # "does not exist" for Anna
-    reports = client.get(reverse("admin:integrations_problemreport_changelist")).content.decode()
+    reports = client.get(reverse("admin:card_payments_problemreport_changelist")).content.decode()
     assert "Annan butiks rapport" not in reports
 
 
@@ -200,7 +200,7 @@ def test_mark_a_currency_payout_as_handled_from_the_list(client, anna, nets_acti
     payout = NetsPayout.objects.create(integration=nets_active, company=nets_active.company, nets_id="b" * 32,
                                        date=dt.date.today(), currency="EUR", amount=Decimal("12.00"),
                                        state=PayoutState.WAITING_CURRENCY)
-    client.post(reverse("admin:integrations_netspayout_changelist"),
+    client.post(reverse("admin:card_payments_netspayout_changelist"),
                 {"action": "mark_handled_by_hand", "_selected_action": [payout.pk]})
     payout.refresh_from_db()
     assert payout.state == PayoutState.HANDLED_MANUALLY and "anna" in payout.state_message

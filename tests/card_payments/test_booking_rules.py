@@ -9,10 +9,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from bookkeeping.rules import sales_region
-from bookkeeping.services.payouts import NetsConfig, plan_action
+from card_payments.models import NetsPayment, NetsPaymentAction
+from card_payments.services.booking_rules import plan_action
+from card_payments.services.settings import NetsConfig, clean_secret_key, clean_settings
 from integrations.netseasy import mapping
-from integrations.netseasy.connector import clean_secret_key, clean_settings
-from integrations.netseasy.models import NetsPayment, NetsPaymentAction
 
 D = Decimal
 

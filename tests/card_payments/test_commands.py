@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from bookkeeping.models import Voucher, VoucherKind
-from integrations.models import Integration, IntegrationStatus, NetsPayout
+from card_payments.models import NetsPayout
+from integrations.models import Integration, IntegrationStatus
 from tests.netseasy_fixtures import NETS_KEY, OTHER_NETS_KEY, days_ago, sell
 
 SETUP = ["--start-date", days_ago(30).isoformat(), "--sales-account-se", "3001", "--sales-account-eu", "3106",
@@ -113,8 +114,8 @@ def test_sync_rejects_a_bad_date(nets_active):
 def test_the_worker_schedules_are_declared():
     from bookkeeping.schedules import SCHEDULES
 
-    funcs = {spec.func for spec in SCHEDULES if "tasks_payouts" in spec.func}
-    assert funcs == {"bookkeeping.tasks_payouts.sync_all", "bookkeeping.tasks_payouts.test_voucher_followups"}
+    funcs = {spec.func for spec in SCHEDULES if spec.func.startswith("card_payments.tasks.")}
+    assert funcs == {"card_payments.tasks.sync_all", "card_payments.tasks.test_voucher_followups"}
     from importlib import import_module
 
     for func in funcs:
@@ -123,7 +124,8 @@ def test_the_worker_schedules_are_declared():
 
 
 def test_the_scheduled_sync_books_every_active_integration(nets_active, nets_sandbox):
-    from bookkeeping.tasks_payouts import sync_all, sync_progress
+    from card_payments.services.sync import sync_progress
+    from card_payments.tasks import sync_all
 
     sell(nets_sandbox, day=days_ago(3))
     nets_sandbox.settle_payout(NETS_KEY, date=days_ago(2))

@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 
 from bookkeeping.models import Voucher, VoucherKind, VoucherState
-from bookkeeping.selectors.payouts import payout_reconciliation
-from bookkeeping.services import payouts as payout_services
-from bookkeeping.services.payouts import payout_mark_handled, payouts_sync
-from integrations.models import NetsPayment, NetsPaymentAction, NetsPayout
-from integrations.netseasy.models import PayoutState
+from card_payments.models import NetsPayment, NetsPaymentAction, NetsPayout, PayoutState
+from card_payments.selectors import payout_reconciliation
+from card_payments.services import payout_booking as payout_services
+from card_payments.services.payout_booking import payout_mark_handled
+from card_payments.services.sync import payouts_sync
 from tests.netseasy_fixtures import FORTNOX_TENANT, NETS_KEY, days_ago, nets_values, remote_balance, sell, sync_and_post
 
 D = Decimal
@@ -127,7 +127,7 @@ def test_either_refund_sign_convention_books_the_same(nets_active, refund_positi
 
 def test_per_day_mode_books_one_summary_voucher_per_day(connected_fortnox, nets_sandbox, staff_user,
                                                         django_capture_on_commit_callbacks, fortnox_sandbox):
-    from bookkeeping.services.payouts import netseasy_confirm, netseasy_settings_save
+    from card_payments.services.activation import netseasy_confirm, netseasy_settings_save
 
     with django_capture_on_commit_callbacks(execute=True):
         saved = netseasy_settings_save(company=connected_fortnox.company, values=nets_values(mode="per_day"),
@@ -291,7 +291,7 @@ def test_vat_that_does_not_match_the_region_is_booked_as_charged_and_flagged(net
 
 def test_an_eu_company_without_vat_goes_to_3108_when_configured(connected_fortnox, nets_sandbox, staff_user,
                                                                 django_capture_on_commit_callbacks, fortnox_sandbox):
-    from bookkeeping.services.payouts import netseasy_confirm, netseasy_settings_save
+    from card_payments.services.activation import netseasy_confirm, netseasy_settings_save
 
     with django_capture_on_commit_callbacks(execute=True):
         saved = netseasy_settings_save(company=connected_fortnox.company,
@@ -311,8 +311,8 @@ def test_the_demo_merchant_books_three_weeks_with_zero_residuals(connected_fortn
                                                                  staff_user, django_capture_on_commit_callbacks,
                                                                  fortnox_sandbox):
     """The sandbox's demo data (Sweden, EU, outside the EU, refunds, one EUR payout), per-day mode."""
-    from bookkeeping.services.payouts import netseasy_confirm, netseasy_settings_save
-    from integrations.netseasy.sandbox import DEMO_SECRET_KEY, NetsEasySandbox
+    from card_payments.services.activation import netseasy_confirm, netseasy_settings_save
+    from integrations.sandboxes.netseasy import DEMO_SECRET_KEY, NetsEasySandbox
 
     sandbox = NetsEasySandbox()
     demo = sandbox.seed_demo()

@@ -9,8 +9,10 @@ from django.conf import settings
 from django.core import mail
 from django.urls import reverse
 
-from bookkeeping.services.payouts import diagnostics_collect, payouts_sync, problem_report_create
-from integrations.models import Integration, ProblemReport
+from card_payments.models import ProblemReport
+from card_payments.services.problem_report import diagnostics_collect, problem_report_create
+from card_payments.services.sync import payouts_sync
+from integrations.models import Integration
 from tests.netseasy_fixtures import NETS_KEY, days_ago, sell
 
 
@@ -72,15 +74,15 @@ def test_diagnostics_scrub_a_secret_that_slipped_into_a_message(troubled):
 def test_report_from_the_settings_page(client, troubled, staff_user):
     from django.contrib.auth.models import Permission
 
-    staff_user.user_permissions.add(*Permission.objects.filter(content_type__app_label="integrations"))
+    staff_user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["integrations", "card_payments"]))
     client.force_login(staff_user)
-    page = reverse("admin:integrations_netspayout_settings", args=[troubled.company_id])
+    page = reverse("admin:card_payments_netspayout_settings", args=[troubled.company_id])
     assert "Vill du felanmäla något?" in client.get(page).content.decode()
-    response = client.post(reverse("admin:integrations_netspayout_report", args=[troubled.company_id]),
+    response = client.post(reverse("admin:card_payments_netspayout_report", args=[troubled.company_id]),
                            {"text": "Utbetalningen i går syns inte."})
     assert response.status_code == 302
     report = ProblemReport.objects.get()
     assert report.user == staff_user and report.text == "Utbetalningen i går syns inte."
     assert mail.outbox[-1].to == [settings.KONTERA_SUPPORT_EMAIL]
-    empty = client.post(reverse("admin:integrations_netspayout_report", args=[troubled.company_id]), {"text": ""})
+    empty = client.post(reverse("admin:card_payments_netspayout_report", args=[troubled.company_id]), {"text": ""})
     assert empty.status_code == 200 and ProblemReport.objects.count() == 1

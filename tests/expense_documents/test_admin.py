@@ -10,12 +10,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 
-from bookkeeping.models import ExpenseDocument, PaymentMethodList, VoucherState, WorkflowRule
+from bookkeeping.models import PaymentMethodList, VoucherState
+from expense_documents.models import ExpenseDocument, WorkflowRule
 from integrations.models import Integration
 from tests import factories
 from tests.dinero_fixtures import DINERO_KEY, DINERO_ORG, expense, sync_and_send
 
-CHANGELIST = "admin:bookkeeping_expensedocument_changelist"
+CHANGELIST = "admin:expense_documents_expensedocument_changelist"
 
 
 def _grant(user, *codenames):
@@ -42,7 +43,7 @@ def test_changelist_shows_each_documents_sync_state_and_last_error_in_words(clie
     assert "Waiting" in page and "Waiting for the DKK amount" in page
     assert "Opted out" in page and "Ingen parkering" in page
 
-    detail = client.get(reverse("admin:bookkeeping_expensedocument_change", args=[refused.pk])).content.decode()
+    detail = client.get(reverse("admin:expense_documents_expensedocument_change", args=[refused.pk])).content.decode()
     assert "profit and loss (drift)" in detail and "Not synced to Dinero" in detail
 
 
@@ -58,10 +59,10 @@ def test_staff_see_and_change_only_their_companies(client, connected_dinero, sta
 
     page = client.get(reverse(CHANGELIST)).content.decode()
     assert "MINE-1" in page and "THEIRS-1" not in page
-    assert client.get(reverse("admin:bookkeeping_expensedocument_change", args=[mine.pk])).status_code == 200
-    assert client.get(reverse("admin:bookkeeping_expensedocument_change", args=[theirs.pk])).status_code == 302
-    assert "Their rule" not in client.get(reverse("admin:bookkeeping_workflowrule_changelist")).content.decode()
-    assert client.get(reverse("admin:bookkeeping_workflowrule_change", args=[their_rule.pk])).status_code == 302
+    assert client.get(reverse("admin:expense_documents_expensedocument_change", args=[mine.pk])).status_code == 200
+    assert client.get(reverse("admin:expense_documents_expensedocument_change", args=[theirs.pk])).status_code == 302
+    assert "Their rule" not in client.get(reverse("admin:expense_documents_workflowrule_changelist")).content.decode()
+    assert client.get(reverse("admin:expense_documents_workflowrule_change", args=[their_rule.pk])).status_code == 302
     # an action on another company's document does nothing
     client.post(reverse(CHANGELIST), {"action": "sync_to_dinero", "_selected_action": [theirs.pk]})
     theirs.refresh_from_db()
@@ -104,7 +105,7 @@ def test_saving_a_document_in_the_admin_marks_it_for_the_sync(client, superuser,
         "lines-0-vat_code": "I25", "lines-0-category": "7200", "lines-0-text": "Papir",
     }
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:bookkeeping_expensedocument_add"), data)
+        response = client.post(reverse("admin:expense_documents_expensedocument_add"), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     document = ExpenseDocument.objects.get(reference="ADM-1")
     assert document.lines.get().amount == Decimal("250.00")
@@ -116,7 +117,7 @@ def test_saving_a_rule_in_the_admin_re_evaluates(client, superuser, connected_di
     company = connected_dinero.company
     document = expense(company, "RULE-1", supplier="Q8", supplier_vat="")
     client.force_login(superuser)
-    response = client.post(reverse("admin:bookkeeping_workflowrule_add"), {
+    response = client.post(reverse("admin:expense_documents_workflowrule_add"), {
         "company": company.pk, "name": "Ingen Q8", "active": "on", "action": "opt_out_documents",
         "position": "0", "supplier_contains": "Q8"}, follow=True)
     assert "1 document not yet sent was judged again" in response.content.decode()
@@ -127,7 +128,7 @@ def test_saving_a_rule_in_the_admin_re_evaluates(client, superuser, connected_di
 def test_admin_csv_import_previews_then_imports(client, superuser, connected_dinero):
     company = connected_dinero.company
     client.force_login(superuser)
-    url = reverse("admin:bookkeeping_expensedocument_import")
+    url = reverse("admin:expense_documents_expensedocument_import")
     csv = ("reference,type,supplier,date,amount,vat_code,category\n"
            "CSV-1,invoice,Kontorland A/S,2026-03-14,100,I25,7200\n")
     preview = client.post(url, {"company": company.pk, "file": SimpleUploadedFile("b.csv", csv.encode())})

@@ -9,8 +9,11 @@ import json
 import pytest
 from django.core.management import call_command
 
-from bookkeeping.models import AuditEvent, ExpenseDocument, PaymentMethodList, VoucherState
-from bookkeeping.services.expenses import SetupError, dinero_integration, dinero_setup, documents_import, parse_amount
+from bookkeeping.models import AuditEvent, PaymentMethodList, VoucherState
+from expense_documents.models import ExpenseDocument
+from expense_documents.services.common import dinero_integration
+from expense_documents.services.csv_import import documents_import, parse_amount
+from expense_documents.services.dinero_setup import SetupError, dinero_setup
 from integrations.models import Integration
 from tests.dinero_fixtures import DINERO_KEY, DINERO_NOPRO_KEY, DINERO_NOPRO_ORG, DINERO_ORG, PDF
 
@@ -218,7 +221,7 @@ def test_after_setup_waiting_documents_are_synced(dinero_sandbox, dk_company):
 
     document = expense(dk_company, "EARLY-1")
     run(*setup_args(dk_company, "--import-chart"))
-    from bookkeeping.tasks_expenses import sync_documents
+    from expense_documents.tasks import sync_documents
 
     sync_documents()
     document.refresh_from_db()

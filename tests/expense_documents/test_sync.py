@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bookkeeping.models import ExpenseDocument, PaymentMethod, Voucher, VoucherState, WorkflowAction, WorkflowRule
+from bookkeeping.models import PaymentMethod, Voucher, VoucherState
 from bookkeeping.schedules import SCHEDULES
-from bookkeeping.services.expenses import (
-    allocate,
-    demo_expenses,
-    expense_document_sync,
-    workflow_rule_delete,
-    workflow_rule_save,
-)
-from bookkeeping.tasks_expenses import sync_documents
+from demo.expense_documents import demo_expenses
+from expense_documents.models import ExpenseDocument, WorkflowAction, WorkflowRule
+from expense_documents.services.sync import expense_document_sync, workflow_rule_delete, workflow_rule_save
+from expense_documents.services.voucher_content import allocate
+from expense_documents.tasks import sync_documents
 from tests.dinero_fixtures import DINERO_ORG, expense, sync_and_send
 
 
@@ -181,7 +178,7 @@ def test_worker_syncs_new_and_changed_documents_of_active_integrations(connected
     assert result["documents"] == {"queued": 2} and result["remaining"] is False
     assert Voucher.objects.filter(company=company, state=VoucherState.QUEUED).count() == 2
     assert sync_documents()["documents"] == {}  # nothing new: nothing to do
-    assert "bookkeeping.tasks_expenses.sync_documents" in [spec.func for spec in SCHEDULES]
+    assert "expense_documents.tasks.sync_documents" in [spec.func for spec in SCHEDULES]
 
 
 def test_without_a_dinero_integration_documents_wait_for_the_setup(dk_company):
@@ -196,7 +193,7 @@ def test_without_a_dinero_integration_documents_wait_for_the_setup(dk_company):
 def test_demo_connects_the_sandbox_organisation(dinero_sandbox, dk_company):
     result = demo_expenses(dk_company)
     assert result["dinero"] == "connected to the sandbox organisation 123456"
-    from bookkeeping.services.expenses import dinero_integration
+    from expense_documents.services.common import dinero_integration
 
     assert dinero_integration(dk_company).status == "active"
 
@@ -206,7 +203,7 @@ def test_demo_expenses_are_idempotent_and_sync(connected_dinero, dinero_sandbox)
     first = demo_expenses(company)
     assert first["documents"] == 4 and first["created"] == 4
     assert demo_expenses(company) == {"payment_method_list": "Kvitteringer", "documents": 4, "unchanged": 4}
-    from bookkeeping.services.expenses import documents_push
+    from expense_documents.services.sync import documents_push
 
     result = documents_push(company=company)
     assert result.ok, result.documents

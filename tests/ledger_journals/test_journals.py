@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from bookkeeping import sie
 from bookkeeping.models import Voucher, VoucherState
-from bookkeeping.services.journals import JournalImportError, journals_import, sie_export
+from bookkeeping.services.sie_export import sie_export
 from bookkeeping.services.vouchers import vouchers_dispatch
+from ledger_journals.services.journal_import import JournalImportError, journals_import
 from tests.factories import CompanyFactory
 
 SIE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "sie"
@@ -190,7 +191,7 @@ def test_dispatch_handles_several_companies_round_robin(connected_fortnox, fortn
     data = "journal,date,series,account,debit,credit\n" + "".join(
         f"R{n},{today},A,1930,{n + 1},0\nR{n},{today},A,1510,0,{n + 1}\n" for n in range(5))
     journals_import(company=company, data=data.encode(), filename="j.csv", actor="test")
-    from bookkeeping.services.journals import journals_push
+    from ledger_journals.services.journal_push import journals_push
 
     assert journals_push(company=company, everything=True, actor="test").queued == 5
     vouchers_dispatch(max_seconds=30)

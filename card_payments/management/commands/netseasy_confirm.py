@@ -3,8 +3,9 @@
 from django.core.management.base import CommandError
 
 from bookkeeping.management.base import KonteraCommand
-from bookkeeping.selectors.payouts import nets_integration
-from bookkeeping.services.payouts import netseasy_confirm
+
+from ...selectors import nets_integration
+from ...services.activation import netseasy_confirm
 
 
 class Command(KonteraCommand):

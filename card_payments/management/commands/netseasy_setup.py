@@ -4,8 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from bookkeeping.management.base import KonteraCommand
-from bookkeeping.services.payouts import FIELD_LABELS, activation_check_key, activation_status, netseasy_settings_save
 from integrations.crypto import mask_secret
+
+from ...services.activation import activation_check_key, activation_status, netseasy_settings_save
+from ...services.settings import FIELD_LABELS
 
 
 class Command(KonteraCommand):

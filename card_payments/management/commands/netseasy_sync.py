@@ -5,8 +5,9 @@ import datetime as dt
 from django.core.management.base import CommandError
 
 from bookkeeping.management.base import KonteraCommand
-from bookkeeping.selectors.payouts import nets_integration
-from bookkeeping.services.payouts import payouts_sync
+
+from ...selectors import nets_integration
+from ...services.sync import payouts_sync
 
 
 class Command(KonteraCommand):

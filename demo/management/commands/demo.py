@@ -1,5 +1,6 @@
-from ...services.demo import demo_load
-from ..base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand
+
+from ...services import demo_load
 
 
 class Command(KonteraCommand):

@@ -1,7 +1,8 @@
 from django.core.management.base import CommandError
 
-from ...services.expenses import SetupError, dinero_setup
-from ..base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand
+
+from ...services.dinero_setup import SetupError, dinero_setup
 
 
 class Command(KonteraCommand):

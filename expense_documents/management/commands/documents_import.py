@@ -2,8 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from ...services.expenses import documents_import
-from ..base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand
+
+from ...services.csv_import import documents_import
 
 
 class Command(KonteraCommand):

@@ -1,5 +1,6 @@
-from ...services.expenses import documents_push
-from ..base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand
+
+from ...services.sync import documents_push
 
 
 class Command(KonteraCommand):

@@ -15,10 +15,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from integrations.dinero.sandbox import DineroSandbox
-from integrations.fortnox.sandbox import FortnoxSandbox
-from integrations.netseasy.sandbox import NetsEasySandbox
-from integrations.sandboxes import ServerThread, mount
+from integrations.sandboxes.base import ServerThread, mount
+from integrations.sandboxes.dinero import DineroSandbox
+from integrations.sandboxes.fortnox import FortnoxSandbox
+from integrations.sandboxes.netseasy import NetsEasySandbox
 
 
 def build_sandboxes(state_file: Path | None, *, reset: bool = False) -> dict:

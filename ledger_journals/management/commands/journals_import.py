@@ -2,8 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from ...services.journals import JournalImportError, journals_import
-from ..base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand
+
+from ...services.journal_import import JournalImportError, journals_import
 
 
 class Command(KonteraCommand):

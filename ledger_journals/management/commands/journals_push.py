@@ -3,10 +3,12 @@ import time
 
 from django.core.management.base import CommandError
 
-from ...models import Voucher, VoucherState
-from ...services.journals import journals_push, journals_selection
-from ...services.vouchers import vouchers_dispatch
-from ..base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand
+from bookkeeping.models import Voucher, VoucherState
+from bookkeeping.services.vouchers import vouchers_dispatch
+
+from ...selectors import journals_selection
+from ...services.journal_push import journals_push
 
 FINAL = (VoucherState.POSTED, VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION)
 

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 import requests
 
-from integrations.dinero import sandbox as dinero
-from integrations.dinero.sandbox import DineroSandbox
-from integrations.sandboxes import ServerThread, mount
+from integrations.sandboxes import dinero as dinero
+from integrations.sandboxes.base import ServerThread, mount
+from integrations.sandboxes.dinero import DineroSandbox
 
 CLIENT_ID = "kontera-test"
 CLIENT_SECRET = "kontera-test-secret"

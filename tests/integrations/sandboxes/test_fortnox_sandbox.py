@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from integrations.fortnox import sandbox as fx
-from integrations.fortnox.sandbox import FortnoxSandbox
-from integrations.sandboxes import ServerThread, mount
+from integrations.sandboxes import fortnox as fx
+from integrations.sandboxes.base import ServerThread, mount
+from integrations.sandboxes.fortnox import FortnoxSandbox
 
 CLIENT_ID = "kontera-test"
 CLIENT_SECRET = "kontera-test-secret"

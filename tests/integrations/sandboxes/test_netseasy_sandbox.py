@@ -10,14 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from integrations.netseasy.sandbox import (
+from integrations.sandboxes.base import ServerThread, mount
+from integrations.sandboxes.netseasy import (
     DEMO_SECRET_KEY,
     EU_MEMBER_STATES,
     NetsEasySandbox,
     build_order_item,
     validate_order_items,
 )
-from integrations.sandboxes import ServerThread, mount
 
 KEY = "test-secret-key-0123456789abcdef0123456789abcdef"
 OTHER_KEY = "test-secret-key-fedcba9876543210fedcba9876543210"
