@@ -105,6 +105,8 @@ def journal_import_view(model_admin, request):
 class JournalVoucherAdmin(VoucherAdmin):
     """The core's voucher list (journals are vouchers), plus this flow's import page."""
 
+    change_list_template = "admin/ledger_journals/voucher_change_list.html"
+
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         return [

@@ -8,7 +8,7 @@ import regex
 from django.utils import timezone
 
 from bookkeeping.models import AuditEvent, Voucher, VoucherState
-from bookkeeping.services.integrations import integration_reconnected
+from bookkeeping.services.reconnection import integration_reconnected
 from bookkeeping.services.vouchers import voucher_preflight_notes, voucher_queue, vouchers_dispatch
 from integrations import tokens
 from integrations.base import VoucherDTO, VoucherRowDTO
