@@ -37,3 +37,59 @@ def carry_over(*, from_app: str, to_app: str, models, schedule_funcs: dict[str, 
         rename_schedule_funcs(apps, {new: old for old, new in schedule_funcs.items()})
 
     return migrations.RunPython(forwards, backwards)
+
+
+# --- the default groups -------------------------------------------------------------------------
+# Stable keys: code, tests and the demo find the groups by these names (shown as they are).
+BOOKKEEPER = "Bookkeeper"
+REVIEWER = "Reviewer (read only)"
+ADMINISTRATOR = "Administrator"
+DEFAULT_GROUPS = (BOOKKEEPER, REVIEWER, ADMINISTRATOR)
+
+
+def _create_permissions(apps, using: str) -> None:
+    # On a fresh database post_migrate (which creates permissions) has not run yet when a data
+    # migration runs; create them from the historical models so groups can hold them now.
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, using=using, apps=apps)
+        app_config.models_module = None
+
+
+def grant_to_default_groups(apps, schema_editor, grants: dict[str, list[str]]) -> None:
+    """Create the default groups (idempotent) and give each the permissions named in ``grants``.
+
+    ``grants`` maps a group to ``"app_label.codename"`` entries; a codename may be a pattern
+    (``"bookkeeping.view_*"``) and an entry starting with ``-`` takes matching ones away again.
+    Permissions a group already holds are kept (an administrator may have added some).
+    """
+    from fnmatch import fnmatchcase
+
+    using = schema_editor.connection.alias
+    _create_permissions(apps, using)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    available = list(Permission.objects.using(using).select_related("content_type"))
+    for name, entries in grants.items():
+        chosen: set[int] = set()
+        for entry in entries:
+            remove = entry.startswith("-")
+            app_label, pattern = entry.lstrip("-").split(".", 1)
+            matched = {p.pk for p in available
+                       if p.content_type.app_label == app_label and fnmatchcase(p.codename, pattern)}
+            if not matched:
+                raise LookupError(f"No permission matches {entry!r}")
+            chosen = chosen - matched if remove else chosen | matched
+        group, _created = Group.objects.using(using).get_or_create(name=name)
+        group.permissions.add(*chosen)
+
+
+def default_group_grants(grants: dict[str, list[str]]) -> migrations.RunPython:
+    """The RunPython that gives the default groups ``grants`` (backwards: nothing to undo)."""
+
+    def forwards(apps, schema_editor):
+        grant_to_default_groups(apps, schema_editor, grants)
+
+    return migrations.RunPython(forwards, migrations.RunPython.noop)

@@ -18,6 +18,7 @@ from . import rules
 from .models import AccountMapping, Company, MappingKind, PaymentMethod, PaymentMethodList
 from .selectors.companies import companies_for_user
 from .selectors.plans import plan_snapshot
+from .spreadsheets import neutralise_dataset, restore_neutralised
 
 
 class CompanyWidget(widgets.ForeignKeyWidget):
@@ -53,6 +54,16 @@ class ChoiceWidget(widgets.CharWidget):
 class PlanCheckingResource(resources.ModelResource):
     """Shared: resolve the importing user's companies, check accounts against the account plan, and
     import all or nothing (django-import-export's own command would otherwise keep the good rows)."""
+
+    def export(self, *args, **kwargs):
+        # Every export (admin or `manage.py export`) is safe to open in a spreadsheet.
+        return neutralise_dataset(super().export(*args, **kwargs))
+
+    def before_import_row(self, row, **kwargs):
+        # A file we exported comes back without the quotes that kept its formulas text.
+        for key in list(row.keys()):
+            row[key] = restore_neutralised(row[key])
+        super().before_import_row(row, **kwargs)
 
     def import_data(self, dataset, **kwargs):
         kwargs["use_transactions"] = True

@@ -16,6 +16,8 @@ class ScheduleSpec:
 SCHEDULES: list[ScheduleSpec] = [
     ScheduleSpec("kontera: sweep vouchers", "bookkeeping.tasks.sweep", 1,
                  "Recover interrupted sends and start dispatchers for retries that came due."),
+    ScheduleSpec("kontera: clean abandoned uploads", "bookkeeping.tasks.clean_abandoned_uploads", 30,
+                 "Delete uploaded files nobody confirmed or cancelled, and expired sessions holding previews."),
     ScheduleSpec("kontera: refresh idle Fortnox connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
                  "Refresh connections idle for a week, well before the 45-day refresh token expires."),
     ScheduleSpec("kontera: sync expense documents", "expense_documents.tasks.sync_documents", 1,

@@ -74,3 +74,15 @@ def refresh_idle_tokens() -> dict:
         except ConnectorError as exc:
             logger.warning("Idle refresh of integration %s failed for now: %s", integration.pk, exc.message)
     return {"refreshed": refreshed, "needs_reauthorisation": lost}
+
+
+def clean_abandoned_uploads() -> dict:
+    """Every half hour: uploads older than KONTERA_UPLOAD_MAX_AGE_MINUTES, and expired sessions (an
+    expense-import preview waits in the session)."""
+    from importlib import import_module
+
+    from .services.uploads import uploads_cleanup
+
+    removed = uploads_cleanup()
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return {"uploads_removed": removed}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from bookkeeping.permissions import require_permission
 from bookkeeping.selectors.companies import user_can_act_on
 from bookkeeping.services.audit import audit_record
 from integrations import tokens
@@ -24,11 +24,13 @@ def _integration_page(integration: Integration) -> str:
     return reverse("admin:integrations_integration_change", args=[integration.pk])
 
 
+CONNECT = "integrations.connect_integration"
+
+
 @staff_member_required
 def fortnox_connect(request, pk: int):
     integration = get_object_or_404(Integration, pk=pk, system="fortnox")
-    if not user_can_act_on(request.user, integration.company):
-        raise PermissionDenied
+    require_permission(request.user, CONNECT, company=integration.company)
     url = tokens.fortnox_authorisation_url(integration=integration, user=request.user)
     audit_record(action="fortnox:authorise_started", integration=integration, actor=request.user,
                  message=_("Sent to Fortnox to approve the connection."))
@@ -37,6 +39,8 @@ def fortnox_connect(request, pk: int):
 
 @staff_member_required
 def fortnox_callback(request):
+    # The company is known only from the state; the permission is checked before anything is read.
+    require_permission(request.user, CONNECT)
     state = request.GET.get("state", "")
     try:
         integration = tokens.consume_state(state=state, user=request.user, user_can_act_on=user_can_act_on)

@@ -5,7 +5,7 @@ Every list and page is company-scoped (``CompanyScopedAdmin``; the pages check `
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -126,25 +126,27 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
 
     # --- actions ------------------------------------------------------------------------------
 
-    @admin.action(description=_("Mark as booked by hand (e.g. a payout in another currency)"))
+    def has_mark_handled_permission(self, request):
+        return request.user.has_perm("card_payments.mark_payout_handled")
+
+    def has_sync_permission(self, request):
+        return request.user.has_perm("card_payments.sync_netseasy")
+
+    @admin.action(description=_("Mark as booked by hand (e.g. a payout in another currency)"),
+                  permissions=["mark_handled"])
     def mark_handled_by_hand(self, request, queryset):
         from .services.payout_booking import payout_mark_handled
 
-        if not request.user.has_perm("integrations.change_integration"):
-            self.message_user(request, _("You may not change integrations."), messages.ERROR)
-            return
         count = sum(payout_mark_handled(payout=p, actor=request.user) for p in queryset)
         self.message_user(request, ngettext("%(n)s payout marked as booked by hand.",
                                             "%(n)s payouts marked as booked by hand.", count) % {"n": count})
 
-    @admin.action(description=_("Sync Nets Easy now for the companies of the selected payouts"))
+    @admin.action(description=_("Sync Nets Easy now for the companies of the selected payouts"),
+                  permissions=["sync"])
     def sync_companies(self, request, queryset):
         from .selectors import nets_integration
         from .services.sync import enqueue_sync
 
-        if not request.user.has_perm("integrations.change_integration"):
-            self.message_user(request, _("You may not change integrations."), messages.ERROR)
-            return
         companies = {p.company for p in queryset.select_related("company")}
         started = [c for c in companies if (i := nets_integration(c)) and enqueue_sync(
             i.pk, actor=request.user.get_username())]
@@ -197,15 +199,17 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
     def url(name):
         return reverse(f"admin:card_payments_netspayout_{name}", args=[integration.company_id])
 
+    may = request.user.has_perm
     tools = [(_("Nets Easy settings"), url("settings"))]
-    if integration.status == IntegrationStatus.AWAITING_CONFIRMATION:
+    if integration.status == IntegrationStatus.AWAITING_CONFIRMATION and may(views.CONFIRM):
         tools.append((_("OK – start automatic booking"), url("confirm")))
-    tools += [
-        (_("Sync payouts now"), url("sync")),
-        (_("Payouts and reconciliation"),
-         reverse("admin:card_payments_netspayout_changelist") + f"?company__id__exact={integration.company_id}"),
-        (_("Report a problem"), url("report")),
-    ]
+    if may(views.SYNC):
+        tools.append((_("Sync payouts now"), url("sync")))
+    if may(views.SEE_PAYOUTS):
+        tools.append((_("Payouts and reconciliation"), reverse("admin:card_payments_netspayout_changelist")
+                      + f"?company__id__exact={integration.company_id}"))
+    if may(views.REPORT):
+        tools.append((_("Report a problem"), url("report")))
     return tools
 
 register_integration_page(SOURCE, settings_check=integration_settings_check, tools=integration_tools)

@@ -72,6 +72,12 @@ class NetsPayout(models.Model):
         ordering = ["-date", "-id"]
         verbose_name = _("Nets Easy payout")
         verbose_name_plural = _("Nets Easy payouts")
+        permissions = [
+            ("configure_netseasy", _("Can change the Nets Easy settings and secret key")),
+            ("confirm_netseasy", _("Can start automatic booking of Nets Easy payouts (OK)")),
+            ("sync_netseasy", _("Can sync Nets Easy payouts")),
+            ("mark_payout_handled", _("Can mark payouts as booked by hand")),
+        ]
         constraints = [models.UniqueConstraint(fields=["company", "nets_id"], name="nets_payout_once")]
 
     def __str__(self) -> str:
@@ -167,6 +173,7 @@ class ProblemReport(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("problem report")
         verbose_name_plural = _("problem reports")
+        permissions = [("report_problem", _("Can report a problem to support"))]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.text[:40]}"

@@ -8,7 +8,7 @@ the worker; the test voucher goes out through the dispatcher.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,19 +16,23 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from bookkeeping.models import Company
-from bookkeeping.selectors.companies import user_can_act_on
+from bookkeeping.permissions import require_permission
 
 from .forms import NetsSettingsForm, ProblemReportForm, SyncForm
 from .models import NetsPayout
 
+# The named permission each page (and each of its POSTs) needs, besides serving the company.
+VIEW = "integrations.view_integration"
+CONFIGURE = "card_payments.configure_netseasy"
+CONFIRM = "card_payments.confirm_netseasy"
+SYNC = "card_payments.sync_netseasy"
+SEE_PAYOUTS = "card_payments.view_netspayout"
+REPORT = "card_payments.report_problem"
 
-def _company(request, company_id: int, *, change: bool) -> Company:
+
+def _company(request, company_id: int, *, permission: str) -> Company:
     company = get_object_or_404(Company, pk=company_id)
-    if not user_can_act_on(request.user, company):
-        raise PermissionDenied
-    needed = "integrations.change_integration" if change else "integrations.view_integration"
-    if not request.user.has_perm(needed):
-        raise PermissionDenied
+    require_permission(request.user, permission, company=company)
     return company
 
 
@@ -52,7 +56,7 @@ def settings_view(request, company_id: int):
     from .services.activation import activation_status, netseasy_settings_save
     from .services.settings import fortnox_ready
 
-    company = _company(request, company_id, change=request.method == "POST")
+    company = _company(request, company_id, permission=CONFIGURE if request.method == "POST" else VIEW)
     integration = nets_integration(company)
     form = NetsSettingsForm(request.POST or None, integration=integration)
     if request.method == "POST" and form.is_valid():
@@ -93,7 +97,7 @@ def _integration_or_settings(request, company):
 def confirm_view(request, company_id: int):
     from .services.activation import activation_status, netseasy_confirm
 
-    company = _company(request, company_id, change=True)
+    company = _company(request, company_id, permission=CONFIRM)
     integration, elsewhere = _integration_or_settings(request, company)
     if elsewhere:
         return elsewhere
@@ -109,7 +113,7 @@ def confirm_view(request, company_id: int):
 def sync_view(request, company_id: int):
     from .services.sync import enqueue_sync
 
-    company = _company(request, company_id, change=True)
+    company = _company(request, company_id, permission=SYNC)
     integration, elsewhere = _integration_or_settings(request, company)
     if elsewhere:
         return elsewhere
@@ -128,7 +132,7 @@ def sync_view(request, company_id: int):
 def progress_view(request, company_id: int):
     from .services.sync import sync_progress
 
-    company = _company(request, company_id, change=False)
+    company = _company(request, company_id, permission=SEE_PAYOUTS)
     context = _context(request, _("Nets Easy sync for %(company)s") % {"company": company}, company)
     progress = sync_progress(context["integration"].pk) if context["integration"] else {}
     total = progress.get("total") or 0
@@ -145,7 +149,7 @@ def progress_view(request, company_id: int):
 def report_view(request, company_id: int):
     from .services.problem_report import problem_report_create
 
-    company = _company(request, company_id, change=False)
+    company = _company(request, company_id, permission=REPORT)
     integration, elsewhere = _integration_or_settings(request, company)
     if elsewhere:
         return elsewhere

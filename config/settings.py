@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "import_export",
+    "axes",
     # The shared ledger core and the connectors.
     "bookkeeping",
     "integrations",
@@ -49,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -172,11 +176,44 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         "oauthlib": {"level": "WARNING"},
         "requests_oauthlib": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }
 
-# django-import-export: an import needs the model's "import" permission; everything in one transaction.
+# django-import-export: an import needs the model's "import" permission, an export its "export"
+# permission; everything in one transaction; files wait in the upload folder (cleaned on a schedule).
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
-IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "bookkeeping.admin.uploads.UploadFolderStorage"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+
+# Uploads: the most each kind of import takes, checked before the file is read (megabytes), where
+# files wait between preview and confirmation, and after how long an abandoned one is deleted.
+_MB = 1024 * 1024
+KONTERA_UPLOAD_LIMITS = {
+    "journals": env.int("KONTERA_MAX_UPLOAD_JOURNALS_MB", default=20) * _MB,
+    "documents": env.int("KONTERA_MAX_UPLOAD_DOCUMENTS_MB", default=2) * _MB,
+    "mappings": env.int("KONTERA_MAX_UPLOAD_MAPPINGS_MB", default=2) * _MB,
+    # Dinero takes files of at most 6 MB (developer.dinero.dk error page); more is refused anyway.
+    "attachments": min(env.int("KONTERA_MAX_UPLOAD_ATTACHMENTS_MB", default=6), 6) * _MB,
+}
+KONTERA_UPLOAD_DIR = env.path("KONTERA_UPLOAD_DIR", default=BASE_DIR / "var" / "uploads")
+KONTERA_UPLOAD_MAX_AGE_MINUTES = env.int("KONTERA_UPLOAD_MAX_AGE_MINUTES", default=120)
+
+# Sessions: signed out after this many minutes without a request (the admin holds client books).
+SESSION_COOKIE_AGE = env.int("KONTERA_SESSION_TIMEOUT_MINUTES", default=8 * 60) * 60
+SESSION_SAVE_EVERY_REQUEST = True  # the timeout counts from the last request, not from the login
+
+# Login throttling (django-axes, https://django-axes.readthedocs.io/): after AXES_FAILURE_LIMIT failed
+# logins for one username from one address, that pair is locked out for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.error_pages.locked_out"
+AXES_VERBOSE = False

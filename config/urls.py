@@ -17,3 +17,8 @@ urlpatterns = [
       for old, new, models in MOVED_ADMIN_PAGES),
     path("admin/", admin.site.urls),
 ]
+
+# Refused, missing and broken pages in the admin's look, saying why (config/error_pages.py).
+handler403 = "config.error_pages.permission_denied"
+handler404 = "config.error_pages.page_not_found"
+handler500 = "config.error_pages.server_error"

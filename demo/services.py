@@ -7,15 +7,19 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from bookkeeping.migrations_support import ADMINISTRATOR, BOOKKEEPER, REVIEWER
 from bookkeeping.models import AccountMapping, Company, PaymentMethod, PaymentMethodList
 from integrations.models import Integration, IntegrationStatus
 from ledger_journals.services.journal_import import journals_import
 
-DEMO_STAFF = [("anna", "Anna Andersson", ["brf-exempelgarden", "exempel-handel"]),
-              ("lars", "Lars Nielsen", ["demo-aps"])]
+# Each demo user holds one of the default groups (made by `migrate`), so the demo shows what each may do.
+DEMO_STAFF = [("anna", "Anna Andersson", ["brf-exempelgarden", "exempel-handel"], ADMINISTRATOR),
+              ("lars", "Lars Nielsen", ["demo-aps"], BOOKKEEPER),
+              ("eva", "Eva Ek", ["brf-exempelgarden", "exempel-handel", "demo-aps"], REVIEWER)]
 
 COMPANIES = [
     # slug, name, country, org number, currency
@@ -65,7 +69,7 @@ def demo_load(*, with_sandbox_integrations: bool = True) -> dict:
                                      "base_currency": currency})
             companies[slug] = company
             summary["companies"].append(slug)
-        for username, full_name, slugs in DEMO_STAFF:
+        for username, full_name, slugs, group in DEMO_STAFF:
             first, last = full_name.split(" ", 1)
             user, created = User.objects.get_or_create(
                 username=username, defaults={"first_name": first, "last_name": last, "is_staff": True,
@@ -73,10 +77,11 @@ def demo_load(*, with_sandbox_integrations: bool = True) -> dict:
             if created:
                 user.set_password(f"demo-{username}-2026")
                 user.save()
-            _grant_staff_permissions(user)
+            user.groups.add(Group.objects.get(name=group))
             for slug in slugs:
                 companies[slug].members.add(user)
-            summary["staff"].append({"username": username, "password": f"demo-{username}-2026", "companies": slugs})
+            summary["staff"].append({"username": username, "password": f"demo-{username}-2026", "companies": slugs,
+                                     "group": group})
 
         brf = companies["brf-exempelgarden"]
         for kind, key, account, note in LEDGER_MAPPINGS:
@@ -124,12 +129,3 @@ def _flow_demos(companies) -> dict:
     if demo_netseasy:
         extra["netseasy"] = demo_netseasy(companies["exempel-handel"])
     return extra
-
-
-def _grant_staff_permissions(user) -> None:
-    """Demo staff may do everything in the back office; company scoping limits what they see."""
-    from django.contrib.auth.models import Permission
-
-    perms = Permission.objects.filter(content_type__app_label__in=["bookkeeping", "integrations", "expense_documents", "card_payments"]).exclude(
-        codename__in=["delete_auditevent", "change_auditevent", "add_auditevent", "add_company", "delete_company"])
-    user.user_permissions.add(*perms)

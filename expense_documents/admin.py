@@ -6,7 +6,7 @@ import secrets
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,7 +16,10 @@ from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin
 from bookkeeping.admin.integrations import register_integration_page
-from bookkeeping.models import PaymentMethod
+from bookkeeping.admin.uploads import limit_uploads
+from bookkeeping.limits import FileTooLarge, UnreadableFile, check_upload_size, decode_text
+from bookkeeping.models import Company, PaymentMethod
+from bookkeeping.permissions import require_permission
 from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
 
 from . import views
@@ -27,7 +30,6 @@ from .services.csv_import import CSV_COLUMNS, documents_import, import_root
 from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
 
 IMPORT_SESSION_KEY = "kontera:expense-import"
-MAX_IMPORT_BYTES = 2_000_000
 
 
 class ExpenseLineInline(admin.TabularInline):
@@ -139,11 +141,14 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
         level = messages.WARNING if any(s in counts for s in ("refused", "waiting", "not_set_up")) else messages.SUCCESS
         self.message_user(request, _("Sync to Dinero: %(summary)s.") % {"summary": summary}, level)
 
-    @admin.action(description=_("Sync to Dinero"))
+    def has_sync_permission(self, request):
+        return request.user.has_perm("expense_documents.sync_expensedocument")
+
+    @admin.action(description=_("Sync to Dinero"), permissions=["sync"])
     def sync_to_dinero(self, request, queryset):
         self._sync(request, queryset, force=False)
 
-    @admin.action(description=_("Sync again (also refused documents)"))
+    @admin.action(description=_("Sync again (also refused documents)"), permissions=["sync"])
     def sync_again(self, request, queryset):
         self._sync(request, queryset, force=True)
 
@@ -152,7 +157,8 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
     def get_urls(self):
         site = self.admin_site
         return [
-            path("import/", site.admin_view(self.import_view), name="expense_documents_expensedocument_import"),
+            path("import/", site.admin_view(limit_uploads("documents")(self.import_view)),
+                 name="expense_documents_expensedocument_import"),
             path("dinero-setup/", site.admin_view(views.start_view), name="dinero_setup"),
             path("dinero-setup/company/<int:company_id>/", site.admin_view(views.connect_view),
                  name="dinero_setup_connect"),
@@ -162,20 +168,23 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
         ]
 
     def import_view(self, request):
-        if not (request.user.is_superuser or request.user.has_perm("expense_documents.import_expensedocument")):
-            raise PermissionDenied
+        require_permission(request.user, "expense_documents.import_expensedocument")
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                    "title": _("Import expense documents"), "columns": ",".join(CSV_COLUMNS),
                    "import_root": import_root()}
-        form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
+        form = ImportForm(request.POST or None, request.FILES or None, user=request.user,
+                          refused=getattr(request, "upload_refused", ""))
+        if request.method == "POST" and request.POST.get("cancel"):
+            request.session.pop(IMPORT_SESSION_KEY, None)  # the previewed file is forgotten
+            self.message_user(request, _("Import cancelled; the uploaded file was deleted."), messages.INFO)
+            return HttpResponseRedirect(request.path)
         if request.method == "POST" and request.POST.get("confirm"):
             stored = request.session.get(IMPORT_SESSION_KEY) or {}
             if stored.get("token") != request.POST.get("confirm"):
                 messages.error(request, _("The preview expired; upload the file again."))
                 return HttpResponseRedirect(request.path)
-            company = companies_for_user(request.user).filter(pk=stored.get("company")).first()
-            if company is None:
-                raise PermissionDenied
+            company = Company.objects.filter(pk=stored.get("company")).first()
+            require_permission(request.user, "expense_documents.import_expensedocument", company=company)
             result = documents_import(
                 company=company, text=stored["text"], dry_run=False, actor=request.user,
                 attachment_root=import_root(), allow_outside_root=False)
@@ -207,19 +216,25 @@ class ImportForm(forms.Form):
     company = forms.ModelChoiceField(queryset=None, label=_("Company"))
     file = forms.FileField(label=_("CSV file"))
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args, user=None, refused="", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["company"].queryset = companies_for_user(user)
+        self.refused = refused
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_IMPORT_BYTES:
-            raise ValidationError(_("The file is larger than 2 MB; use the command line for big imports."))
         try:
-            self.cleaned_data["text"] = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationError(_("The file is not UTF-8 text.")) from None
+            check_upload_size("documents", upload.size)
+            self.cleaned_data["text"] = decode_text(upload.read())
+        except (FileTooLarge, UnreadableFile) as exc:
+            raise ValidationError(str(exc)) from None
         return upload
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.refused and "file" not in self.errors:
+            self.add_error("file", self.refused)  # stopped before it arrived: larger than the limit
+        return cleaned
 
 
 @admin.register(WorkflowRule)
@@ -273,7 +288,9 @@ class WorkflowRuleAdmin(CompanyScopedAdmin):
 
 
 def integration_tools(integration, request) -> list[tuple[str, str]]:
-    """The button on a Dinero integration's page."""
+    """The button on a Dinero integration's page (for those who may connect integrations)."""
+    if not request.user.has_perm(views.CONNECT):
+        return []
     return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -15,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookkeeping.models import Account, AccountKind, AccountPlan, Company, PaymentMethod, PaymentMethodList
-from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+from bookkeeping.permissions import require_permission
+from bookkeeping.selectors.companies import companies_for_user
 from integrations.crypto import mask_secret
 from integrations.models import Integration
 
@@ -31,13 +31,12 @@ STEPS = (
 )
 
 
+CONNECT = "integrations.connect_integration"
+
+
 def _allowed(request, company) -> None:
-    user = request.user
-    if not user_can_act_on(user, company):
-        raise PermissionDenied
-    if not (user.is_superuser or user.has_perm("integrations.change_integration")
-            or user.has_perm("integrations.add_integration")):
-        raise PermissionDenied
+    """Connecting Dinero (the API key) needs the connect permission and a company the user serves."""
+    require_permission(request.user, CONNECT, company=company)
 
 
 def _render(request, *, step: str, title: str, form=None, **extra):
@@ -73,6 +72,7 @@ class CompanyForm(forms.Form):
 
 def start_view(request):
     """Requirements tab and the choice of company."""
+    require_permission(request.user, CONNECT)
     form = CompanyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         company = form.cleaned_data["company"]

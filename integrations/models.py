@@ -38,6 +38,10 @@ class Integration(models.Model):
         ordering = ["company", "system"]
         verbose_name = _("integration")
         verbose_name_plural = _("integrations")
+        permissions = [
+            ("connect_integration", _("Can connect integrations (Fortnox authorisation, Dinero API key)")),
+            ("import_master_data", _("Can import master data (chart of accounts, cost centres, series, years)")),
+        ]
         constraints = [models.UniqueConstraint(fields=["company", "system"], name="one_integration_per_system")]
 
     def __str__(self) -> str:

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
-
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 
 from bookkeeping import rules
+from bookkeeping.admin.uploads import limit_uploads
 from bookkeeping.admin.vouchers import VoucherAdmin
+from bookkeeping.limits import FileTooLarge, check_upload_size
 from bookkeeping.models import Company, Voucher
-from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+from bookkeeping.permissions import require_permission
+from bookkeeping.selectors.companies import companies_for_user
 from bookkeeping.selectors.plans import plan_snapshot
+from bookkeeping.services.uploads import upload_discard, upload_get, upload_store
 
 from .services.journal_import import JournalImportError, journals_from_csv, journals_from_sie, journals_import
 
-UPLOADS = Path(settings.BASE_DIR) / "var" / "uploads"
+IMPORT = "bookkeeping.import_journals"
+PREVIEW_ROWS = 200  # journals listed in the preview; the counts cover all of them
 
 
 class JournalImportForm(forms.Form):
@@ -33,11 +34,21 @@ class JournalImportForm(forms.Form):
                              help_text=_("Leave empty for the file's series (if Fortnox has it) or the company's "
                                          "default series."))
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args, user=None, refused="", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["company"].queryset = companies_for_user(user)
+        self.refused = refused
 
+    def clean_file(self):
+        if self.refused:
+            raise forms.ValidationError(self.refused)
+        return self.cleaned_data["file"]
 
+    def clean(self):
+        cleaned = super().clean()
+        if self.refused and "file" not in self.errors:
+            self.add_error("file", self.refused)  # the file was stopped before it arrived at all
+        return cleaned
 
 
 def _parse(company, data: bytes, filename: str, series: str | None):
@@ -47,59 +58,83 @@ def _parse(company, data: bytes, filename: str, series: str | None):
     return journals_from_csv(company=company, data=data, series=series)
 
 
+def _render(request, context):
+    return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
+
+
 def journal_import_view(model_admin, request):
     """Upload → preview (every journal with its pre-flight check) → confirm; nothing is stored before."""
+    require_permission(request.user, IMPORT)
     context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
                "title": _("Import journals")}
+    if request.method == "POST" and request.POST.get("cancel"):
+        upload_discard(token=request.POST["cancel"])
+        messages.info(request, _("Import cancelled; the uploaded file was deleted."))
+        return HttpResponseRedirect(request.path)
     if request.method == "POST" and request.POST.get("token"):
-        token = request.POST["token"]
-        company = Company.objects.filter(pk=request.POST.get("company")).first()
-        if company is None or not user_can_act_on(request.user, company) or not token.isalnum():
-            raise PermissionDenied
-        path = UPLOADS / f"{token}.upload"
-        if not path.exists():
-            messages.error(request, _("The upload expired; please choose the file again."))
-            return HttpResponseRedirect(request.path)
-        try:
-            result = journals_import(company=company, data=path.read_bytes(), filename=request.POST.get("filename", ""),
-                                     series=request.POST.get("series") or None, actor=request.user)
-        except JournalImportError as exc:
-            context.update({"errors": exc.errors, "form": JournalImportForm(user=request.user)})
-            return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
-        finally:
-            path.unlink(missing_ok=True)
-        messages.success(request, _("%(created)s new, %(updated)s updated and %(unchanged)s unchanged journals for "
-                                    "%(company)s. Select them and choose 'Send' to transfer them to Fortnox.")
-                         % {**result.__dict__, "company": company})
-        url = reverse("admin:bookkeeping_voucher_changelist")
-        return HttpResponseRedirect(f"{url}?company__id__exact={company.pk}&kind__exact=journal")
+        return _confirm(request, context)
 
-    form = JournalImportForm(request.POST or None, request.FILES or None, user=request.user)
+    form = JournalImportForm(request.POST or None, request.FILES or None, user=request.user,
+                             refused=getattr(request, "upload_refused", ""))
     if request.method == "POST" and form.is_valid():
         company = form.cleaned_data["company"]
         upload = form.cleaned_data["file"]
-        data = upload.read()
         series = form.cleaned_data["series"] or None
         try:
-            journals = _parse(company, data, upload.name, series)
+            check_upload_size("journals", upload.size)
+            stored = upload_store(kind="journals", user=request.user, company=company, upload=upload,
+                                  options={"series": series or ""})
+        except FileTooLarge as exc:
+            form.add_error("file", str(exc))
+            context["form"] = form
+            return _render(request, context)
+        try:
+            journals = _parse(company, stored.read(), stored.filename, series)
         except JournalImportError as exc:
+            upload_discard(token=stored.token)
             context.update({"errors": exc.errors, "form": form})
-            return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
+            return _render(request, context)
         plan = plan_snapshot(company, "fortnox")
-        preview = []
+        preview, problem_count = [], 0
         for journal in journals:
             problems = rules.preflight(plan, rows=journal.rows, day=journal.date, series=journal.series,
                                        require_series=True)
-            preview.append({"journal": journal, "problems": problems,
-                            "total": sum((r.debit for r in journal.rows), 0)})
-        UPLOADS.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_hex(16)
-        (UPLOADS / f"{token}.upload").write_bytes(data)
-        context.update({"preview": preview, "token": token, "company": company, "filename": upload.name,
-                        "series": series or "", "problem_count": sum(1 for p in preview if p["problems"])})
-        return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
+            problem_count += bool(problems)
+            if len(preview) < PREVIEW_ROWS:
+                preview.append({"journal": journal, "problems": problems,
+                                "total": sum((r.debit for r in journal.rows), 0)})
+        context.update({"preview": preview, "journal_count": len(journals), "token": stored.token,
+                        "company": company, "series": series or "", "problem_count": problem_count,
+                        "not_shown": len(journals) - len(preview)})
+        return _render(request, context)
     context["form"] = form
-    return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
+    return _render(request, context)
+
+
+def _confirm(request, context):
+    stored = upload_get(token=request.POST["token"], kind="journals", user=request.user)
+    if stored is None:
+        messages.error(request, _("The upload expired; please choose the file again."))
+        return HttpResponseRedirect(request.path)
+    company = Company.objects.filter(pk=stored.company_id).first()
+    if company is None:
+        upload_discard(token=stored.token)
+        messages.error(request, _("The upload expired; please choose the file again."))
+        return HttpResponseRedirect(request.path)
+    require_permission(request.user, IMPORT, company=company)
+    try:
+        result = journals_import(company=company, data=stored.read(), filename=stored.filename,
+                                 series=stored.options.get("series") or None, actor=request.user)
+    except JournalImportError as exc:
+        context.update({"errors": exc.errors, "form": JournalImportForm(user=request.user)})
+        return _render(request, context)
+    finally:
+        upload_discard(token=stored.token)
+    messages.success(request, _("%(created)s new, %(updated)s updated and %(unchanged)s unchanged journals for "
+                                "%(company)s. Select them and choose 'Send' to transfer them to Fortnox.")
+                     % {**result.__dict__, "company": company})
+    url = reverse("admin:bookkeeping_voucher_changelist")
+    return HttpResponseRedirect(f"{url}?company__id__exact={company.pk}&kind__exact=journal")
 
 
 class JournalVoucherAdmin(VoucherAdmin):
@@ -107,10 +142,14 @@ class JournalVoucherAdmin(VoucherAdmin):
 
     change_list_template = "admin/ledger_journals/voucher_change_list.html"
 
+    @method_decorator(limit_uploads("journals"))
+    def import_journals_view(self, request):
+        return journal_import_view(self, request)
+
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         return [
-            path("import-journals/", self.admin_site.admin_view(lambda r: journal_import_view(self, r)),
+            path("import-journals/", self.admin_site.admin_view(self.import_journals_view),
                  name="%s_%s_import_journals" % info),
             *super().get_urls(),
         ]

@@ -93,7 +93,11 @@ class IntegrationAdmin(CompanyScopedAdmin):
     list_select_related = ("company",)
     actions = ["import_master_data"]
 
-    @admin.action(description=_("Import master data (chart of accounts, cost centres, series, years)"))
+    def has_import_master_data_permission(self, request):
+        return request.user.has_perm("integrations.import_master_data")
+
+    @admin.action(description=_("Import master data (chart of accounts, cost centres, series, years)"),
+                  permissions=["import_master_data"])
     def import_master_data(self, request, queryset):
         from ..tasks import enqueue_master_data_import
 

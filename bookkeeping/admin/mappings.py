@@ -1,13 +1,29 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.utils.decorators import method_decorator
 from import_export.admin import ImportExportModelAdmin
 
 from ..models import AccountMapping, PaymentMethod, PaymentMethodList
 from ..resources import AccountMappingResource, PaymentMethodResource
+from ..spreadsheets import EXPORT_FORMATS, IMPORT_FORMATS
 from .base import CompanyScopedAdmin
+from .uploads import limit_uploads
 
 
 class UserScopedImportExport(ImportExportModelAdmin):
-    """Imports and exports see the user's companies only (the resource gets the user)."""
+    """Imports and exports see the user's companies only (the resource gets the user); exports are
+    formula-safe CSV, TSV or XLSX (bookkeeping/spreadsheets.py); an upload larger than the mappings
+    limit is stopped before it is read."""
+
+    export_formats = EXPORT_FORMATS
+    import_formats = IMPORT_FORMATS
+
+    @method_decorator(limit_uploads("mappings"))
+    def import_action(self, request, **kwargs):
+        if request.method == "POST" and request.POST is not None and request.upload_refused:
+            self.message_user(request, request.upload_refused, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return super().import_action(request, **kwargs)
 
     def get_import_resource_kwargs(self, request, **kwargs):
         kwargs = super().get_import_resource_kwargs(request, **kwargs)

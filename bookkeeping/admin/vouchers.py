@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
+from ..permissions import require_permission
 from ..selectors.companies import scope_to_user
 from ..services import vouchers as voucher_services
 from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
@@ -24,6 +25,21 @@ STATE_COLOURS = {
     VoucherState.SENDING: "#1565c0",
     VoucherState.QUEUED: "#1565c0",
 }
+
+
+# A progress page follows at most this many vouchers; ids beyond a 64-bit key cannot exist.
+MAX_PROGRESS_IDS = 5000
+MAX_ID = 2**63 - 1
+
+
+def progress_ids(text: str) -> list[int]:
+    """The voucher ids of ``?ids=1,2,3``: digits only, within the database's key range, at most 5,000."""
+    ids = []
+    for part in text.split(",")[:MAX_PROGRESS_IDS]:
+        part = part.strip()
+        if part.isascii() and part.isdigit() and len(part) <= 19 and 0 < int(part) <= MAX_ID:
+            ids.append(int(part))
+    return ids
 
 
 def state_badge(voucher) -> str:
@@ -122,7 +138,13 @@ class VoucherAdmin(CompanyScopedAdmin):
 
     # --- actions ------------------------------------------------------------------------------
 
-    @admin.action(description=_("Send selected vouchers to the target…"))
+    def has_send_permission(self, request):
+        return request.user.has_perm("bookkeeping.send_voucher")
+
+    def has_reset_permission(self, request):
+        return request.user.has_perm("bookkeeping.reset_voucher")
+
+    @admin.action(description=_("Send selected vouchers to the target…"), permissions=["send"])
     def send_selected(self, request, queryset):
         queryset = queryset.select_related("company").prefetch_related("rows")
         if request.POST.get("confirm") == "yes":
@@ -149,14 +171,14 @@ class VoucherAdmin(CompanyScopedAdmin):
         }
         return TemplateResponse(request, "admin/bookkeeping/voucher/confirm_send.html", context)
 
-    @admin.action(description=_("Retry failed or waiting vouchers"))
+    @admin.action(description=_("Retry failed or waiting vouchers"), permissions=["send"])
     def retry_selected(self, request, queryset):
         waiting = queryset.filter(state__in=[VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION])
         result = voucher_services.vouchers_queue(vouchers=list(waiting), actor=request.user)
         self.message_user(request, ngettext("%(n)s voucher queued again.", "%(n)s vouchers queued again.",
                                             result.queued) % {"n": result.queued})
 
-    @admin.action(description=_("Back to draft (for editing)"))
+    @admin.action(description=_("Back to draft (for editing)"), permissions=["reset"])
     def back_to_draft(self, request, queryset):
         count = 0
         for voucher in queryset.filter(state__in=[VoucherState.FAILED, VoucherState.QUEUED, VoucherState.OPTED_OUT]):
@@ -169,22 +191,27 @@ class VoucherAdmin(CompanyScopedAdmin):
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
-        from .sie_export import sie_export_view
-
         return [
             path("progress/", self.admin_site.admin_view(self.progress_view), name="%s_%s_progress" % info),
-            path("export-sie/", self.admin_site.admin_view(lambda r: sie_export_view(self, r)),
-                 name="%s_%s_export_sie" % info),
+            path("export-sie/", self.admin_site.admin_view(self.sie_export_view), name="%s_%s_export_sie" % info),
             *super().get_urls(),
         ]
 
+    def sie_export_view(self, request):
+        from .sie_export import sie_export_view
+
+        require_permission(request.user, "bookkeeping.export_sie")
+        return sie_export_view(self, request)
+
     def progress_view(self, request):
-        ids = [int(pk) for pk in request.GET.get("ids", "").split(",") if pk.isdigit()]
+        if not self.has_view_permission(request):
+            require_permission(request.user, "bookkeeping.view_voucher")
+        ids = progress_ids(request.GET.get("ids", ""))
         vouchers = scope_to_user(Voucher.objects.filter(pk__in=ids), request.user)
         counts: dict[str, int] = {}
         for state in vouchers.values_list("state", flat=True):
             counts[state] = counts.get(state, 0) + 1
-        total = len(ids)
+        total = sum(counts.values())
         done = sum(counts.get(s, 0) for s in (VoucherState.POSTED, VoucherState.FAILED,
                                               VoucherState.AWAITING_AUTHORISATION))
         context = {

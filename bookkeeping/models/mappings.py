@@ -34,7 +34,8 @@ class AccountMapping(models.Model):
         ordering = ["company", "system", "kind", "key"]
         verbose_name = _("account mapping")
         verbose_name_plural = _("account mappings")
-        permissions = [("import_accountmapping", _("Can import account mappings"))]
+        permissions = [("import_accountmapping", _("Can import account mappings")),
+                       ("export_accountmapping", _("Can export account mappings"))]
         constraints = [
             models.UniqueConstraint(fields=["company", "system", "kind", "key"], name="mapping_key_unique"),
         ]
@@ -72,7 +73,8 @@ class PaymentMethod(models.Model):
         ordering = ["payment_list", "name"]
         verbose_name = _("payment method")
         verbose_name_plural = _("payment methods")
-        permissions = [("import_paymentmethod", _("Can import payment methods"))]
+        permissions = [("import_paymentmethod", _("Can import payment methods")),
+                       ("export_paymentmethod", _("Can export payment methods"))]
         constraints = [models.UniqueConstraint(fields=["payment_list", "name"], name="payment_method_unique_in_list")]
 
     def __str__(self) -> str:

@@ -84,6 +84,14 @@ class Voucher(models.Model):
         ordering = ["-date", "-id"]
         verbose_name = _("voucher")
         verbose_name_plural = _("vouchers")
+        # Named permissions for what staff do with vouchers beyond add/change/delete/view (held by the
+        # default groups, see bookkeeping/migrations/0005_named_permissions.py).
+        permissions = [
+            ("send_voucher", _("Can send vouchers to the target system")),
+            ("reset_voucher", _("Can put vouchers back to draft")),
+            ("import_journals", _("Can import journals (SIE 4, CSV)")),
+            ("export_sie", _("Can export posted vouchers as SIE 4")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "source_system", "source_reference"], name="voucher_source_unique"

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings as django_settings
@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from bookkeeping import rules
+from bookkeeping.limits import MAX_INTEGER, checked_amount, max_length, text_problem
 from bookkeeping.models import (
     AuditEvent,
     PaymentMethod,
@@ -26,7 +27,6 @@ from bookkeeping.services.audit import Actor, audit_record
 
 from ..models import DocumentType, ExpenseDocument, ExpenseLine
 from .common import (
-    CENT,
     MAX_ATTACHMENT_BYTES,
     SYSTEM,
     ZERO,
@@ -82,13 +82,39 @@ def parse_amount(text: str) -> Decimal:
         value = value.replace("." if decimal_sep == "," else ",", "").replace(",", ".")
     elif "," in value:
         value = value.replace(",", ".")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(_("“%(text)s” is not an amount") % {"text": text}) from None
-    if amount != amount.quantize(CENT):
-        raise ValueError(_("amounts have at most two decimals"))
-    return amount.quantize(CENT)
+    return checked_amount(value)  # a plain number that fits the money fields: no 1e30, Infinity or NaN
+
+
+# The text columns and the model field each one lands in, for the length and character checks.
+_TEXT_COLUMNS = {
+    "reference": (ExpenseDocument, "reference"), "supplier": (ExpenseDocument, "supplier_name"),
+    "supplier_vat": (ExpenseDocument, "supplier_vat"), "description": (ExpenseDocument, "description"),
+    "vat_code": (ExpenseLine, "vat_code"), "payment_method": (PaymentMethod, "name"),
+}
+
+
+EXTRA_FIELDS = "_extra_fields"
+
+
+def _limit_errors(row: dict) -> list[tuple[str, str]]:
+    """(column, message) for each text that the model cannot hold as it is, and each category number
+    too large for any account; checked before anything else in the row."""
+    errors = []
+    if row.get(EXTRA_FIELDS):
+        errors.append(("file", _("the row has more fields than the header (%(n)s); is a decimal comma unquoted?")
+                       % {"n": row[EXTRA_FIELDS]}))
+    for column, (model, field_name) in _TEXT_COLUMNS.items():
+        problem = text_problem(row.get(column, ""), label=column, limit=max_length(model, field_name))
+        if problem:
+            errors.append((column, problem))
+    for column in ("attachment", "date", "due_date", "type", "currency", "amount", "amount_dkk", "category"):
+        problem = text_problem(row.get(column, ""), label=column, limit=1000)
+        if problem:
+            errors.append((column, problem))
+    category = row.get("category", "")
+    if category.isascii() and category.isdigit() and int(category) > MAX_INTEGER:
+        errors.append(("category", _("%(value)s is not an account number") % {"value": category[:40]}))
+    return errors
 
 
 def parse_date(text: str) -> dt.date:
@@ -120,7 +146,10 @@ def _read_csv(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
     for row in reader:
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
-        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}))
+        cells = {k: (v or "").strip() for k, v in row.items() if k}
+        if row.get(None):
+            cells[EXTRA_FIELDS] = str(len(header))  # more fields than the header: values would shift
+        rows.append((reader.line_num, cells))
     return header, rows
 
 
@@ -175,12 +204,14 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
         def error(field_name, message, line_no=line_no):
             errors.append(RowError(line_no, field_name, str(message)))
 
+        limit_errors = _limit_errors(row)
+        for field_name, message in limit_errors:
+            error(field_name, message)
+        if limit_errors:
+            continue
         reference = row.get("reference", "")
         if not reference:
             error("reference", _("the reference is missing"))
-            continue
-        if len(reference) > 100:
-            error("reference", _("at most 100 characters"))
             continue
         values: dict = {}
         kind = row.get("type", "").lower()
@@ -191,7 +222,7 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
         if not values["supplier"]:
             error("supplier", _("the supplier is missing"))
         values["supplier_vat"] = row.get("supplier_vat", "")
-        values["description"] = row.get("description", "")[:200]
+        values["description"] = row.get("description", "")
         for key, required in (("date", True), ("due_date", False)):
             raw = row.get(key, "")
             values[key] = None
@@ -234,7 +265,7 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
             except ValueError as exc:
                 error("attachment", exc)
 
-        line: dict = {"text": row.get("description", "")[:200]}
+        line: dict = {"text": row.get("description", "")}
         try:
             line["amount"] = parse_amount(row.get("amount", ""))
             if line["amount"] <= 0:
@@ -247,7 +278,7 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
             error("vat_code", _("Dinero has no VAT code %(code)s") % {"code": line["vat_code"]})
         line["category"] = None
         if row.get("category"):
-            if not row["category"].isdigit():
+            if not (row["category"].isascii() and row["category"].isdigit()):
                 error("category", _("the category is an account number"))
             else:
                 number = int(row["category"])

@@ -11,16 +11,18 @@ import datetime as dt
 import hashlib
 import io
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from bookkeeping import rules, sie
+from bookkeeping.limits import UnreadableFile, checked_amount, decode_text
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
 
+from .journal_checks import duplicate_voucher_numbers, journal_problems
 from .series import _series_for
 
 CSV_COLUMNS = ["journal", "date", "series", "account", "debit", "credit", "cost_centre", "project", "text"]
@@ -43,6 +45,7 @@ class JournalRowData:
     cost_centre: str = ""
     project: str = ""
     text: str = ""
+    line: int = 0  # where the row is in the file, for messages
 
 
 @dataclass
@@ -72,6 +75,7 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
         parsed = sie.read(data)
     except sie.SieError as exc:
         raise JournalImportError(list(exc.errors)) from None
+    errors = duplicate_voucher_numbers(parsed.vouchers)
     plan = plan_snapshot(company, "fortnox")
     journals: list[JournalData] = []
     seen: dict[str, int] = {}
@@ -82,13 +86,13 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
             digest = hashlib.sha1(repr((voucher.date, voucher.text, [
                 (r.account, str(r.amount), r.objects, r.text) for r in voucher.rows])).encode()).hexdigest()[:10]
             reference = f"{voucher.series}-{voucher.date.isoformat()}-{digest}"
-        # identical vouchers without numbers in one file stay distinct, and stable on re-import
-        seen[reference] = seen.get(reference, 0) + 1
-        if seen[reference] > 1:
-            reference = f"{reference}#{seen[reference]}"
+            # identical vouchers without numbers in one file stay distinct, and stable on re-import
+            seen[reference] = seen.get(reference, 0) + 1
+            if seen[reference] > 1:
+                reference = f"{reference}#{seen[reference]}"
         journal = JournalData(
-            reference=reference[:128], date=voucher.date,
-            description=(voucher.text or _("Journal %(ref)s") % {"ref": reference})[:200],
+            reference=reference, date=voucher.date,
+            description=voucher.text or _("Journal %(ref)s") % {"ref": reference},
             series=_series_for(company, voucher.series, series, plan), line=voucher.line_no,
         )
         for row in voucher.rows:
@@ -96,9 +100,12 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
                 account=row.account,
                 debit=row.amount if row.amount > 0 else Decimal("0.00"),
                 credit=-row.amount if row.amount < 0 else Decimal("0.00"),
-                cost_centre=(row.cost_centre or "")[:6], project=(row.project or "")[:20], text=row.text[:100],
+                cost_centre=row.cost_centre or "", project=row.project or "", text=row.text, line=row.line_no,
             ))
+        errors += journal_problems(journal)
         journals.append(journal)
+    if errors:
+        raise JournalImportError(sorted(errors))
     return journals, parsed
 
 
@@ -109,25 +116,31 @@ def _amount(value: str, line: int, column: str, errors: list) -> Decimal:
     if "," in value and "." not in value:
         value = value.replace(",", ".")  # decimal comma, as Swedish spreadsheets write it
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        errors.append((line, _("%(column)s '%(value)s' is not an amount.") % {"column": column, "value": value}))
+        return checked_amount(value)
+    except ValueError as exc:
+        errors.append((line, _("%(column)s: %(problem)s") % {"column": column, "problem": exc}))
         return Decimal("0.00")
-    if amount != amount.quantize(Decimal("0.01")):
-        errors.append((line, _("%(column)s has more than two decimals.") % {"column": column}))
-    return amount.quantize(Decimal("0.01"))
+
+
+def _csv_text(data: bytes) -> tuple[str, str]:
+    """The file's text and its delimiter (from the header line: comma, semicolon or tab)."""
+    try:
+        text = decode_text(data)
+    except UnreadableFile as exc:
+        raise JournalImportError([(0, str(exc))]) from None
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header.count)
+    return text, delimiter
 
 
 def journals_from_csv(*, company, data: bytes, series: str | None = None) -> list[JournalData]:
     """CSV with header ``journal,date,series,account,debit,credit,cost_centre,project,text``."""
+    text, delimiter = _csv_text(data)
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252")
-    sample = text[:2048]
-    dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise JournalImportError([(1, _("The file is not a readable CSV file: %(error)s") % {"error": exc})]) from None
     missing = [c for c in ("journal", "date", "account", "debit", "credit") if c not in header]
     if missing:
         raise JournalImportError([(1, _("Missing columns: %(cols)s. Expected: %(all)s")
@@ -135,89 +148,121 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
     reader.fieldnames = header
     errors: list[tuple[int, str]] = []
     journals: dict[str, JournalData] = {}
-    for row in reader:
-        line = reader.line_num
-        ref = (row.get("journal") or "").strip()
-        if not ref:
-            errors.append((line, _("The journal id is empty.")))
-            continue
-        try:
-            day = dt.date.fromisoformat((row.get("date") or "").strip())
-        except ValueError:
-            errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": row.get("date")}))
-            continue
-        account = (row.get("account") or "").strip()
-        if not account.isdigit():
-            errors.append((line, _("Account '%(value)s' is not a number.") % {"value": row.get("account")}))
-            continue
-        journal = journals.get(ref)
-        row_series = (row.get("series") or "").strip()
-        if journal is None:
-            journal = journals[ref] = JournalData(
-                reference=ref[:128], date=day, description=_("Journal %(ref)s") % {"ref": ref},
-                series=series or row_series or company.default_series or "A", line=line)
-        elif journal.date != day:
-            errors.append((line, _("Journal %(ref)s has rows with different dates.") % {"ref": ref}))
-        journal.rows.append(JournalRowData(
-            account=account, debit=_amount(row.get("debit"), line, "debit", errors),
-            credit=_amount(row.get("credit"), line, "credit", errors),
-            cost_centre=(row.get("cost_centre") or "").strip(), project=(row.get("project") or "").strip(),
-            text=(row.get("text") or "").strip()[:100],
-        ))
+    try:
+        for row in reader:
+            _csv_row(row, reader.line_num, company=company, series=series, journals=journals, errors=errors)
+    except csv.Error as exc:
+        errors.append((reader.line_num, _("The file is not a readable CSV file: %(error)s") % {"error": exc}))
     for journal in journals.values():
         for problem in rules.check_balance(journal.rows):
             errors.append((journal.line, _("Journal %(ref)s: %(problem)s") % {"ref": journal.reference,
                                                                                 "problem": problem}))
+        errors += journal_problems(journal)
     if errors:
         raise JournalImportError(sorted(errors))
     return list(journals.values())
 
 
+def _csv_row(row: dict, line: int, *, company, series, journals: dict, errors: list) -> None:
+    """One CSV row into its journal (created at its first row)."""
+    if row.get(None):
+        # More fields than the header: usually an unquoted decimal comma in a comma-separated file.
+        errors.append((line, _("The row has more fields than the header (%(expected)s); is a decimal comma "
+                               "unquoted?") % {"expected": len(row) - 1}))
+        return
+    ref = (row.get("journal") or "").strip()
+    if not ref:
+        errors.append((line, _("The journal id is empty.")))
+        return
+    try:
+        day = dt.date.fromisoformat((row.get("date") or "").strip())
+    except ValueError:
+        errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": (row.get("date") or "")[:40]}))
+        return
+    account = (row.get("account") or "").strip()
+    if not (account.isascii() and account.isdigit()):
+        errors.append((line, _("Account '%(value)s' is not a number.") % {"value": (row.get("account") or "")[:40]}))
+        return
+    journal = journals.get(ref)
+    row_series = (row.get("series") or "").strip()
+    if journal is None:
+        journal = journals[ref] = JournalData(
+            reference=ref, date=day, description=_("Journal %(ref)s") % {"ref": ref},
+            series=series or row_series or company.default_series or "A", line=line)
+    elif journal.date != day:
+        errors.append((line, _("Journal %(ref)s has rows with different dates.") % {"ref": ref}))
+    journal.rows.append(JournalRowData(
+        account=account, debit=_amount(row.get("debit"), line, "debit", errors),
+        credit=_amount(row.get("credit"), line, "credit", errors),
+        cost_centre=(row.get("cost_centre") or "").strip(), project=(row.get("project") or "").strip(),
+        text=(row.get("text") or "").strip(), line=line,
+    ))
+
+
 # --- storing ----------------------------------------------------------------------------------
 
 
-def _same(voucher: Voucher, journal: JournalData) -> bool:
-    existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in voucher.rows.all()]
-    incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in journal.rows]
-    return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+def _row_key(row) -> tuple:
+    return (row.account, row.debit, row.credit, row.cost_centre, row.project, row.text)
+
+
+def _same(voucher: Voucher, rows: list, journal: JournalData) -> bool:
+    return ((voucher.date, voucher.series, [_row_key(r) for r in rows])
+            == (journal.date, journal.series, [_row_key(r) for r in journal.rows]))
+
+
+BATCH = 500  # journals per round trip: a year of a big property owner is tens of thousands
 
 
 def journals_store(*, company, journals: list[JournalData], source_system: str, actor: Actor = None) -> ImportResult:
     """Create or update the journals, all or nothing. Posted journals are never rewritten."""
     result = ImportResult()
     errors: list[tuple[int, str]] = []
+    created_by = actor if actor is not None and not isinstance(actor, str) else None
     with transaction.atomic():
-        for journal in journals:
-            voucher = Voucher.objects.select_for_update().filter(
-                company=company, source_system=source_system, source_reference=journal.reference).first()
-            if voucher is None:
-                voucher = Voucher.objects.create(
-                    company=company, system="fortnox", kind=VoucherKind.JOURNAL, source_system=source_system,
-                    source_reference=journal.reference, date=journal.date, description=journal.description,
-                    series=journal.series, currency=company.base_currency or "SEK",
-                    created_by=actor if not isinstance(actor, str) else None,
-                )
-                result.created += 1
-            elif _same(voucher, journal):
-                result.unchanged += 1
-                continue
-            elif voucher.state not in EDITABLE:
-                errors.append((journal.line, _("Journal %(ref)s is already on its way to Fortnox or posted there "
-                                               "(status: %(state)s) with other content; post a correcting journal "
-                                               "instead.")
-                               % {"ref": journal.reference, "state": voucher.get_state_display()}))
-                continue
-            else:
-                voucher.date, voucher.series, voucher.description = journal.date, journal.series, journal.description
-                voucher.save()
-                voucher.rows.all().delete()
-                result.updated += 1
+        for start in range(0, len(journals), BATCH):
+            batch = journals[start:start + BATCH]
+            existing = {v.source_reference: v for v in Voucher.objects.select_for_update().filter(
+                company=company, source_system=source_system, source_reference__in=[j.reference for j in batch])}
+            existing_rows: dict[int, list] = {v.pk: [] for v in existing.values()}
+            for row in VoucherRow.objects.filter(voucher__in=list(existing.values())).order_by("voucher", "position",
+                                                                                              "id"):
+                existing_rows[row.voucher_id].append(row)
+            new_vouchers, rewritten = [], []
+            for journal in batch:
+                voucher = existing.get(journal.reference)
+                if voucher is None:
+                    new_vouchers.append((Voucher(
+                        company=company, system="fortnox", kind=VoucherKind.JOURNAL, source_system=source_system,
+                        source_reference=journal.reference, date=journal.date, description=journal.description,
+                        series=journal.series, currency=company.base_currency or "SEK", created_by=created_by,
+                    ), journal))
+                    result.created += 1
+                elif _same(voucher, existing_rows[voucher.pk], journal):
+                    result.unchanged += 1
+                    continue
+                elif voucher.state not in EDITABLE:
+                    errors.append((journal.line, _("Journal %(ref)s is already on its way to Fortnox or posted there "
+                                                   "(status: %(state)s) with other content; post a correcting journal "
+                                                   "instead.")
+                                   % {"ref": journal.reference, "state": voucher.get_state_display()}))
+                    continue
+                else:
+                    voucher.date, voucher.series = journal.date, journal.series
+                    voucher.description = journal.description
+                    voucher.save()
+                    rewritten.append((voucher, journal))
+                    result.updated += 1
+                result.journals.append(journal.reference)
+            if errors:
+                continue  # keep looking for every refused journal; nothing below is kept anyway
+            Voucher.objects.bulk_create([voucher for voucher, _journal in new_vouchers])
+            VoucherRow.objects.filter(voucher__in=[voucher for voucher, _journal in rewritten]).delete()
             VoucherRow.objects.bulk_create([
                 VoucherRow(voucher=voucher, position=i, account=r.account, debit=r.debit, credit=r.credit,
                            cost_centre=r.cost_centre, project=r.project, text=r.text)
-                for i, r in enumerate(journal.rows)
-            ])
-            result.journals.append(journal.reference)
+                for voucher, journal in (*new_vouchers, *rewritten) for i, r in enumerate(journal.rows)
+            ], batch_size=1000)
         if errors:
             transaction.set_rollback(True)
             raise JournalImportError(errors)

@@ -20,7 +20,8 @@ def two_companies(db):
     perms = Permission.objects.filter(
         content_type__app_label="bookkeeping",
         codename__in=["view_voucher", "change_voucher", "view_accountmapping", "change_accountmapping",
-                      "add_accountmapping", "import_accountmapping", "view_company", "view_auditevent"],
+                      "add_accountmapping", "import_accountmapping", "view_company", "view_auditevent",
+                      "reset_voucher", "export_accountmapping"],
     )
     user.user_permissions.set(perms)
     return mine, theirs, user

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from bookkeeping.management.base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand, add_secret_arguments, read_secret
 from integrations.crypto import mask_secret
 
 from ...services.activation import activation_check_key, activation_status, netseasy_settings_save
@@ -11,12 +11,15 @@ from ...services.settings import FIELD_LABELS
 
 
 class Command(KonteraCommand):
-    help = ("Set up Nets Easy → Fortnox for a company: secret key, start date, accounts. Saving sends a test "
-            "voucher to Fortnox; nothing is booked until `netseasy_confirm`.")
+    help = ("Set up Nets Easy → Fortnox for a company: secret key (--secret-key-file PATH, --secret-key - for "
+            "standard input, or NETS_EASY_SECRET_KEY; kept if omitted on a re-run), start date, accounts. Saving "
+            "sends a test voucher to Fortnox; nothing is booked until `netseasy_confirm`.")
+    secret = {"flag": "--secret-key", "env_var": "NETS_EASY_SECRET_KEY", "what": "the Nets Easy live secret key"}
 
     def add_command_arguments(self, parser):
         parser.add_argument("company", help="The company's slug.")
-        parser.add_argument("--secret-key", help="Nets Easy live secret key (kept if omitted on a re-run).")
+        add_secret_arguments(parser, flag=self.secret["flag"], env_var=self.secret["env_var"],
+                             what=self.secret["what"])
         parser.add_argument("--start-date", required=True, help="Book payouts from this date (YYYY-MM-DD).")
         parser.add_argument("--sales-account-se", type=int, required=True)
         parser.add_argument("--sales-account-eu", type=int, required=True)
@@ -34,6 +37,7 @@ class Command(KonteraCommand):
 
     def run(self, **options):
         company = self.company(options["company"])
+        secret_key = read_secret(self, options, required=False, **self.secret)
         values = {
             "start_date": options["start_date"],
             "sales_account_se": options["sales_account_se"],
@@ -50,7 +54,7 @@ class Command(KonteraCommand):
             "mode": options["mode"],
         }
         try:
-            saved = netseasy_settings_save(company=company, values=values, secret_key=options["secret_key"],
+            saved = netseasy_settings_save(company=company, values=values, secret_key=secret_key,
                                            actor="manage.py netseasy_setup")
         except ValidationError as exc:
             errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}

@@ -26,11 +26,16 @@ ROOT = Path(settings.BASE_DIR)
 VAR = ROOT / "var"
 
 
+ENV_HEADER = "# Written by `manage.py run` for local use"
+
+
 def local_env(web_port: int, sandbox_port: int) -> str:
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     return "\n".join([
-        "# Written by `manage.py run` for local use: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
-        "DEBUG=true",
+        f"{ENV_HEADER}: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        # DEBUG stays off even here: a demo shows the friendly error pages, never a traceback with
+        # settings; `runserver --insecure` serves the static files instead (see `server_command`).
+        "DEBUG=false",
         f"SECRET_KEY={secrets.token_urlsafe(48)}",
         f"KONTERA_ENCRYPTION_KEYS={Fernet.generate_key().decode()}",
         "ALLOWED_HOSTS=127.0.0.1,localhost",
@@ -46,6 +51,23 @@ def local_env(web_port: int, sandbox_port: int) -> str:
         f"NETS_EASY_API_URL={sandbox}/netseasy",
         "",
     ])
+
+
+def debug_off(env_file: Path) -> bool:
+    """An .env an earlier `run` wrote with DEBUG=true gets DEBUG=false; an operator's own .env is left alone."""
+    if not env_file.exists():
+        return False
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER) or "DEBUG=true" not in lines:
+        return False
+    env_file.write_text("\n".join("DEBUG=false" if line == "DEBUG=true" else line for line in lines) + "\n")
+    return True
+
+
+def server_command(python: list[str], port: int) -> list[str]:
+    """The web server of `run`: Django's development server, serving the static files itself although
+    DEBUG is off (``--insecure``: fine for one local user, never for production)."""
+    return [*python, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
 
 
 def wait_for_port(port: int, seconds: float = 20) -> bool:
@@ -68,6 +90,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         env_file = ROOT / ".env"
+        if debug_off(env_file):
+            self.stdout.write("Turned DEBUG off in .env: errors show friendly pages, never a traceback.")
+            os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
         if not env_file.exists():
             env_file.write_text(local_env(options["port"], options["sandbox_port"]))
             env_file.chmod(0o600)
@@ -103,7 +128,7 @@ class Command(BaseCommand):
             if options["no_serve"]:
                 return
             children.append(subprocess.Popen([*python, "qcluster"]))
-            children.append(subprocess.Popen([*python, "runserver", f"127.0.0.1:{options['port']}", "--noreload"]))
+            children.append(subprocess.Popen(server_command(python, options["port"])))
             wait_for_port(options["port"])
             self.banner(options["port"], options["sandbox_port"], login)
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -135,7 +160,8 @@ class Command(BaseCommand):
         self.stdout.write(f"\n{line}\nKontera is running.\n"
                           f"  Admin:      http://127.0.0.1:{port}/admin/\n"
                           f"  Login:      {login[0]} / {login[1]}\n"
-                          f"  Staff:      anna / demo-anna-2026 (Swedish companies), lars / demo-lars-2026 (Danish)\n"
+                          f"  Staff:      anna / demo-anna-2026 (Administrator, Swedish companies),\n"
+                          f"              lars / demo-lars-2026 (Bookkeeper, Danish), eva / demo-eva-2026 (Reviewer)\n"
                           f"  Sandboxes:  http://127.0.0.1:{sandbox_port}/fortnox  /dinero  /netseasy\n"
                           f"  Worker:     django-q2 cluster (2 workers)\n"
                           f"Stop with Ctrl-C.\n{line}\n")

@@ -1,18 +1,21 @@
 from django.core.management.base import CommandError
 
-from bookkeeping.management.base import KonteraCommand
+from bookkeeping.management.base import KonteraCommand, add_secret_arguments, read_secret
 
 from ...services.dinero_setup import SetupError, dinero_setup
 
 
 class Command(KonteraCommand):
-    help = ("Set up the Dinero integration of a company (the admin wizard's twin): dinero_setup COMPANY --api-key KEY "
-            "--organization-id ID --error-account N [--import-chart] --invoice-payment-method ACCOUNT|NAME "
-            "--receipt-payment-methods LIST. The API key is stored encrypted and never printed.")
+    help = ("Set up the Dinero integration of a company (the admin wizard's twin): dinero_setup COMPANY "
+            "[--api-key-file PATH | --api-key - | DINERO_API_KEY=…] --organization-id ID --error-account N "
+            "[--import-chart] --invoice-payment-method ACCOUNT|NAME --receipt-payment-methods LIST. The API key is "
+            "stored encrypted and never printed; without any of those options it is asked for.")
+    secret = {"flag": "--api-key", "env_var": "DINERO_API_KEY", "what": "the organisation's Dinero API key"}
 
     def add_command_arguments(self, parser):
         parser.add_argument("company", help="The company's slug.")
-        parser.add_argument("--api-key", required=True, help="The organisation's Dinero API key.")
+        add_secret_arguments(parser, flag=self.secret["flag"], env_var=self.secret["env_var"],
+                             what=self.secret["what"])
         parser.add_argument("--organization-id", required=True, help="Dinero's firma-ID (a number).")
         parser.add_argument("--error-account", required=True, type=int,
                             help="Default category / error account for documents without a category.")
@@ -27,9 +30,10 @@ class Command(KonteraCommand):
 
     def run(self, **options):
         company = self.company(options["company"])
+        api_key = read_secret(self, options, required=True, **self.secret)
         try:
             return dinero_setup(
-                company=company, api_key=options["api_key"], organization_id=options["organization_id"],
+                company=company, api_key=api_key, organization_id=options["organization_id"],
                 error_account=options["error_account"], import_chart=options["import_chart"],
                 invoice_payment_method=options["invoice_payment_method"],
                 receipt_payment_list=options["receipt_payment_methods"], book_vouchers=not options["no_booking"],

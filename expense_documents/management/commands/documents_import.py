@@ -1,7 +1,9 @@
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
+from bookkeeping.limits import FileTooLarge, UnreadableFile, check_upload_size, decode_text
 from bookkeeping.management.base import KonteraCommand
 
 from ...services.csv_import import documents_import
@@ -22,11 +24,12 @@ class Command(KonteraCommand):
         company = self.company(options["company"])
         path = Path(options["file"])
         try:
-            text = path.read_bytes().decode("utf-8-sig")
+            check_upload_size("documents", path.stat().st_size)  # before reading it
+            text = decode_text(path.read_bytes())
         except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise CommandError(f"{path} is not UTF-8 text.") from None
+            raise CommandError(_("Cannot read %(path)s: %(reason)s") % {"path": path, "reason": exc.strerror}) from None
+        except (FileTooLarge, UnreadableFile) as exc:
+            raise CommandError(f"{path}: {exc}") from None
         result = documents_import(company=company, text=text, dry_run=options["dry_run"], actor="command",
                                   attachment_root=path.resolve().parent, allow_outside_root=True)
         return {"company": company.slug, **result.as_dict()}

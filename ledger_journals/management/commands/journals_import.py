@@ -1,7 +1,9 @@
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
+from bookkeeping.limits import FileTooLarge, check_upload_size
 from bookkeeping.management.base import KonteraCommand
 
 from ...services.journal_import import JournalImportError, journals_import
@@ -20,8 +22,12 @@ class Command(KonteraCommand):
     def run(self, **options):
         company = self.company(options["company"])
         path = Path(options["file"])
-        if not path.exists():
-            raise CommandError(f"No such file: {path}")
+        if not path.is_file():
+            raise CommandError(_("No such file: %(path)s") % {"path": path})
+        try:
+            check_upload_size("journals", path.stat().st_size)  # before reading it
+        except FileTooLarge as exc:
+            return {"ok": False, "imported": 0, "errors": [{"line": 0, "message": str(exc)}]}
         try:
             result = journals_import(company=company, data=path.read_bytes(), filename=path.name,
                                      series=options.get("series"), actor="command")
@@ -32,10 +38,9 @@ class Command(KonteraCommand):
 
     def render(self, result):
         if not result["ok"]:
-            self.stderr.write("Nothing was imported:")
+            self.stderr.write(_("Nothing was imported:"))
             for error in result["errors"]:
-                self.stderr.write(f"  line {error['line']}: {error['message']}" if error["line"] else
-                                  f"  {error['message']}")
+                self.stderr.write("  " + (_("line %(line)s: %(message)s") % error if error["line"] else
+                                          error["message"]))
             return
-        self.stdout.write(f"{result['created']} new, {result['updated']} updated, "
-                          f"{result['unchanged']} unchanged journals.")
+        self.stdout.write(_("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals.") % result)

@@ -1,0 +1,60 @@
+"""Every value of an imported journal against what the voucher models (and Fortnox) can hold.
+
+Run by the parser, so the preview and the command refuse the same files with the same line numbers,
+and nothing is cut short or coerced on the way into the database: a journal id, series, account or
+cost centre that does not fit is an error, never a silently shortened (and so different) value.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.utils.translation import gettext as _
+
+from bookkeeping.limits import ROW_LIMITS, VOUCHER_LIMITS, amount_problem, text_problem
+
+
+def journal_problems(journal) -> list[tuple[int, str]]:
+    """(line, message) for each value of ``journal`` (a ``JournalData``) that cannot be stored as it is."""
+    problems: list[tuple[int, str]] = []
+
+    def check(line, value, label, limit):
+        problem = text_problem(value or "", label=label, limit=limit)
+        if problem:
+            problems.append((line, problem))
+
+    check(journal.line, journal.reference, _("The journal id"), VOUCHER_LIMITS["source_reference"])
+    check(journal.line, journal.description, _("The journal text"), VOUCHER_LIMITS["description"])
+    check(journal.line, journal.series, _("The voucher series"), VOUCHER_LIMITS["series"])
+    for row in journal.rows:
+        line = row.line or journal.line
+        check(line, row.account, _("The account"), ROW_LIMITS["account"])
+        check(line, row.cost_centre, _("The cost centre"), ROW_LIMITS["cost_centre"])
+        check(line, row.project, _("The project"), ROW_LIMITS["project"])
+        check(line, row.text, _("The row text"), ROW_LIMITS["text"])
+        for amount in (row.debit, row.credit):
+            problem = amount_problem(amount)
+            if problem:
+                problems.append((line, problem))
+    return problems
+
+
+def duplicate_voucher_numbers(vouchers) -> list[tuple[int, str]]:
+    """Two SIE vouchers with the same series, number and date cannot be told apart: refuse the file.
+
+    A number is unique within its series (and financial year), so a repeat is a damaged or doubled
+    export, and importing both could book the same thing twice. The same number on different dates
+    stays allowed: BL Administration, for one, exports its monthly depreciations as `#VER # 1` each
+    month (../shared/testdata/sie/BL0001_typ4.SE), and those are different vouchers.
+    """
+    seen: dict[tuple, list[int]] = defaultdict(list)
+    for voucher in vouchers:
+        if voucher.number:
+            seen[(voucher.series, voucher.number, voucher.date)].append(voucher.line_no)
+    problems = []
+    for (series, number, day), lines in seen.items():
+        for line in lines[1:]:
+            problems.append((line, _("Voucher %(series)s %(number)s of %(date)s appears again (first at line %(first)s); "
+                                     "a voucher number is used once in its series. Nothing was imported.")
+                             % {"series": series, "number": number, "date": day.isoformat(), "first": lines[0]}))
+    return problems
