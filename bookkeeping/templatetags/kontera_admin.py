@@ -11,7 +11,7 @@ register = template.Library()
 def kontera_alerts(context):
     """Integrations that need staff now (re-authorisation, confirmation), for the admin index."""
     request = context.get("request")
-    if request is None or not request.user.is_authenticated:
+    if request is None or not request.user.is_authenticated or not request.user.has_perm("integrations.view_integration"):
         return []
     qs = Integration.objects.filter(
         status__in=[IntegrationStatus.NEEDS_REAUTHORISATION, IntegrationStatus.AWAITING_CONFIRMATION]
