@@ -96,8 +96,9 @@ def decode_text(data: bytes) -> str:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if "\x00" in text:
-            break  # NUL bytes: a binary file (or UTF-16 without its byte-order mark)
+        if text.count("\x00") > len(text) // 100 + 1:
+            break  # many NULs: a binary file (or UTF-16 without its byte-order mark); a stray one is
+            # reported with its line by the field checks
         return text
     raise UnreadableFile(_("The file is not a text file: it contains binary data. Save it as CSV (UTF-8) "
                            "and upload that."))
@@ -135,4 +136,6 @@ def check_upload_size(kind: str, size: int) -> None:
 
 
 def _megabytes(size: int) -> str:
+    if size < 1024 * 1024:
+        return _("%(n)s KB") % {"n": max(1, round(size / 1024))}
     return _("%(n)s MB") % {"n": f"{size / 1024 / 1024:.1f}".rstrip("0").rstrip(".")}

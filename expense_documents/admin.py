@@ -232,8 +232,9 @@ class ImportForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if self.refused and "file" not in self.errors:
-            self.add_error("file", self.refused)  # stopped before it arrived: larger than the limit
+        if self.refused:
+            self.errors.pop("file", None)  # not "required": the file was stopped for its size
+            self.add_error("file", self.refused)
         return cleaned
 
 

@@ -39,15 +39,11 @@ class JournalImportForm(forms.Form):
         self.fields["company"].queryset = companies_for_user(user)
         self.refused = refused
 
-    def clean_file(self):
-        if self.refused:
-            raise forms.ValidationError(self.refused)
-        return self.cleaned_data["file"]
-
     def clean(self):
         cleaned = super().clean()
-        if self.refused and "file" not in self.errors:
-            self.add_error("file", self.refused)  # the file was stopped before it arrived at all
+        if self.refused:
+            self.errors.pop("file", None)  # not "required": the file was stopped for its size
+            self.add_error("file", self.refused)
         return cleaned
 
 
