@@ -24,6 +24,8 @@ def two_companies(db):
                       "reset_voucher", "export_accountmapping"],
     )
     user.user_permissions.set(perms)
+    # the alerts on the index link to integrations: seeing them needs the permission to view those
+    user.user_permissions.add(Permission.objects.get(codename="view_integration"))
     return mine, theirs, user
 
 
