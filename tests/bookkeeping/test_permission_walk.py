@@ -252,12 +252,14 @@ def _name(permission) -> str:
 
 @pytest.fixture
 def walk(db, client, superuser, monkeypatch, settings):
+    from django.core.cache import cache
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)  # actions queue their work; nothing runs in the request
     settings.FORTNOX_OAUTH_URL = "https://fortnox.invalid/oauth-v1"
     world = _build_world(superuser)
-    return world, Staff(world)
+    yield world, Staff(world)
+    cache.clear()  # the queued work left "already running" tickets; later tests reuse the same ids
 
 
 # --- the patterns -----------------------------------------------------------------------------
