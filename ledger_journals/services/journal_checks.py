@@ -10,28 +10,35 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bookkeeping.limits import ROW_LIMITS, VOUCHER_LIMITS, amount_problem, text_problem
+
+# Lazy: translated only for a message (a 20 MB file has hundreds of thousands of values to check).
+LABELS = {
+    "reference": gettext_lazy("The journal id"), "description": gettext_lazy("The journal text"),
+    "series": gettext_lazy("The voucher series"), "account": gettext_lazy("The account"),
+    "cost_centre": gettext_lazy("The cost centre"), "project": gettext_lazy("The project"),
+    "text": gettext_lazy("The row text"),
+}
 
 
 def journal_problems(journal) -> list[tuple[int, str]]:
     """(line, message) for each value of ``journal`` (a ``JournalData``) that cannot be stored as it is."""
     problems: list[tuple[int, str]] = []
 
-    def check(line, value, label, limit):
-        problem = text_problem(value or "", label=label, limit=limit)
+    def check(line, value, name, limit):
+        problem = text_problem(value or "", label=LABELS[name], limit=limit)
         if problem:
             problems.append((line, problem))
 
-    check(journal.line, journal.reference, _("The journal id"), VOUCHER_LIMITS["source_reference"])
-    check(journal.line, journal.description, _("The journal text"), VOUCHER_LIMITS["description"])
-    check(journal.line, journal.series, _("The voucher series"), VOUCHER_LIMITS["series"])
+    check(journal.line, journal.reference, "reference", VOUCHER_LIMITS["source_reference"])
+    check(journal.line, journal.description, "description", VOUCHER_LIMITS["description"])
+    check(journal.line, journal.series, "series", VOUCHER_LIMITS["series"])
     for row in journal.rows:
         line = row.line or journal.line
-        check(line, row.account, _("The account"), ROW_LIMITS["account"])
-        check(line, row.cost_centre, _("The cost centre"), ROW_LIMITS["cost_centre"])
-        check(line, row.project, _("The project"), ROW_LIMITS["project"])
-        check(line, row.text, _("The row text"), ROW_LIMITS["text"])
+        for name in ("account", "cost_centre", "project", "text"):
+            check(line, getattr(row, name), name, ROW_LIMITS[name])
         for amount in (row.debit, row.credit):
             problem = amount_problem(amount)
             if problem:
