@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from integrations.models import Integration
+from integrations.models import Integration, OAuthState
 
 
 def secrets_rotate() -> int:
@@ -16,4 +16,7 @@ def secrets_rotate() -> int:
         for integration in Integration.objects.select_for_update().order_by("pk"):
             integration.save(update_fields=["credentials"])
             count += 1
+        # Authorisation requests still open carry a PKCE verifier; re-encrypt them too.
+        for state in OAuthState.objects.select_for_update().filter(used_at__isnull=True).order_by("pk"):
+            state.save(update_fields=["secret_params"])
     return count
