@@ -172,16 +172,16 @@ def dinero_choose_organisation(*, integration: Integration, organization_id, act
     if not choice.usable:
         raise SetupError(choice.problem, field_name="organization_id")
     company = integration.company
-    if choice.cvr_matches is False and not accept_other_cvr:
-        raise SetupError(_("%(org)s has CVR %(cvr)s, but %(company)s has %(own)s. Choose the company's own "
-                           "organisation, or confirm that this one is right.")
-                         % {"org": choice.name, "cvr": choice.cvr, "company": company, "own": company.org_number},
-                         field_name="accept_other_cvr")
     if _posted_elsewhere(integration, organization_id):
         raise SetupError(_("Vouchers of %(company)s are already in Dinero organisation %(old)s; they cannot move to "
                            "another organisation. Choose %(old)s.")
                          % {"company": company, "old": integration.settings.get("organization_id")},
                          field_name="organization_id")
+    if choice.cvr_matches is False and not accept_other_cvr:
+        raise SetupError(_("%(org)s has CVR %(cvr)s, but %(company)s has %(own)s. Choose the company's own "
+                           "organisation, or confirm that this one is right.")
+                         % {"org": choice.name, "cvr": choice.cvr, "company": company, "own": company.org_number},
+                         field_name="accept_other_cvr")
     connector_class = registry.connector_class(SYSTEM)
     try:
         settings_ = connector_class.validate_settings(

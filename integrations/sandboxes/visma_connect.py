@@ -374,6 +374,9 @@ class VismaConnect:
             if REVOKE_GRANT_ON_CODE_REUSE and code.grant_id in self.grants:
                 self.grants[code.grant_id].revoked = True
             return _token_error("invalid_grant")
+        # Spent by its first presentation, right or wrong (the IdentityServer family removes a code
+        # from its store before checking the rest; the stricter reading of "single use").
+        code.used = True
         if self.clock.now() >= code.expires_at or form.get("redirect_uri", "") != code.redirect_uri:
             return _token_error("invalid_grant")
         if code.code_challenge and _s256(form.get("code_verifier", "")) != code.code_challenge:
@@ -381,7 +384,6 @@ class VismaConnect:
         user = self.users.get(code.email)
         if user is None:
             return _token_error("invalid_grant")
-        code.used = True
         grant = Grant(uuid.uuid4().hex, client.client_id, user.email, list(code.scopes), self.clock.now())
         self.grants[grant.grant_id] = grant
         code.grant_id = grant.grant_id
