@@ -21,6 +21,7 @@ from integrations import tokens
 from integrations.base import ConnectorError
 from integrations.models import Integration
 
+from .services.consent import consent_check, consent_complete
 from .services.reconnection import integration_reconnected
 
 # What happens once a consent is in, for a system whose flow needs more than "reconnected" (Dinero:
@@ -53,8 +54,7 @@ def connect(request, pk: int, system: str):
 def callback(request, system: str):
     label = dict(Integration._meta.get_field("system").choices).get(system, system)
     try:
-        consent = tokens.consume_state(state=request.GET.get("state", ""), user=request.user,
-                                       user_can_act_on=user_can_connect, system=system)
+        consent = consent_check(state=request.GET.get("state", ""), user=request.user, system=system)
     except tokens.StateError as exc:
         messages.error(request, _("%(system)s connection not made: %(reason)s") % {"system": label, "reason": exc})
         return redirect("admin:integrations_integration_changelist")
@@ -66,15 +66,10 @@ def callback(request, system: str):
         messages.error(request, _("%(system)s did not grant access: %(reason)s") % {"system": label, "reason": reason})
         return redirect(integration_page(integration))
     try:
-        tokens.exchange_code(integration=integration, code=request.GET.get("code", ""),
-                             code_verifier=consent.code_verifier)
+        consent_complete(consent=consent, code=request.GET.get("code", ""), actor=request.user)
     except ConnectorError as exc:
-        audit_record(action=f"{system}:authorise_failed", outcome="error", integration=integration,
-                     actor=request.user, http_status=exc.http_status, message=exc.message)
         messages.error(request, _("%(system)s connection failed: %(reason)s") % {"system": label, "reason": exc.message})
         return redirect(integration_page(integration))
-    audit_record(action=f"{system}:authorised", outcome="ok", integration=integration, actor=request.user,
-                 message=_("%(system)s granted access.") % {"system": label})
     hook = AFTER_CONSENT.get(system)
     if hook is not None:
         return hook(request, integration)

@@ -26,10 +26,37 @@ ROOT = Path(settings.BASE_DIR)
 VAR = ROOT / "var"
 
 
+RUN_HEADER = "# Written by `manage.py run`"
+
+
+def visma_connect_env(dinero_api_url: str, web_port: int) -> list[str]:
+    """The demo's Visma Connect application in the Dinero sandbox (it serves /connect/… itself)."""
+    return [
+        f"VISMA_CONNECT_AUTHORIZE_URL={dinero_api_url}/connect/authorize",
+        f"VISMA_CONNECT_TOKEN_URL={dinero_api_url}/connect/token",
+        "VISMA_CONNECT_CLIENT_ID=isv_kontera_demo",
+        "VISMA_CONNECT_CLIENT_SECRET=kontera-demo-visma-secret",
+        f"VISMA_CONNECT_REDIRECT_URI=http://127.0.0.1:{web_port}/integrations/dinero/callback",
+    ]
+
+
+def upgrade_local_env(env_file: Path, web_port: int) -> bool:
+    """A .env written by an earlier ``run`` lacks the Visma Connect lines: add them (same sandbox)."""
+    text = env_file.read_text()
+    if not text.startswith(RUN_HEADER) or "VISMA_CONNECT_CLIENT_ID=" in text:
+        return False
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    dinero = values.get("DINERO_API_URL", "").rstrip("/")
+    if not dinero:
+        return False
+    env_file.write_text(text.rstrip("\n") + "\n" + "\n".join(visma_connect_env(dinero, web_port)) + "\n")
+    return True
+
+
 def local_env(web_port: int, sandbox_port: int) -> str:
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     return "\n".join([
-        "# Written by `manage.py run` for local use: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        f"{RUN_HEADER} for local use: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
         "DEBUG=true",
         f"SECRET_KEY={secrets.token_urlsafe(48)}",
         f"KONTERA_ENCRYPTION_KEYS={Fernet.generate_key().decode()}",
@@ -43,6 +70,7 @@ def local_env(web_port: int, sandbox_port: int) -> str:
         f"DINERO_AUTH_URL={sandbox}/dinero/dineroapi/oauth/token",
         "DINERO_CLIENT_ID=kontera-demo",
         "DINERO_CLIENT_SECRET=kontera-demo-secret",
+        *visma_connect_env(f"{sandbox}/dinero", web_port),
         f"NETS_EASY_API_URL={sandbox}/netseasy",
         "",
     ])
@@ -74,6 +102,9 @@ class Command(BaseCommand):
             self.stdout.write("Wrote .env for local use (sandboxes, fresh secrets).")
             # settings are read at start-up: start again with the new .env
             os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
+        if upgrade_local_env(env_file, options["port"]):
+            self.stdout.write("Added the Visma Connect (Dinero) settings of the sandbox to .env.")
+            os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
 
         VAR.mkdir(exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
@@ -95,7 +126,8 @@ class Command(BaseCommand):
                     child.kill()
 
         try:
-            children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"])]))
+            children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"]),
+                                              "--web-port", str(options["port"])]))
             if not wait_for_port(options["sandbox_port"]):
                 self.stderr.write("The sandboxes did not start.")
                 return
@@ -136,6 +168,7 @@ class Command(BaseCommand):
                           f"  Admin:      http://127.0.0.1:{port}/admin/\n"
                           f"  Login:      {login[0]} / {login[1]}\n"
                           f"  Staff:      anna / demo-anna-2026 (Swedish companies), lars / demo-lars-2026 (Danish)\n"
+                          f"  Visma:      lars@kontera.example / demo-visma-2026 (the sandbox's Visma Connect login)\n"
                           f"  Sandboxes:  http://127.0.0.1:{sandbox_port}/fortnox  /dinero  /netseasy\n"
                           f"  Worker:     django-q2 cluster (2 workers)\n"
                           f"Stop with Ctrl-C.\n{line}\n")

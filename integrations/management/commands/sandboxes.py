@@ -21,7 +21,7 @@ from integrations.sandboxes.fortnox import FortnoxSandbox
 from integrations.sandboxes.netseasy import NetsEasySandbox
 
 
-def build_sandboxes(state_file: Path | None, *, reset: bool = False) -> dict:
+def build_sandboxes(state_file: Path | None, *, reset: bool = False, web_port: int = 8000) -> dict:
     sandboxes = {"/fortnox": FortnoxSandbox(), "/dinero": DineroSandbox(), "/netseasy": NetsEasySandbox()}
     saved = {}
     if state_file and state_file.exists() and not reset:
@@ -31,6 +31,11 @@ def build_sandboxes(state_file: Path | None, *, reset: bool = False) -> dict:
             sandbox.load_state(saved[prefix])
         else:
             sandbox.seed_demo()
+    # The demo applications send the browser back to the web server actually running (idempotent;
+    # it also brings state saved by an older version up to date).
+    callbacks = f"http://127.0.0.1:{web_port}/integrations"
+    sandboxes["/fortnox"].seed_demo(redirect_uri=f"{callbacks}/fortnox/callback")
+    sandboxes["/dinero"].seed_demo(redirect_uri=f"{callbacks}/dinero/callback")
     return sandboxes
 
 
@@ -48,10 +53,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8100)
         parser.add_argument("--state", default=str(Path(settings.BASE_DIR) / "var" / "sandboxes.json"))
         parser.add_argument("--reset", action="store_true", help="Forget saved state and start from the demo data.")
+        parser.add_argument("--web-port", type=int, default=8000,
+                            help="The port of Kontera's web server: the demo apps' OAuth callbacks go there.")
 
     def handle(self, *args, **options):
         state_file = Path(options["state"])
-        sandboxes = build_sandboxes(state_file, reset=options["reset"])
+        sandboxes = build_sandboxes(state_file, reset=options["reset"], web_port=options["web_port"])
         server = ServerThread(mount(sandboxes), port=options["port"])
         stop = threading.Event()
 
