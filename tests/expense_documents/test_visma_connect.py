@@ -351,3 +351,12 @@ def test_dinero_setup_without_an_api_key_uses_the_visma_consent(dinero_sandbox, 
                  "--invoice-payment-method", "63000", "--receipt-payment-methods", "Kvitteringer", "--json", stdout=out)
     result = json.loads(out.getvalue())
     assert result["status"] == "active" and result["connection"] == "Visma Connect" and result["api_key"] == ""
+
+
+def test_the_connection_pages_speak_danish_and_swedish(client, dinero_sandbox, dk_company):
+    client.force_login(_bookkeeper(dk_company))
+    url = reverse("admin:dinero_setup_connect", args=[dk_company.pk])
+    danish = client.get(url, HTTP_ACCEPT_LANGUAGE="da").content.decode()
+    assert "Forbind med Visma Connect" in danish and "Personlig integration — kun virksomhedens eget Dinero" in danish
+    swedish = client.get(url, HTTP_ACCEPT_LANGUAGE="sv").content.decode()
+    assert "Anslut med Visma Connect" in swedish and "Connect with Visma Connect" not in swedish
