@@ -43,7 +43,11 @@ def connect(request, pk: int, system: str):
     integration = get_object_or_404(Integration, pk=pk, system=system)
     if not user_can_connect(request.user, integration.company):
         raise PermissionDenied
-    url = tokens.authorisation_url(integration=integration, user=request.user)
+    try:
+        url = tokens.authorisation_url(integration=integration, user=request.user)
+    except tokens.NotConfigured as exc:
+        messages.error(request, str(exc))
+        return redirect(integration_page(integration))
     audit_record(action=f"{system}:authorise_started", integration=integration, actor=request.user,
                  message=_("Sent to %(system)s to approve the connection.")
                  % {"system": integration.get_system_display()})

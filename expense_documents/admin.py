@@ -23,7 +23,7 @@ from bookkeeping.views import register_after_consent
 from . import views
 from .models import ExpenseDocument, ExpenseLine, WorkflowRule
 from .selectors import document_sync_state
-from .services.common import MAX_ATTACHMENT_BYTES, SYSTEM
+from .services.common import AUTH_VISMA_CONNECT, MAX_ATTACHMENT_BYTES, SYSTEM
 from .services.csv_import import CSV_COLUMNS, documents_import, import_root
 from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
 
@@ -277,8 +277,11 @@ class WorkflowRuleAdmin(CompanyScopedAdmin):
 
 def integration_tools(integration, request) -> list[tuple[str, str]]:
     """The buttons on a Dinero integration's page (Connect Dinero is the template's, as for Fortnox)."""
-    return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"])),
-            (_("Choose the Dinero organisation"), reverse("admin:dinero_setup_organisation", args=[integration.pk]))]
+    tools = [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+    if (integration.settings or {}).get("auth") == AUTH_VISMA_CONNECT:
+        tools.append((_("Choose the Dinero organisation"),
+                      reverse("admin:dinero_setup_organisation", args=[integration.pk])))
+    return tools
 
 
 register_integration_page(SYSTEM, tools=integration_tools)

@@ -78,6 +78,10 @@ class Provider:
     def refresh(self, *, refresh_token: str) -> dict:
         raise NotImplementedError
 
+    def missing_settings(self) -> str:
+        """Why Kontera cannot start an authorisation (its own client settings are missing), or ""."""
+        raise NotImplementedError
+
     def not_connected(self) -> str:
         raise NotImplementedError
 
@@ -144,6 +148,12 @@ class FortnoxProvider(Provider):
             return RetryableError(_("Fortnox's token endpoint did not answer (%(error)s).")
                                   % {"error": exc.__class__.__name__})
         return RetryableError(_("Fortnox's token endpoint answered unexpectedly: %(error)s") % {"error": exc})
+
+    def missing_settings(self) -> str:
+        if settings.FORTNOX_CLIENT_ID and settings.FORTNOX_CLIENT_SECRET:
+            return ""
+        return _("Kontera has no Fortnox app configured (FORTNOX_CLIENT_ID and FORTNOX_CLIENT_SECRET). This is a "
+                 "server setting: tell whoever runs Kontera.")
 
     def not_connected(self) -> str:
         return _("Fortnox is not connected yet. Press 'Connect Fortnox' on the integration.")
@@ -236,6 +246,12 @@ class VismaConnectProvider(Provider):
                              % {"status": response.status_code, "error": error}, code=error,
                              http_status=response.status_code)
 
+    def missing_settings(self) -> str:
+        if settings.VISMA_CONNECT_CLIENT_ID and settings.VISMA_CONNECT_CLIENT_SECRET:
+            return ""
+        return _("Kontera has no Visma Connect application configured (VISMA_CONNECT_CLIENT_ID and "
+                 "VISMA_CONNECT_CLIENT_SECRET). This is a server setting: tell whoever runs Kontera.")
+
     def not_connected(self) -> str:
         return _("Dinero is not connected through Visma Connect yet. Press 'Connect Dinero' on the integration.")
 
@@ -261,9 +277,16 @@ def _code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
 
 
+class NotConfigured(Exception):
+    """Kontera's own client settings for the service are missing: no authorisation can start."""
+
+
 def authorisation_url(*, integration: Integration, user=None) -> str:
     """Start the authorisation-code flow: a fresh, single-use state bound to this integration."""
     provider = provider_for(integration.system)
+    missing = provider.missing_settings()
+    if missing:
+        raise NotConfigured(missing)
     state = secrets.token_urlsafe(32)
     # RFC 7636 §4.1: 43 to 128 characters of [A-Za-z0-9-._~]; token_urlsafe(64) gives 86.
     verifier = secrets.token_urlsafe(64) if provider.uses_pkce else ""

@@ -360,3 +360,16 @@ def test_the_connection_pages_speak_danish_and_swedish(client, dinero_sandbox, d
     assert "Forbind med Visma Connect" in danish and "Personlig integration — kun virksomhedens eget Dinero" in danish
     swedish = client.get(url, HTTP_ACCEPT_LANGUAGE="sv").content.decode()
     assert "Anslut med Visma Connect" in swedish and "Connect with Visma Connect" not in swedish
+
+
+def test_without_a_visma_connect_application_nothing_starts(client, dinero_sandbox, dk_company, settings):
+    settings.VISMA_CONNECT_CLIENT_ID = ""
+    integration = factories.IntegrationFactory(company=dk_company, system="dinero", status="setting_up")
+    client.force_login(_bookkeeper(dk_company))
+    page = client.get(reverse("integrations:dinero_connect", args=[integration.pk]), follow=True).content.decode()
+    assert "no Visma Connect application configured (VISMA_CONNECT_CLIENT_ID" in page
+    assert not OAuthState.objects.exists()
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="VISMA_CONNECT_CLIENT_ID"):
+        call_command("dinero_connect", dk_company.slug, stdout=StringIO())

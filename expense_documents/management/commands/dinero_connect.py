@@ -2,6 +2,7 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from bookkeeping.management.base import KonteraCommand
+from integrations.tokens import NotConfigured
 
 from ...services.common import SetupError, dinero_integration
 from ...services.dinero_connection import dinero_organisations, visma_connect_url
@@ -24,16 +25,19 @@ class Command(KonteraCommand):
         company = self.company(options["company"])
         if options["organisations"]:
             integration = dinero_integration(company)
-            try:
-                choices = dinero_organisations(integration=integration) if integration else []
-            except SetupError as exc:
-                raise CommandError(exc.message) from None
             if integration is None:
                 raise CommandError(_("Connect Dinero through Visma Connect first."))
+            try:
+                choices = dinero_organisations(integration=integration)
+            except SetupError as exc:
+                raise CommandError(exc.message) from None
             return {"company": company.slug, "organisations": [
                 {"organization_id": c.remote_id, "name": c.name, "cvr": c.cvr, "dinero_pro": c.usable,
                  "cvr_matches": c.cvr_matches, "problem": c.problem} for c in choices]}
-        integration, url = visma_connect_url(company=company, actor="command")
+        try:
+            integration, url = visma_connect_url(company=company, actor="command")
+        except NotConfigured as exc:
+            raise CommandError(str(exc)) from None
         return {"company": company.slug, "integration": integration.pk, "authorisation_url": url, "valid_minutes": 10}
 
     def render(self, result):
