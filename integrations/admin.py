@@ -133,6 +133,8 @@ class IntegrationAdmin(CompanyScopedAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_display(self, integration):
+        if integration.credentials_unreadable:
+            return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
         colour = {IntegrationStatus.ACTIVE: "#2e7d32", IntegrationStatus.NEEDS_REAUTHORISATION: "#c62828",
                   IntegrationStatus.AWAITING_CONFIRMATION: "#ef6c00"}.get(integration.status, "#555")
         return format_html('<strong style="color:{}">{}</strong>', colour, integration.get_status_display())
@@ -140,10 +142,14 @@ class IntegrationAdmin(CompanyScopedAdmin):
     @admin.display(description=_("why"))
     def status_message_short(self, integration):
         message = integration.status_message or ""
+        if integration.credentials_unreadable:
+            message = integration.credentials_unreadable_message
         return message[:90] + ("…" if len(message) > 90 else "")
 
     @admin.display(description=_("stored credentials"))
     def credentials_display(self, integration):
+        if integration.credentials_unreadable:
+            return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
         shown = integration.masked_credentials()
         if not shown:
             return "–"
