@@ -22,6 +22,9 @@ max_requests = 2000
 max_requests_jitter = 200
 # Only the local TLS proxy may say a request came over HTTPS (see SECURE_PROXY_SSL_HEADER).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn ≥ 25 opens a control socket in $HOME by default: one path for every instance on the
+# machine, and unwritable under systemd's ProtectHome. Kontera does not use it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
@@ -35,6 +38,7 @@ if os.environ.get("LOG_FORMAT", "plain") == "json":
             "error": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
             "access": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
         },
+        "root": {"handlers": ["error"], "level": "INFO"},
         "loggers": {
             "gunicorn.error": {"handlers": ["error"], "level": loglevel.upper(), "propagate": False},
             "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},

@@ -35,6 +35,9 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Pages render without `collectstatic` (production's manifest storage needs it; tests/operations prove that).
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 @pytest.fixture
