@@ -74,9 +74,11 @@ class JsonLineFormatter(JsonFormatter):
     """One JSON object per line: time, level, logger, message, the ids, and the traceback if any."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
-        kwargs.setdefault("timestamp", False)
-        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s", *args, **kwargs)
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        # ISO 8601 in UTC: the same in every process (gunicorn's master never loads Django's TIME_ZONE).
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault("json_ensure_ascii", False)  # å, ä, ö and æ, ø as they are
+        super().__init__("%(levelname)s %(name)s %(message)s", *args, **kwargs)
 
 
 def logging_config(*, log_format: str, level: str) -> dict:
