@@ -189,6 +189,12 @@ def check_series(plan: PlanSnapshot, series: str) -> list[Problem]:
 
 def check_financial_year(plan: PlanSnapshot, day: date) -> list[Problem]:
     """A financial year covers the date."""
+    if not plan.financial_years:
+        # E.g. a Dinero plan imported before accounting years were read: say what to do.
+        return [Problem(
+            "no_financial_year",
+            _("No financial years have been imported from the target yet; import its master data again."),
+        )]
     if plan.financial_year_for(day) is None:
         return [Problem(
             "no_financial_year", _("No financial year covers %(date)s. Create it in the target first.") % {"date": day}

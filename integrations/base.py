@@ -43,6 +43,15 @@ class AuthError(ConnectorError):
     """The target refuses our credentials: staff must re-authorise (nothing is lost meanwhile)."""
 
 
+class LicenceOrPermissionMissing(AuthError):
+    """The target refuses a resource for want of a licence, a permission or a scope.
+
+    Not a fault of the voucher: every voucher would meet it. It waits like any refused
+    authorisation until the company's subscription or the connecting user's rights are fixed and
+    the connection is made again (a new consent is what carries new scopes and licences).
+    """
+
+
 class RemoteValidationError(ConnectorError):
     """The target refused the content. Never retried blindly: staff fix the cause first."""
 

@@ -47,10 +47,10 @@ def _allow_local_http(url: str) -> None:
     os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"  # Fortnox echoes scopes in its own order
 
 
-def _oauth_session(state: str | None = None) -> OAuth2Session:
+def _oauth_session(state: str | None = None, *, scope=FORTNOX_SCOPES) -> OAuth2Session:
     _allow_local_http(settings.FORTNOX_OAUTH_URL)
     session = OAuth2Session(settings.FORTNOX_CLIENT_ID, redirect_uri=settings.FORTNOX_REDIRECT_URI,
-                            scope=FORTNOX_SCOPES, state=state)
+                            scope=scope, state=state)
     session.headers["User-Agent"] = make_session().headers["User-Agent"]
     return session
 
@@ -159,7 +159,9 @@ def fortnox_access_token(*, integration: Integration, stale_access_token: str | 
         if not credentials.get("refresh_token"):
             raise AuthError("The Fortnox authorisation has expired. Connect Fortnox again.")
         try:
-            token = _oauth_session().refresh_token(
+            # Fortnox's refresh is grant_type and refresh_token only (developer/authorization/
+            # get-refresh-token); without scope=None requests-oauthlib would add the scopes too.
+            token = _oauth_session(scope=None).refresh_token(
                 f"{settings.FORTNOX_OAUTH_URL}/token", refresh_token=credentials["refresh_token"],
                 auth=_client_auth(), timeout=settings.KONTERA_HTTP_TIMEOUT,
             )

@@ -112,11 +112,13 @@ class VoucherAdmin(CompanyScopedAdmin):
         if voucher.state == VoucherState.POSTED:
             return _("Posted.")
         problems = voucher_services.voucher_preflight(voucher)
+        notes = format_html_join("", '<li style="color:#8a5a00">{}</li>',
+                                 ((n,) for n in voucher_services.voucher_preflight_notes(voucher)))
         if not problems:
-            return format_html('<span style="color:#2e7d32">✔ {}</span>',
-                               _("Ready to send: every rule holds against the imported account plan."))
-        return format_html('<ul style="color:#c62828;margin:0">{}</ul>',
-                           format_html_join("", "<li>{}</li>", ((str(p),) for p in problems)))
+            return format_html('<span style="color:#2e7d32">✔ {}</span><ul style="margin:0">{}</ul>',
+                               _("Ready to send: every rule holds against the imported account plan."), notes)
+        return format_html('<ul style="color:#c62828;margin:0">{}{}</ul>',
+                           format_html_join("", "<li>{}</li>", ((str(p),) for p in problems)), notes)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -133,7 +135,8 @@ class VoucherAdmin(CompanyScopedAdmin):
         rows = []
         for voucher in queryset:
             problems = [] if voucher.state == VoucherState.POSTED else voucher_services.voucher_preflight(voucher)
-            rows.append({"voucher": voucher, "problems": problems, "total": voucher.totals()[0]})
+            notes = [] if voucher.state == VoucherState.POSTED else voucher_services.voucher_preflight_notes(voucher)
+            rows.append({"voucher": voucher, "problems": problems, "notes": notes, "total": voucher.totals()[0]})
         context = {
             **self.admin_site.each_context(request),
             "title": _("Send vouchers"),

@@ -154,6 +154,19 @@ def voucher_preflight(voucher: Voucher, *, integration: Integration | None = Non
     return problems
 
 
+def voucher_preflight_notes(voucher: Voucher, *, integration: Integration | None = None, plan=None,
+                            dto: VoucherDTO | None = None) -> list[str]:
+    """What will be changed on the way to the target — shown to staff, never a refusal (e.g. texts
+    mapped into Fortnox's valid characters)."""
+    notes_for = getattr(registry.connector_class(voucher.system), "preflight_notes", None)
+    if notes_for is None:
+        return []
+    if dto is None:
+        integration = integration if integration is not None else _integration_for(voucher)
+        dto = voucher_dto(voucher, integration=integration, plan=plan)
+    return [str(note) for note in notes_for(dto)]
+
+
 def _blocking_problems(voucher: Voucher) -> list[rules.Problem]:
     """Problems a flow attached to the voucher before queueing it (e.g. 'no DKK amount yet')."""
     return [rules.Problem(code, message) for code, message in (voucher.extra or {}).get("_blocking", [])]
@@ -270,6 +283,9 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         fingerprint = voucher_fingerprint(voucher)  # what we are about to post
         voucher_transition(voucher=voucher, to=S.SENDING, actor=actor, attempts=voucher.attempts + 1,
                            pending_since=voucher.pending_since or now)
+        for note in voucher_preflight_notes(voucher, dto=dto):
+            if not AuditEvent.objects.filter(voucher=voucher, action="preflight:note", message=note).exists():
+                audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
     connector = connector or registry.connector_for(integration)
     try:

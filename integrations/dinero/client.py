@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from email.utils import parsedate_to_datetime
 
 import requests
 from django.conf import settings
@@ -37,10 +38,32 @@ EARLY_RENEWAL = 120
 PRO_CODES = {"48", "90"}  # §1.4: the official pages disagree; both mean "no Dinero Pro"
 FOREIGN_ORGANISATION_CODE = "41"
 STALE_TIMESTAMP_CODE = "58"
+# "It might take a second for the file to be accessible" (api.dinero.dk/v1/docs, Files).
+FILE_SETTLE_SECONDS = 1.0
 
 
 class NotFound(RemoteValidationError):
     pass
+
+
+class FileNotReady(RemoteValidationError):
+    """Dinero refused the FileGuid of a file uploaded moments ago: "It might take a second for the
+    file to be accessible" (api.dinero.dk/v1/docs, Files). Nothing was created; try again shortly."""
+
+
+def retry_after_seconds(value) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def pro_required_message(organization_id, code: str = "") -> str:
@@ -122,6 +145,14 @@ class DineroClient:
         except ValueError:
             body = {}
         error = str(body.get("error") or "") if isinstance(body, dict) else ""
+        if response.status_code == 429:
+            # A rate limit on the login service, not a verdict on the key (dinero-cli, personal.py,
+            # handles it the same way): every worker of this organisation waits, then tries again.
+            wait = retry_after_seconds(response.headers.get("Retry-After")) or WINDOW
+            ratelimit.pause(self.rate_key, wait)
+            logger.warning("Dinero token endpoint 429 for %s; waiting %.0f s", self.rate_key, wait)
+            raise RetryableError(_("Dinero's login service is busy (too many requests); we try again in %(n)s "
+                                   "seconds.") % {"n": int(wait)}, retry_after=wait, http_status=429, code="429")
         if response.status_code >= 500:
             raise RetryableError(_("Dinero's login service had an internal error (%(status)s).")
                                  % {"status": response.status_code}, http_status=response.status_code)
@@ -205,8 +236,8 @@ class DineroClient:
                                  http_status=status, outcome_unknown=write)
         if 400 <= status < 500:
             text = mapping.plain_validation(errors, message) if (errors or message) else redact(response.text[:300])
-            raise RemoteValidationError(text, code=code, http_status=status,
-                                        field_name=next(iter(errors), "") if errors else "")
+            kind = FileNotReady if status == 400 and mapping.file_not_ready(errors) else RemoteValidationError
+            raise kind(text, code=code, http_status=status, field_name=next(iter(errors), "") if errors else "")
         raise ConnectorError(redact(response.text[:300]), code=code, http_status=status)
 
     def get(self, path: str, *, version: str = "v1", org_scoped: bool = True, **params):
@@ -226,7 +257,14 @@ class DineroClient:
         file_guid = str((body or {}).get("FileGuid") or "")
         if not file_guid:
             raise RetryableError(_("Dinero accepted the file but returned no FileGuid."))
+        self.file_ready_at = time.time() + FILE_SETTLE_SECONDS
         return file_guid
+
+    def wait_for_file(self) -> None:
+        """Let the last uploaded file settle before a voucher names it (only what is left of it)."""
+        left = getattr(self, "file_ready_at", 0) - time.time()
+        if left > 0:
+            self.sleep(left)
 
     def get_all(self, path: str, **params) -> list[dict]:
         """Every page of a ``{"Collection", "Pagination"}`` list (zero-based pages, §11)."""

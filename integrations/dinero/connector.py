@@ -17,6 +17,7 @@ on the spot, so a retry converges instead of posting twice.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import mimetypes
 from pathlib import Path
 
@@ -30,13 +31,30 @@ from ..base import (
     MasterData,
     RemoteValidationError,
     RemoteVoucher,
+    RetryableError,
     StaleVersionError,
     VoucherDTO,
 )
 from . import mapping
-from .client import DEFAULT_RATE_LIMIT, DineroClient, NotFound, pro_required_message, wrong_organisation_message
+from .client import (
+    DEFAULT_RATE_LIMIT,
+    DineroClient,
+    FileNotReady,
+    NotFound,
+    pro_required_message,
+    wrong_organisation_message,
+)
+
+logger = logging.getLogger("kontera.dinero")
 
 MAX_FILE_BYTES = 6_000_000  # §4: Dinero refuses larger files with 413; we refuse before sending
+# "It might take a second for the file to be accessible" (api.dinero.dk/v1/docs, Files): a create
+# naming a just-uploaded file may be refused; it is tried again after these pauses (7.5 s at most),
+# then left for the next attempt — never a failed voucher for it.
+FILE_READY_PAUSES = (0.5, 1.0, 2.0, 4.0)
+# Every list Kontera reads names the fields it reads: without fields= Dinero returns only the
+# default ones (a recorded accounts list has only AccountNumber and Name, Apaq/dinero-java).
+ENTRY_ACCOUNT_FIELDS = "AccountNumber,Name,VatCode,Category,IsHidden"
 
 SETTING_DEFAULTS = {"book_vouchers": True, "rate_limit_per_minute": DEFAULT_RATE_LIMIT, "import_chart": True}
 ACCOUNT_SETTINGS = ("error_account", "invoice_counter_account")
@@ -57,9 +75,9 @@ class DineroConnector:
     label = "Dinero"
     is_target = True
     requires_series = False
-    # Dinero's public API lists no accounting years (§5.1), so we cannot check them before sending;
-    # Dinero itself refuses a date outside every accounting year, and we say so in plain words.
-    reports_financial_years = False
+    # GET /v1/{org}/accountingyears (dinero-cli, src/dinero_cli/commands/accounting_years.py): the
+    # years come in with the master data and the pre-flight checks the voucher date, as for Fortnox.
+    reports_financial_years = True
     secret_fields: tuple[str, ...] = ("api_key",)
 
     def __init__(self, integration, *, session=None, sleep=None):
@@ -136,7 +154,7 @@ class DineroConnector:
         name = next((str(o.get("Name") or "") for o in organisations
                      if str(o.get("Id")) == self.client.organization_id), "")
         step(_("Reading the chart of accounts"))
-        entries = self.client.get("accounts/entry") or []
+        entries = self.client.get("accounts/entry", fields=ENTRY_ACCOUNT_FIELDS) or []
         step(_("Reading the purchase accounts"))
         purchase = {mapping.as_int(a.get("AccountNumber"))
                     for a in self.client.get("accounts/purchase", fields="AccountNumber") or []}
@@ -145,6 +163,8 @@ class DineroConnector:
         deposit = {mapping.as_int(a.get("AccountNumber")) for a in deposits}
         step(_("Reading the VAT types"))
         vat_types = self.client.get("vatTypes") or []
+        step(_("Reading the accounting years"))
+        years = [mapping.accounting_year_dto(y) for y in self.client.get("accountingyears") or []]
 
         accounts = {}
         for item in [*entries, *deposits]:
@@ -161,6 +181,7 @@ class DineroConnector:
         return MasterData(
             accounts=tuple(accounts[n] for n in sorted(accounts)),
             vat_codes=tuple(mapping.vat_code_dto(v) for v in vat_types if v.get("VatCode")),
+            financial_years=tuple(y for y in years if y is not None),
             company_info={
                 "name": name,
                 "organization_id": self.client.organization_id,
@@ -231,10 +252,10 @@ class DineroConnector:
     def _create(self, voucher: VoucherDTO, steps: list[str]) -> dict:
         kind = mapping.purchase_type(voucher)
         self._check_lines(voucher)
+        file_guid = self._upload(voucher)  # first: the contact look-up gives the file time to settle
         contact = self._contact(voucher) if kind == "credit" else None
-        file_guid = self._upload(voucher)
         body = mapping.create_payload(voucher, contact_guid=contact, file_guid=file_guid)
-        created = self.client.post("vouchers/purchase", body, version="v1.2") or {}
+        created = self._once_file_is_ready(lambda: self.client.post("vouchers/purchase", body, version="v1.2")) or {}
         guid = str(created.get("Guid") or "")
         if not guid:
             raise RemoteValidationError(_("Dinero created the voucher but did not say its Guid."))
@@ -246,15 +267,30 @@ class DineroConnector:
 
     def _put(self, voucher: VoucherDTO, guid: str, timestamp: str, steps: list[str]) -> dict:
         self._check_lines(voucher)
-        contact = self._contact(voucher)
         file_guid = self._upload(voucher)
+        contact = self._contact(voucher)
         body = mapping.update_payload(voucher, contact_guid=contact, file_guid=file_guid, timestamp=timestamp)
-        self.client.put(f"vouchers/purchase/{guid}", body)
+        self._once_file_is_ready(lambda: self.client.put(f"vouchers/purchase/{guid}", body))
         read = self._read(guid)
         self._verify(voucher, read, delete_on_mismatch=False)
         steps.append(_("Updated draft voucher %(guid)s, total %(total)s DKK.")
                      % {"guid": guid, "total": f"{mapping.expected_total(voucher):.2f}"})
         return read
+
+    def _once_file_is_ready(self, call):
+        """Run a create or update that names a fresh file; while Dinero says the file is not usable
+        yet, wait a little and try again (a refused request created nothing)."""
+        self.client.wait_for_file()
+        for pause in (*FILE_READY_PAUSES, None):
+            try:
+                return call()
+            except FileNotReady as exc:
+                if pause is None:
+                    raise RetryableError(_("Dinero has not made the uploaded file usable yet; the voucher is "
+                                           "sent again shortly. (%(detail)s)") % {"detail": exc.message},
+                                         code="file_not_ready", http_status=exc.http_status) from None
+                self.client.sleep(pause)
+        return None  # not reached
 
     def _check_lines(self, voucher: VoucherDTO) -> None:
         if not mapping.voucher_lines(voucher):
@@ -305,9 +341,8 @@ class DineroConnector:
                      % {"number": old.get("VoucherNumber")}, "", *mapping.cover_sheet_lines(voucher)]
             file_guid = self.client.upload(mapping.attachment_name(voucher.reference, "", suffix="credit"),
                                            mapping.cover_sheet_pdf(lines), "application/pdf")
-            body = mapping.credit_note_payload(old, file_guid=file_guid,
-                                               reference=mapping.external_reference(voucher))
-            created = self.client.post("vouchers/purchase/creditnotes", body) or {}
+            body = mapping.credit_note_payload(old, file_guid=file_guid)
+            created = self._once_file_is_ready(lambda: self.client.post("vouchers/purchase/creditnotes", body)) or {}
             note = self.client.get(f"vouchers/purchase/creditnotes/{created.get('Guid')}")
         if str(note.get("Status") or "").lower() == "draft":
             self.client.post(f"vouchers/purchase/creditnotes/{note['Guid']}/book", {"Timestamp": note["Timestamp"]})
@@ -326,15 +361,24 @@ class DineroConnector:
         files.sort(key=lambda f: str(f.get("UploadedAt") or ""), reverse=True)
         vouchers, notes = [], []
         for item in files:
-            for link in item.get("Linked") or []:
-                guid = str(link.get("Guid") or "")
-                kind = str(link.get("Type") or "").lower()
-                if "credit" in kind:
+            links = mapping.file_links(item)
+            if links is None:
+                # Never guess what an unknown shape means: a retry waits instead of posting again.
+                logger.warning("Dinero file %s: Linked has a shape we do not know (%s); not posting again",
+                               item.get("FileGuid"), mapping.shape_of(mapping.ci_get(item, "Linked")))
+                raise RetryableError(
+                    _("Dinero lists the file we sent with this voucher (%(file)s) as used, but in a form Kontera "
+                      "does not know, so we cannot tell whether the voucher already exists in Dinero. It waits "
+                      "instead of being posted a second time; check Dinero's Bilagsoversigt, and tell whoever "
+                      "runs Kontera.") % {"file": item.get("Name") or item.get("FileGuid")},
+                    code="linked_shape_unknown", outcome_unknown=True)
+            for guid, kind in links:
+                if kind == "credit_note":
                     try:
                         notes.append(self.client.get(f"vouchers/purchase/creditnotes/{guid}"))
                     except NotFound:
                         continue
-                elif guid and guid not in vouchers:
+                elif guid not in vouchers:
                     vouchers.append(guid)
         return vouchers, notes
 

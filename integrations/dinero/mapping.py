@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..base import AccountDTO, RemoteVoucher, VatCodeDTO, VoucherDTO
+from ..base import AccountDTO, FinancialYearDTO, RemoteVoucher, VatCodeDTO, VoucherDTO
 
 CENT = Decimal("0.01")
 # §5.2: Dinero's own chart numbers P&L (drift) accounts 1000–9999 and the balance sheet 50000–99999.
@@ -143,15 +143,19 @@ def update_payload(voucher: VoucherDTO, *, contact_guid: str, file_guid: str | N
     return body
 
 
-def credit_note_payload(previous: dict, *, file_guid: str | None, reference: str) -> dict:
-    """A purchase credit note cancelling ``previous`` (a read model) line for line, on its date."""
+def credit_note_payload(previous: dict, *, file_guid: str | None) -> dict:
+    """A purchase credit note cancelling ``previous`` (a read model) line for line, on its date.
+
+    Exactly the documented fields (HEXIO, Models/PurchaseVouchers/CreatePurchaseVoucherCreditNoteModel.cs):
+    no ExternalReference. Our reference travels in the file's name, which is how a credit note is
+    found again after an unknown outcome. A cash purchase has no contact: ContactGuid is null then.
+    """
     return {
         "Date": str(previous.get("VoucherDate") or ""),
-        "ContactGuid": previous.get("ContactGuid"),
+        "ContactGuid": previous.get("ContactGuid") or None,
         "CreditNoteFor": previous.get("Guid"),
         "Currency": "DKK",
         "FileGuid": file_guid,
-        "ExternalReference": reference[:MAX_EXTERNAL_REFERENCE],
         "Lines": [
             {
                 "Description": line.get("Description"),
@@ -215,7 +219,57 @@ def attachment_name(reference: str, path: str, *, suffix: str = "") -> str:
 
 
 def file_belongs_to(item: dict, reference: str) -> bool:
-    return str(item.get("Name") or "").startswith(reference + "-")
+    return str(ci_get(item, "Name") or "").startswith(reference + "-")
+
+
+def ci_get(item: dict, name: str, default=None):
+    """A property by name in any casing (Dinero binds and writes names inconsistently, §2.5, §11)."""
+    if not isinstance(item, dict):
+        return default
+    for key, value in item.items():
+        if str(key).lower() == name.lower():
+            return value
+    return default
+
+
+# The entries of a file's ``Linked`` (§4): what they are called is UNVERIFIED. We read the names the
+# sandbox and our reference use, Guid and Type, in any casing — and nothing else.
+LINK_KINDS = {"purchasevoucher": "voucher", "purchasecreditnote": "credit_note"}
+
+
+def file_links(item: dict) -> list[tuple[str, str]] | None:
+    """``[(guid, "voucher" | "credit_note")]`` from a files-list item; None when the shape is unknown."""
+    links = ci_get(item, "Linked")
+    if links is None:
+        return None  # asked for with fields=…Linked; missing means we cannot tell
+    if not isinstance(links, list):
+        return None
+    found = []
+    for link in links:
+        guid, kind = str(ci_get(link, "Guid") or ""), str(ci_get(link, "Type") or "")
+        kind = LINK_KINDS.get(re.sub(r"[^a-z]", "", kind.lower()))
+        if not guid or kind is None:
+            return None
+        found.append((guid, kind))
+    return found
+
+
+def shape_of(value) -> str:
+    """What a JSON value looks like, without its content (for a log line)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(str(k) for k in value)) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(sorted({shape_of(v) for v in value})) + "]"
+    return type(value).__name__
+
+
+def accounting_year_dto(item: dict) -> FinancialYearDTO | None:
+    """``GET /v1/{org}/accountingyears`` item (dinero-cli, accounting_years.py). The property names are
+    UNVERIFIED: Name, FromDate and ToDate, in any casing; an item without both dates is skipped."""
+    start, end = as_date(ci_get(item, "FromDate")), as_date(ci_get(item, "ToDate"))
+    if start is None or end is None:
+        return None
+    return FinancialYearDTO(start=start, end=end, remote_id=str(ci_get(item, "Name") or start.year))
 
 
 # --- read model -> ours ----------------------------------------------------------------------------
@@ -370,6 +424,18 @@ def error_body(body) -> tuple[str, str, dict]:
     if not isinstance(errors, dict):
         errors = {}
     return (str(code) if code is not None else ""), str(lowered.get("message") or ""), errors
+
+
+_FILE_IN_USE = re.compile(r"already|another|attached|linked", re.I)
+
+
+def file_not_ready(errors: dict) -> bool:
+    """Is this refusal about a FileGuid Dinero cannot use *yet*? Its wording is unverified, so: an
+    error on FileGuid that does not say the file is attached elsewhere (that one is permanent)."""
+    for key, text in (errors or {}).items():
+        if str(key).lower() == "fileguid" and not _FILE_IN_USE.search(str(text)):
+            return True
+    return False
 
 
 _EXPLANATIONS = (

@@ -48,6 +48,11 @@ from integrations.sandboxes import (
 
 # §1.1: personal-integration tokens live one hour and come without a refresh token.
 TOKEN_LIFETIME_SECONDS = 3600
+# §16: a client (dinero-cli, src/dinero_cli/personal.py) handles 429 from the token endpoint,
+# honouring Retry-After. Dinero documents no limit for it, so it is off unless a test or the demo sets
+# ``token_requests_per_minute``; the 429 is plain text like the API's, with ``token_retry_after``
+# seconds in Retry-After, or no such header when that is None (whether Dinero sends one: UNVERIFIED).
+TOKEN_RETRY_AFTER_SECONDS = 30
 # §1.1: the status for a bad API key is unverified; OAuth convention (RFC 6749 §5.2) says 400 with
 # {"error": "invalid_grant"}. A bad client id/secret gives 401 {"error": "invalid_client"}.
 BAD_API_KEY_STATUS = 400
@@ -141,6 +146,15 @@ STALE_LINK_BLOCKS_REATTACH = True
 CONTACT_DEFAULT_FIELDS = ("Name", "ContactGuid")
 FILE_DEFAULT_FIELDS = ("FileGuid", "Name")
 ORGANIZATION_DEFAULT_FIELDS = ("Id", "Name", "IsPro")
+# §16: a recorded accounts list holds only AccountNumber and Name (repository Apaq/dinero-java,
+# src/test/resources/dk/apaq/dinero/repository/accounts_list.json); dinero-cli's help says Category
+# and VatCode must be asked for with --fields. The entry, purchase and deposit lists all default so.
+ACCOUNT_DEFAULT_FIELDS = ("AccountNumber", "Name")
+# §4 / §16: "It might take a second for the file to be accessible" (api.dinero.dk/v1/docs, Files).
+# A voucher or credit note naming a file younger than this is refused (400, code 42, on FileGuid).
+# The real refusal's wording is UNVERIFIED; a client must not depend on it.
+FILE_ACCESSIBLE_AFTER_SECONDS = 1.0
+FILE_NOT_ACCESSIBLE_MESSAGE = "The file '{guid}' is not accessible yet. It might take a second for the file to be accessible."
 # §11: Pagination keys as in php-dinero / dinero-go / WedigITCRM.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -668,6 +682,10 @@ class DineroSandbox:
         self._rate_windows: dict[tuple[str, int], list[float]] = {}
         self._rowversion = 0x00000000020A5EA8
         self._url_map = self._build_map()
+        self.file_accessible_after = FILE_ACCESSIBLE_AFTER_SECONDS
+        self.token_requests_per_minute: int | None = None
+        self.token_retry_after: int | None = TOKEN_RETRY_AFTER_SECONDS
+        self._token_window: dict[str, list[float]] = {}
 
     # ---- setup API -------------------------------------------------------------------------------
 
@@ -904,6 +922,7 @@ class DineroSandbox:
             ("/v1/<int:org_id>/accounts/purchase", "accounts_purchase", "GET"),
             ("/v1/<int:org_id>/accounts/deposit", "accounts_deposit", "GET"),
             ("/v1/<int:org_id>/vattypes", "vat_types", "GET"),
+            ("/v1/<int:org_id>/accountingyears", "accounting_years", "GET"),
             ("/v1/<int:org_id>/contacts", "contacts_list", "GET"),
             ("/v1/<int:org_id>/contacts", "contact_create", "POST"),
             ("/v1/<int:org_id>/contacts/<guid>", "contact_get", "GET"),
@@ -976,6 +995,16 @@ class DineroSandbox:
                 BAD_CLIENT_STATUS,
                 headers={"WWW-Authenticate": 'Basic realm="Dinero"'},
             )
+        if self.token_requests_per_minute is not None:
+            now = self.clock.now()
+            window = self._token_window.setdefault(auth.username, [now, 0])
+            if now >= window[0] + RATE_WINDOW_SECONDS:
+                window[:] = [now, 0]
+            window[1] += 1
+            if window[1] > self.token_requests_per_minute:
+                headers = {"Retry-After": str(self.token_retry_after)} if self.token_retry_after is not None else {}
+                return Response(RATE_LIMIT_TEXT.format(limit=self.token_requests_per_minute), status=429,
+                                content_type="text/plain", headers=headers)
         if request.mimetype != "application/x-www-form-urlencoded":
             return _json_response({"error": "invalid_request"}, 400)
         form = request.form
@@ -1094,12 +1123,12 @@ class DineroSandbox:
         if category_filter:
             wanted = {c.strip().lower() for c in category_filter.split(",") if c.strip()}
             accounts = [a for a in accounts if a["Category"].lower() in wanted]
-        fields = _fields_param(args, None)
+        fields = _fields_param(args, ACCOUNT_DEFAULT_FIELDS)
         return _json_response([_select_fields(a, fields) for a in accounts])
 
     def _ep_accounts_purchase(self, request: Request, org: Organization, args: dict) -> Response:
         accounts = [org.accounts[n] for n in org.purchase_accounts if n in org.accounts]
-        fields = _fields_param(args, None)
+        fields = _fields_param(args, ACCOUNT_DEFAULT_FIELDS)
         shaped = [
             {k: a[k] for k in ("AccountNumber", "Name", "VatCode", "Category", "CategoryName", "IsHidden")}
             for a in accounts
@@ -1108,8 +1137,13 @@ class DineroSandbox:
 
     def _ep_accounts_deposit(self, request: Request, org: Organization, args: dict) -> Response:
         accounts = sorted(org.deposit_accounts.values(), key=lambda a: a["AccountNumber"])
-        fields = _fields_param(args, None)
+        fields = _fields_param(args, ACCOUNT_DEFAULT_FIELDS)
         return _json_response([_select_fields(a, fields) for a in accounts])
+
+    def _ep_accounting_years(self, request: Request, org: Organization, args: dict) -> Response:
+        # dinero-cli (src/dinero_cli/commands/accounting_years.py): no paging, no filters, a bare
+        # list. The item's property names are UNVERIFIED; we use Name, FromDate and ToDate.
+        return _json_response([dict(year) for year in org.accounting_years])
 
     def _ep_vat_types(self, request: Request, org: Organization, args: dict) -> Response:
         items = [{k: v for k, v in t.items() if k != "Kind"} for t in org.vat_types.values()]
@@ -1322,6 +1356,7 @@ class DineroSandbox:
             "Extension": kind,
             "UploadedAt": self._now_iso(),
             "Linked": [],
+            "_accessible_from": self.clock.now() + self.file_accessible_after,
         }
         return _json_response({"FileGuid": file_guid, "OrganizationId": org.id})
 
@@ -1356,6 +1391,9 @@ class DineroSandbox:
             errors["FileGuid"] = f"The file '{value}' does not exist."
             return None
         record = org.files[value.lower()]
+        if self.clock.now() < record.get("_accessible_from", 0):
+            errors["FileGuid"] = FILE_NOT_ACCESSIBLE_MESSAGE.format(guid=value)
+            return None
         for link in record["Linked"]:
             if link["Guid"] == owner_guid:
                 continue
@@ -1809,7 +1847,9 @@ class DineroSandbox:
         if currency not in KNOWN_CURRENCIES:
             errors["Currency"] = f"Unknown currency '{currency}'."
         file_guid = self._check_file(org, body.get("fileguid"), None, errors)
-        external_reference = self._check_external_reference(body.get("externalreference"), errors)
+        # §16: the credit-note model is Date, FileGuid, ContactGuid, Currency, CreditNoteFor, Timestamp,
+        # Lines (HEXIO Models/PurchaseVouchers/CreatePurchaseVoucherCreditNoteModel.cs): no
+        # ExternalReference. Like every unknown property it is silently ignored, so nothing is kept.
         lines = self._validate_lines(org, body.get("lines"), errors)
         if not lines and "Lines" not in errors and not any(k.startswith("Lines[") for k in errors):
             errors["Lines"] = "A credit note must have at least one line."
@@ -1824,7 +1864,6 @@ class DineroSandbox:
                 "CreditNoteFor": voucher["Guid"],
                 "Currency": currency,
                 "FileGuid": file_guid,
-                "ExternalReference": external_reference,
                 "Lines": lines,
             },
         )
@@ -1856,7 +1895,6 @@ class DineroSandbox:
                 "CreditNoteFor": voucher["Guid"],
                 "Currency": voucher["CurrencyKey"],
                 "FileGuid": None,
-                "ExternalReference": None,
                 "Lines": lines,
             },
         )
@@ -1880,7 +1918,6 @@ class DineroSandbox:
             "CreditNoteFor": record["CreditNoteFor"],
             "Currency": record["Currency"],
             "FileGuid": record["FileGuid"],
-            "ExternalReference": record["ExternalReference"],
             "VoucherNumber": record["VoucherNumber"],
             "Lines": lines,
             "VoucherTotals": totals,

@@ -8,12 +8,14 @@ paused for the window.
 from __future__ import annotations
 
 import logging
+import re
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from .. import ratelimit, tokens
-from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError
+from ..base import AuthError, ConnectorError, LicenceOrPermissionMissing, RemoteValidationError, RetryableError
 from ..http import make_session, paced_bearer_request, redact
 from . import mapping
 
@@ -23,9 +25,24 @@ PACE = ratelimit.Pace(limit=25, window=5.0)
 MAX_RATE_RETRIES = 4
 PAGE_LIMIT = 500
 
+# Missing scope, licence or user permission (reference §7: 2000663, 2001101, 2001103, 2001427,
+# 2003275, 2003330). Live Fortnox has answered these with 400 and a message about behörighet, scope
+# or licens, not only with 403 (repository erp-mafia/accounted, lib/providers/fortnox/client.ts).
+PERMISSION_CODES = {"2000663", "2001101", "2001103", "2001427", "2003275", "2003330"}
+PERMISSION_WORDS = re.compile(r"behörighet|scope|licens", re.IGNORECASE)
+LEGACY_LOGIN_CODE = "2000311"  # "Kan inte logga in, access-token eller client-secret saknas"
+
 
 class NotFound(RemoteValidationError):
     pass
+
+
+def permission_message(fortnox_text: str) -> str:
+    return _("Fortnox refuses: licence or permission missing. The Fortnox company needs the licence for "
+             "bookkeeping (Bokföring) and an integration licence, and the user who connects Kontera needs "
+             "permission for bookkeeping, cost centres, company information and settings. Fix that in "
+             "Fortnox, then connect Fortnox again: the vouchers wait and go out after reconnecting. "
+             "%(fortnox)s") % {"fortnox": fortnox_text}
 
 
 class FortnoxClient:
@@ -61,10 +78,10 @@ class FortnoxClient:
         text = mapping.plain_message(code, message) if (code or message) else redact(response.text[:300])
         if status == 401:
             raise AuthError("Fortnox no longer accepts our authorisation. Connect Fortnox again.", http_status=401)
-        if status == 403:
-            if code in {"2000663", "2001101", "2001103", "2000311"}:
-                raise AuthError(text, code=code, http_status=403)
-            raise RemoteValidationError(text, code=code, http_status=403)
+        if status == 403 and code == LEGACY_LOGIN_CODE:
+            raise AuthError(text, code=code, http_status=403)
+        if status == 403 or (status == 400 and (code in PERMISSION_CODES or PERMISSION_WORDS.search(message))):
+            raise LicenceOrPermissionMissing(permission_message(text), code=code or str(status), http_status=status)
         if status == 404:
             raise NotFound(text, code=code, http_status=404)
         if status >= 500:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -81,17 +82,40 @@ class FortnoxConnector:
         body = self.client.post("vouchers", mapping.voucher_payload(voucher), **params)
         return mapping.remote_voucher(body)
 
+    @classmethod
+    def preflight_notes(cls, voucher: VoucherDTO) -> list[str]:
+        """What Kontera changes before sending (texts mapped into Fortnox's valid characters)."""
+        return mapping.text_notes(voucher)
+
     def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None:
-        """Look for our reference among the vouchers of that day and series (vouchers are never deleted)."""
+        """Look for our reference among the vouchers of that day and series (vouchers are never deleted).
+
+        When a list item does not carry Comments (live Fortnox has left them out), the voucher itself
+        is read — only the candidates of that series and date, each request paced like every other.
+        """
         params = {"fromdate": voucher.date.isoformat(), "todate": voucher.date.isoformat()}
         if voucher.series:
             params["voucherseries"] = voucher.series
         if voucher.financial_year:
             params["financialyear"] = voucher.financial_year
         for item in self.client.get_all("vouchers", "Vouchers", **params):
-            if mapping.carries_reference(item, voucher.reference):
+            verdict = mapping.list_item_says(item, voucher.reference)
+            if verdict is None:
+                item = self._read_listed(item, voucher)
+                verdict = item is not None and mapping.carries_reference(item, voucher.reference)
+            if verdict:
                 return mapping.remote_voucher(item)
         return None
+
+    def _read_listed(self, item: dict, voucher: VoucherDTO) -> dict | None:
+        """GET /3/vouchers/{series}/{number}?financialyear= for one list item (None if it has no number)."""
+        series = str(item.get("VoucherSeries") or voucher.series or "")
+        number = mapping.as_int(item.get("VoucherNumber"))
+        year = mapping.as_int(item.get("Year")) or voucher.financial_year
+        if not series or number is None:
+            return None
+        params = {"financialyear": year} if year else {}
+        return self.client.get(f"vouchers/{quote(series, safe='')}/{number}", **params).get("Voucher") or {}
 
     def update_voucher(self, voucher: VoucherDTO, previous: RemoteVoucher) -> RemoteVoucher:
         raise NotSupported(_("Fortnox vouchers cannot be changed once posted; post a correcting voucher instead."))

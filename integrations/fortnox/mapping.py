@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
@@ -16,8 +17,13 @@ from ..base import (
     SeriesDTO,
     VoucherDTO,
 )
+from .texts import COMMENTS_MAX, DESCRIPTION_MAX, TRANSACTION_INFORMATION_MAX, CleanText, fortnox_text
 
-REFERENCE_FORMAT = "[{reference}]"
+# Our reference in Comments, made of Fortnox's valid characters only ("(KONTERA-12)"): the closing
+# parenthesis keeps KONTERA-12 apart from KONTERA-123. Versions before this one wrote "[KONTERA-12]",
+# which Fortnox's documented character set does not allow; vouchers posted that way are still found.
+REFERENCE_FORMAT = "({reference})"
+LEGACY_REFERENCE_FORMAT = "[{reference}]"
 
 
 def as_int(value, default: int | None = None) -> int | None:
@@ -51,28 +57,73 @@ def reference_tag(reference: str) -> str:
     return REFERENCE_FORMAT.format(reference=reference)
 
 
+def voucher_texts(voucher: VoucherDTO) -> dict[str, CleanText]:
+    """Every free text of the voucher as Fortnox will get it, keyed by where it goes.
+
+    Keys: ``Description``, ``Comments`` and ``Row <n>`` (the row's TransactionInformation, 1-based).
+    """
+    texts = {"Description": fortnox_text(voucher.description or voucher.reference, DESCRIPTION_MAX)}
+    if not texts["Description"].text.strip():  # Description is required (minLength 1)
+        texts["Description"] = fortnox_text(voucher.reference, DESCRIPTION_MAX)
+    label = fortnox_text(voucher.extra.get("source_label") or "", COMMENTS_MAX)
+    # The reference goes first, so cutting to the length limit never cuts it.
+    comments = reference_tag(voucher.reference) + (f" {label.text}" if label.text else "")
+    texts["Comments"] = CleanText(text=comments[:COMMENTS_MAX], replaced=label.replaced,
+                                  shortened_to=COMMENTS_MAX if len(comments) > COMMENTS_MAX else label.shortened_to)
+    for number, row in enumerate(voucher.rows, start=1):
+        if row.text:
+            texts[f"Row {number}"] = fortnox_text(row.text, TRANSACTION_INFORMATION_MAX)
+    return texts
+
+
 def voucher_payload(voucher: VoucherDTO) -> dict:
-    """``{"Voucher": …}`` for POST /3/vouchers; our reference goes in Comments for later look-up."""
+    """``{"Voucher": …}`` for POST /3/vouchers; our reference goes in Comments for later look-up.
+
+    Every text is mapped into Fortnox's valid characters first (``texts.fortnox_text``).
+    """
+    texts = voucher_texts(voucher)
     rows = []
-    for row in voucher.rows:
+    for number, row in enumerate(voucher.rows, start=1):
         item = {"Account": int(row.account), "Debit": money(row.debit), "Credit": money(row.credit)}
         if row.cost_centre:
             item["CostCenter"] = row.cost_centre
         if row.project:
             item["Project"] = row.project
-        if row.text:
-            item["TransactionInformation"] = row.text[:100]
+        text = texts.get(f"Row {number}")
+        if text and text.text:
+            item["TransactionInformation"] = text.text
         rows.append(item)
-    comments = reference_tag(voucher.reference)
-    if voucher.extra.get("source_label"):
-        comments = f"{comments} {voucher.extra['source_label']}"
     return {"Voucher": {
-        "Description": (voucher.description or voucher.reference)[:200],
+        "Description": texts["Description"].text,
         "TransactionDate": voucher.date.isoformat(),
         "VoucherSeries": voucher.series,
-        "Comments": comments[:1000],
+        "Comments": texts["Comments"].text,
         "VoucherRows": rows,
     }}
+
+
+def _shown(char: str) -> str:
+    names = {"\t": _("tab"), " ": _("space"), "": _("nothing")}
+    if char in names:
+        return str(names[char])
+    if len(char) == 1 and (unicodedata.category(char).startswith("C") or unicodedata.category(char) == "Zs"):
+        return f"U+{ord(char):04X}"
+    return f"“{char}”"
+
+
+def text_notes(voucher: VoucherDTO) -> list[str]:
+    """Plain words for the staff: which texts were adapted to Fortnox's valid characters, and how."""
+    notes = []
+    for where, text in voucher_texts(voucher).items():
+        if not text.changed:
+            continue
+        place = _("row %(n)s text") % {"n": where.split()[1]} if where.startswith("Row ") else where
+        parts = [", ".join(f"{_shown(a)} → {_shown(b)}" for a, b in text.replaced)] if text.replaced else []
+        if text.shortened_to is not None:
+            parts.append(_("shortened to %(n)s characters") % {"n": text.shortened_to})
+        notes.append(_("Fortnox does not accept every character: %(place)s sent as “%(text)s” (%(changes)s).")
+                     % {"place": place, "text": text.text, "changes": "; ".join(parts)})
+    return notes
 
 
 def remote_voucher(data: dict) -> RemoteVoucher:
@@ -90,7 +141,23 @@ def remote_voucher(data: dict) -> RemoteVoucher:
 
 
 def carries_reference(item: dict, reference: str) -> bool:
-    return reference_tag(reference) in str(item.get("Comments") or "")
+    """Our reference in the voucher's Comments, in today's format or the bracketed one of old."""
+    comments = str(item.get("Comments") or "")
+    return any(tag.format(reference=reference) in comments for tag in (REFERENCE_FORMAT, LEGACY_REFERENCE_FORMAT))
+
+
+def list_item_says(item: dict, reference: str) -> bool | None:
+    """Whether a voucher-list item is ours: True, False, or None when the item cannot tell.
+
+    The official OpenAPI list item (fortnox_Bf_VoucherListItem) has Comments; a recorded live list
+    (repository arsredovisning-online/fortnox-client, spec/cassettes/fortnox/get_limited_voucher_list.yml)
+    has neither Comments nor Description. Ours always carry Comments, so only a non-empty Comments
+    without our reference says "not ours"; a missing or empty one means: read the voucher itself.
+    """
+    comments = item.get("Comments")
+    if isinstance(comments, str) and comments.strip():
+        return carries_reference(item, reference)
+    return None
 
 
 _SETTING = {"ALLOWED": "allowed", "MANDATORY": "mandatory", "NOTALLOWED": "not_allowed"}

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+import regex
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -96,7 +97,26 @@ LOCKED_PERIOD_NONE = ""
 NO_SUCH_ROUTE_STATUS = 404
 
 # UNVERIFIED: missing scope. 403 with the lower-case envelope of validation errors, code 2000663.
+# Live Fortnox has also answered a missing scope or licence with 400 and a message about
+# behörighet/scope/licens (repository erp-mafia/accounted, lib/providers/fortnox/client.ts):
+# `quirks.scope_error_as_400` answers that way instead.
 SCOPE_ERROR_STATUS = 403
+# A company without the licence for a scope's module (Tenant.licences): 400, 2001101 with the text
+# of Fortnox's errors page (https://www.fortnox.se/developer/guides-and-good-to-know/errors).
+LICENCE_ERROR_STATUS = 400
+MSG_NO_LICENCE = "Det finns ingen aktiv licens för önskat scope"
+
+# --- Valid characters [FMT] ------------------------------------------------------------------------
+# Verbatim from https://www.fortnox.se/developer/guides-and-good-to-know/formats-and-encoding
+# ("Valid characters"); PCRE's \x{0308} is written \u0308 for Python's `regex`. Every text field of a
+# posted voucher or mode of payment must match it in full, else 2000359 (errors page). The pages do
+# not say which fields are checked; we take the strict reading: all of them.
+VALID_CHARACTERS = regex.compile(
+    r"[\p{L}\’\\\u0308\u030aa-zåäöéáœæøüA-ZÅÄÖÉÁÜŒÆØ0-9 –:\.`´’,;\^¤#%§£$€¢¥©™°&\/\(\)=\+\-\*_\!?²³®½\@"
+    r"\u00a0\n\r]*"
+)
+ERR_INVALID_CHARACTERS = 2000359
+MSG_INVALID_CHARACTERS = "Värdet innehåller ej tillåtna tecken. ({value})"
 
 # --- Error codes ---------------------------------------------------------------------------------
 # Known from the reference (§7).
@@ -106,6 +126,7 @@ ERR_LOCKED_PERIOD = 2000401
 ERR_ACCOUNT_NOT_FOUND = 2000423  # chosen over 2001304: it is the documented [RESP] example
 ERR_INVALID_PARAMETER = 2000588
 ERR_NO_SCOPE = 2000663
+ERR_NO_LICENCE = 2001101
 ERR_NO_SUCH_ROUTE = 2000762
 ERR_COST_CENTER_MANDATORY = 2000946
 ERR_COST_CENTER_INACTIVE = 2000947
@@ -266,6 +287,11 @@ class SandboxQuirks:
 
     quoted_numbers: bool = False  # "VoucherNumber":"15", "Account":"1930", "code":"2000423"
     locked_period_null: bool = False  # {"LockedPeriod":{"EndDate":null}} instead of ""
+    # The official OpenAPI list item (fortnox_Bf_VoucherListItem) has Comments and Description; a
+    # recorded live list (arsredovisning-online/fortnox-client, get_limited_voucher_list.yml) has
+    # neither. By default the list leaves them out (the stricter reading); this puts them back.
+    list_items_with_comments: bool = False
+    scope_error_as_400: bool = False  # a missing scope answered 400 instead of 403 (see SCOPE_ERROR_STATUS)
 
 
 # --- Master data ---------------------------------------------------------------------------------
@@ -666,6 +692,8 @@ class Tenant:
         self.modes_of_payment: dict[str, ModeOfPayment] = {}
         self.vouchers: list[Voucher] = []
         self.locked_until: date | None = None
+        # Scopes whose module the company has a licence for; None: every one.
+        self.licences: set[str] | None = None
         self._next_year_id = 1
         self._lock = lock
         self._clock = clock
@@ -870,6 +898,7 @@ class Tenant:
                 "vouchers": [v.to_dict() for v in self.vouchers],
                 "locked_until": self.locked_until.isoformat() if self.locked_until else None,
                 "next_year_id": self._next_year_id,
+                "licences": sorted(self.licences) if self.licences is not None else None,
             }
 
     @classmethod
@@ -899,6 +928,8 @@ class Tenant:
         tenant.vouchers = [Voucher.from_dict(v) for v in data["vouchers"]]
         tenant.locked_until = date.fromisoformat(data["locked_until"]) if data["locked_until"] else None
         tenant._next_year_id = data["next_year_id"]
+        licences = data.get("licences")
+        tenant.licences = set(licences) if licences is not None else None
         return tenant
 
 
@@ -1549,7 +1580,11 @@ class FortnoxSandbox:
                 raise FortnoxError(NO_SUCH_ROUTE_STATUS, ERR_NO_SUCH_ROUTE, "No such route") from None
             scope = RESOURCE_SCOPES[request.path.split("/")[2]]
             if scope not in token.scopes:
-                raise FortnoxError(SCOPE_ERROR_STATUS, ERR_NO_SCOPE, MSG_NO_SCOPE)
+                status = 400 if self.quirks.scope_error_as_400 else SCOPE_ERROR_STATUS
+                raise FortnoxError(status, ERR_NO_SCOPE, MSG_NO_SCOPE)
+            licences = self.tenants[token.database_number].licences
+            if licences is not None and scope not in licences:
+                raise FortnoxError(LICENCE_ERROR_STATUS, ERR_NO_LICENCE, MSG_NO_LICENCE)
             if (
                 endpoint != "sie"
                 and "Accept" in request.headers
@@ -1817,6 +1852,7 @@ class FortnoxSandbox:
                 raise _bad(ERR_REQUIRED, f"Obligatoriskt fält saknas: {name}")
             if not isinstance(value, str):
                 raise _bad(ERR_WRONG_DATA, "Ingen eller felaktig typ av data.")
+            _check_characters(value)
         account = data["AccountNumber"]
         if len(account) != 4 or not account.isdigit():
             raise _bad(ERR_INVALID_ACCOUNT_NUMBER, f"Ogiltigt kontonummer: {account}")
@@ -1880,7 +1916,7 @@ class FortnoxSandbox:
         return self._url(request, f"vouchers/{voucher.series}/{voucher.number}?financialyear={voucher.year}")
 
     def _voucher_list_item(self, request: Request, voucher: Voucher) -> dict:
-        return {
+        item = {
             "@url": self._voucher_url(request, voucher),
             "Comments": voucher.comments or None,
             "Description": voucher.description,
@@ -1892,6 +1928,9 @@ class FortnoxSandbox:
             "Year": voucher.year,
             "ApprovalState": voucher.approval_state,
         }
+        if not self.quirks.list_items_with_comments:
+            del item["Comments"], item["Description"]
+        return item
 
     def _vouchers(self, request: Request, tenant: Tenant, series: str | None = None) -> Response:
         year = self._year(request, tenant)
@@ -2134,9 +2173,15 @@ def _text(data: dict, name: str, max_length: int, *, required: bool = False) -> 
         raise _bad(ERR_WRONG_DATA, "Ingen eller felaktig typ av data.")
     if required and not value.strip():
         raise _bad(ERR_REQUIRED, f"Obligatoriskt fält saknas: {name}")
+    _check_characters(value)
     if len(value) > max_length:
         raise _bad(ERR_TOO_LONG, f"Värdet i fältet {name} är för långt (max {max_length} tecken)")
     return value
+
+
+def _check_characters(value: str) -> None:
+    if VALID_CHARACTERS.fullmatch(value) is None:
+        raise _bad(ERR_INVALID_CHARACTERS, MSG_INVALID_CHARACTERS.format(value=value))
 
 
 def _project(data: dict) -> str:
@@ -2145,6 +2190,7 @@ def _project(data: dict) -> str:
         return ""
     if not isinstance(value, str):
         raise _bad(ERR_WRONG_DATA, "Ingen eller felaktig typ av data.")
+    _check_characters(value)
     return value
 
 

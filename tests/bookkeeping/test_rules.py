@@ -123,3 +123,10 @@ def test_preflight_needs_an_imported_plan():
                                                                    Row(3011, credit=Decimal("1"))],
                                day=dt.date(2026, 5, 1))
     assert codes(problems) == ["no_account_plan"]
+
+
+def test_a_plan_without_any_financial_year_says_to_import_again():
+    # e.g. a Dinero plan imported before accounting years were read
+    plan = PlanSnapshot(system="dinero", imported=True)
+    [problem] = rules.check_financial_year(plan, dt.date(2026, 3, 1))
+    assert problem.code == "no_financial_year" and "import its master data again" in problem.message

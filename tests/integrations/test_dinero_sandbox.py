@@ -119,15 +119,22 @@ class Dinero:
         assert response.status_code == 201, response.text
         return response.json()["ContactGuid"]
 
+    settle = None  # called after an upload: lets the file become accessible (sandbox clock)
+
     def upload(self, content: bytes = PDF, name: str = "kvittering.pdf", part: str = "file"):
-        return self.post(
+        response = self.post(
             "/files", params={"fileName": name}, files={part: (name, content, "application/octet-stream")}
         )
+        if self.settle is not None:
+            self.settle()
+        return response
 
 
 @pytest.fixture
-def api(server) -> Dinero:
-    return Dinero(server.url, ORG, ORG_KEY)
+def api(server, sandbox) -> Dinero:
+    client = Dinero(server.url, ORG, ORG_KEY)
+    client.settle = lambda: sandbox.clock.advance(sandbox.file_accessible_after)
+    return client
 
 
 @pytest.fixture
@@ -292,7 +299,12 @@ def test_missing_or_unknown_token_is_401(server):
 
 
 def test_accounts_and_vat_types_are_bare_arrays(api):
-    entry = api.get("/accounts/entry").json()
+    # without fields= only the default fields come back (recorded: Apaq/dinero-java accounts_list.json)
+    plain = api.get("/accounts/entry").json()
+    assert {frozenset(a) for a in plain} == {frozenset({"AccountNumber", "Name"})}
+    assert {frozenset(a) for a in api.get("/accounts/deposit").json()} == {frozenset({"AccountNumber", "Name"})}
+    assert {frozenset(a) for a in api.get("/accounts/purchase").json()} == {frozenset({"AccountNumber", "Name"})}
+    entry = api.get("/accounts/entry", params={"fields": "AccountNumber,Name,VatCode,Category,IsHidden"}).json()
     assert isinstance(entry, list) and len(entry) >= 60
     by_number = {a["AccountNumber"]: a for a in entry}
     assert by_number[7200]["VatCode"] == "I25"
@@ -306,7 +318,7 @@ def test_accounts_and_vat_types_are_bare_arrays(api):
     codes = {v["VatCode"]: v for v in vat}
     assert {"I25", "IEUV", "IEUY", "IVV", "IVY", "REP", "OBPK", "U25"} <= set(codes)
     assert codes["I25"]["VatRate"] == 0.25 and codes["I25"]["Name"]
-    deposit = api.get("/accounts/deposit").json()
+    deposit = api.get("/accounts/deposit", params={"fields": "AccountNumber,Name,IsDefault,IsHidden"}).json()
     assert [d["AccountNumber"] for d in deposit] == [55000, 55010, 55040]
     assert deposit[0] == {"AccountNumber": 55000, "Name": "Bank", "IsDefault": True, "IsHidden": False}
 
@@ -477,6 +489,40 @@ def test_a_file_links_to_only_one_voucher(api, sandbox, today):
     assert len(api.get("/files", params={"fileStatus": "Used"}).json()["Collection"]) == 1
     assert api.get("/files", params={"fileStatus": "Unused"}).json()["Collection"] == []
     assert api.create(cash_body(today, FileGuid="nosuchfile123")).status_code == 400
+
+
+def test_a_file_is_usable_only_after_a_second(api, sandbox, today):
+    # "It might take a second for the file to be accessible" (api.dinero.dk/v1/docs, Files)
+    assert sandbox.file_accessible_after == 1.0
+    api.settle = None
+    file_guid = api.upload().json()["FileGuid"]
+    early = api.create(cash_body(today, FileGuid=file_guid))
+    assert_validation(early, "FileGuid", "not accessible yet")
+    assert sandbox.organization(ORG).purchase_vouchers == {}
+    sandbox.clock.advance(1.0)
+    assert api.create(cash_body(today, FileGuid=file_guid)).status_code == 201
+    sandbox.file_accessible_after = 0.0  # configurable (the demo may choose another delay)
+    assert api.create(cash_body(today, FileGuid=api.upload().json()["FileGuid"])).status_code == 201
+
+
+def test_accounting_years_list(api, sandbox):
+    years = api.get("/accountingyears").json()
+    this_year = sandbox.today().year
+    assert years == [{"Name": str(y), "FromDate": f"{y}-01-01", "ToDate": f"{y}-12-31"}
+                     for y in (this_year - 1, this_year)]
+
+
+def test_token_endpoint_rate_limit_answers_429_with_retry_after(server, sandbox):
+    sandbox.token_requests_per_minute = 2
+    assert request_token(server.url, ORG_KEY).status_code == 200
+    assert request_token(server.url, ORG_KEY).status_code == 200
+    limited = request_token(server.url, ORG_KEY)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "30"
+    assert limited.headers["Content-Type"].startswith("text/plain")
+    sandbox.token_retry_after = None
+    assert "Retry-After" not in request_token(server.url, ORG_KEY).headers
+    sandbox.clock.advance(61)
+    assert request_token(server.url, ORG_KEY).status_code == 200
 
 
 def test_deleted_voucher_leaves_a_stale_link(api, today):

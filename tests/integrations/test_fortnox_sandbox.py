@@ -771,7 +771,20 @@ def test_list_vouchers_with_filters_and_paging(sandbox, tenant, api):
     listing = api.get("/vouchers").json()
     assert listing["MetaInformation"]["@TotalResources"] == 4
     item = listing["Vouchers"][0]
+    # a recorded live list (arsredovisning-online/fortnox-client, get_limited_voucher_list.yml) has
+    # neither Comments nor Description: a client must read the voucher to see them
     assert list(item) == [
+        "@url",
+        "ReferenceNumber",
+        "ReferenceType",
+        "TransactionDate",
+        "VoucherNumber",
+        "VoucherSeries",
+        "Year",
+        "ApprovalState",
+    ]
+    sandbox.quirks.list_items_with_comments = True  # the official OpenAPI list item
+    assert list(api.get("/vouchers").json()["Vouchers"][0]) == [
         "@url",
         "Comments",
         "Description",
@@ -783,6 +796,7 @@ def test_list_vouchers_with_filters_and_paging(sandbox, tenant, api):
         "Year",
         "ApprovalState",
     ]
+    sandbox.quirks.list_items_with_comments = False
     only_a = api.get("/vouchers", voucherseries="A").json()["Vouchers"]
     assert [v["VoucherNumber"] for v in only_a] == [1, 2, 3]
     march = api.get("/vouchers", fromdate=f"{year}-03-01", todate=f"{year}-03-31").json()["Vouchers"]
@@ -900,6 +914,50 @@ def test_row_transaction_information_longer_than_100_refused(sandbox, tenant, ap
     assert_nothing_stored(tenant, api)
     rows[0]["TransactionInformation"] = "t" * 100
     assert api.post("/vouchers", voucher(sandbox, rows=rows)).status_code == 201
+
+
+@pytest.mark.parametrize("char", ['"', "[", "]", "{", "}", "<", ">", "|", "~", "'", "\t", "\x00"])
+@pytest.mark.parametrize("field", ["Description", "Comments", "TransactionInformation"])
+def test_characters_outside_the_documented_set_are_refused(sandbox, tenant, api, field, char):
+    # Fortnox's "Valid characters" regex (formats-and-encoding page); violations give 2000359
+    text = f"Hyra {char}mars"
+    if field == "TransactionInformation":
+        body = voucher(sandbox, rows=[{"Account": 1930, "Debit": 10, "TransactionInformation": text},
+                                      {"Account": 1580, "Credit": 10}])
+    else:
+        body = voucher(sandbox, **{field: text})
+    assert_refused(api.post("/vouchers", body), fx.ERR_INVALID_CHARACTERS,
+                   message="Värdet innehåller ej tillåtna tecken")
+    assert_nothing_stored(tenant, api)
+
+
+def test_valid_characters_pass(sandbox, tenant, api):
+    text = "Åke’s hyra (A25) – 100% @ 1/2 ½ €5 ë\\ §3 #7 *_!? µ\u00a0ok\nrad 2"
+    rows = [{"Account": 1930, "Debit": 10, "TransactionInformation": text[:100]}, {"Account": 1580, "Credit": 10}]
+    answer = api.post("/vouchers", voucher(sandbox, Description=text, Comments=text, rows=rows))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["Voucher"]["Comments"] == text
+
+
+def test_mode_of_payment_texts_are_checked_too(sandbox, tenant, api):
+    body = {"ModeOfPayment": {"Code": "NETS", "Description": "Nets <Easy>", "AccountNumber": "1580"}}
+    assert_refused(api.post("/modesofpayments", body), fx.ERR_INVALID_CHARACTERS)
+
+
+def test_missing_licence_is_a_400_with_the_documented_code(sandbox, tenant, api):
+    tenant.licences = {"companyinformation", "settings", "costcenter"}  # no bookkeeping module
+    text = assert_refused(api.post("/vouchers", voucher(sandbox)), fx.ERR_NO_LICENCE, status=400)
+    assert "licens" in text
+    assert_refused(api.get("/accounts"), fx.ERR_NO_LICENCE, status=400)
+    assert api.get("/companyinformation").status_code == 200
+    assert tenant.vouchers == []
+
+
+def test_missing_scope_can_be_answered_with_400(sandbox, url):
+    sandbox.quirks.scope_error_as_400 = True
+    costcenter = api_for(sandbox, url, scopes=["costcenter"])
+    text = assert_refused(costcenter.post("/vouchers", voucher(sandbox)), fx.ERR_NO_SCOPE, status=400)
+    assert "behörighet" in text
 
 
 @pytest.mark.parametrize("rows", [[], [{"Account": 1930, "Debit": 0}], None])
