@@ -35,8 +35,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
     from cryptography.fernet import Fernet
 
-    from integrations.fortnox.sandbox import FortnoxSandbox
-    from integrations.sandboxes import ServerThread
+    from integrations.sandboxes.base import ServerThread
+    from integrations.sandboxes.fortnox import FortnoxSandbox
 
     sandbox = FortnoxSandbox()
     sandbox.register_client("bench", "bench-secret", ["http://127.0.0.1/cb"])

@@ -10,29 +10,9 @@ from django_q.tasks import async_task
 
 from .selectors.vouchers import round_robin_batch
 from .services import vouchers as voucher_services
+from .services.dispatchers import _ticket, kick_dispatch
 
 logger = logging.getLogger("kontera.tasks")
-
-
-def _slots() -> int:
-    return max(int(settings.Q_CLUSTER.get("workers", 1)), 1)
-
-
-def _ticket(slot: int) -> str:
-    return f"kontera:dispatch:{slot}"
-
-
-def kick_dispatch() -> int:
-    """Make sure one dispatcher per worker slot is queued or running; returns how many were enqueued."""
-    timeout = int(settings.Q_CLUSTER.get("timeout", 300))
-    enqueued = 0
-    slots = _slots()
-    for slot in range(slots):
-        if cache.add(_ticket(slot), 1, timeout=timeout + 30):
-            async_task("bookkeeping.tasks.dispatch", slot, slots, task_name=f"dispatch-{slot}",
-                       group="dispatch")
-            enqueued += 1
-    return enqueued
 
 
 def dispatch(slot: int = 0, slots: int = 1) -> dict:

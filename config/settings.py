@@ -53,8 +53,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "import_export",
+    # The shared ledger core and the connectors.
     "bookkeeping",
     "integrations",
+    # One app per flow, the same layout inside each.
+    "ledger_journals",
+    "expense_documents",
+    "card_payments",
+    # The local demo: `manage.py run` and `manage.py demo`.
+    "demo",
+    # Running in production: the cache table, retention, key checks, error reporting.
     "operations",
 ]
 

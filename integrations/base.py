@@ -6,6 +6,7 @@ turns our voucher into the target's payload and back; it never touches the admin
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -182,6 +183,80 @@ class ConnectionInfo:
     organisation_number: str = ""
     remote_company_id: str = ""
     message: str = ""
+
+
+# --- a payment source (Nets Easy): what the card-payment flow reads --------------------------
+
+
+def rate_percent(rate) -> Decimal:
+    """``taxRate`` is percent x 100 (2500 == 25 %)."""
+    return (Decimal(int(rate or 0)) / 100).normalize()
+
+
+def rate_key(rate) -> str:
+    """The settings key for a VAT rate: ``2500`` -> ``"25"``, ``1250`` -> ``"12.5"``."""
+    text = format(rate_percent(rate), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class PayoutDTO:
+    id: str
+    reference: str
+    date: dt.date
+    currency: str
+    amount: Decimal
+    charged: Decimal
+    refunded: Decimal
+    deposited: Decimal
+    fees: Decimal
+    number_of_actions: int | None = None
+    tax_details: tuple[tuple[str, Decimal], ...] = ()
+
+
+@dataclass(frozen=True)
+class PaymentActionDTO:
+    id: str
+    payment_id: str
+    action: str  # CHARGE | REFUND | DEPOSIT
+    amount: Decimal  # magnitude
+    vat: Decimal  # magnitude
+    fee: Decimal  # magnitude
+    currency: str
+    timestamp: dt.datetime | None
+    reference: str = ""
+    payment_method: str = ""
+    tax_details: tuple[tuple[str, Decimal], ...] = ()  # (rate key, VAT magnitude)
+
+
+@dataclass(frozen=True)
+class OrderLineDTO:
+    rate: str  # rate key, "25"
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentDTO:
+    id: str
+    country: str  # alpha-3 from the shipping address, else the billing address; "" if neither
+    is_company: bool
+    currency: str
+    reference: str = ""
+    # charge id / refund id -> its order lines
+    charges: dict[str, tuple[OrderLineDTO, ...]] = field(default_factory=dict)
+    refunds: dict[str, tuple[OrderLineDTO, ...]] = field(default_factory=dict)
+
+
+def lines_to_json(lines) -> list[dict]:
+    return [{"rate": line.rate, "net": str(line.net), "vat": str(line.vat), "gross": str(line.gross)}
+            for line in lines]
+
+
+def lines_from_json(data) -> tuple[OrderLineDTO, ...]:
+    return tuple(OrderLineDTO(rate=str(d["rate"]), net=Decimal(d["net"]), vat=Decimal(d["vat"]),
+                              gross=Decimal(d["gross"])) for d in data or [])
 
 
 # --- the interface ----------------------------------------------------------------------------

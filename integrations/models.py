@@ -95,4 +95,3 @@ class RateLimitSlot(models.Model):
     class Meta:
         verbose_name = _("rate-limit slot")
         verbose_name_plural = _("rate-limit slots")
-from .netseasy.models import NetsPayment, NetsPaymentAction, NetsPayout, ProblemReport  # noqa: E402,F401  (Nets Easy)

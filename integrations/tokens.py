@@ -73,10 +73,11 @@ class StateError(Exception):
     pass
 
 
-def consume_state(*, state: str, user) -> Integration:
-    """Check and burn a returned ``state``: known, unused, under 10 minutes old, and the user's."""
-    from bookkeeping.selectors.companies import user_can_act_on
+def consume_state(*, state: str, user, user_can_act_on) -> Integration:
+    """Check and burn a returned ``state``: known, unused, under 10 minutes old, and the user's.
 
+    ``user_can_act_on(user, company)`` is the caller's membership check (connectors know no companies' staff).
+    """
     with transaction.atomic():
         row = OAuthState.objects.select_for_update().select_related("integration__company").filter(state=state).first()
         if row is None:

@@ -79,7 +79,7 @@ class Switchboard:
 
 @pytest.fixture(scope="session")
 def sandbox_server():
-    from integrations.sandboxes import ServerThread
+    from integrations.sandboxes.base import ServerThread
 
     board = Switchboard()
     server = ServerThread(board).start()
@@ -91,7 +91,7 @@ def sandbox_server():
 @pytest.fixture
 def sandbox_clock():
     """One clock for every sandbox of a test (wall time plus what the test and the pacing advanced)."""
-    from integrations.sandboxes import SandboxClock
+    from integrations.sandboxes.base import SandboxClock
 
     return SandboxClock()
 
@@ -121,7 +121,7 @@ FORTNOX_REDIRECT = "http://testserver/integrations/fortnox/callback"
 @pytest.fixture
 def fortnox_sandbox(sandbox_server, settings, sandbox_clock, virtual_time):
     """A fresh Fortnox sandbox with one seeded tenant; Kontera's settings point at it (paced on virtual time)."""
-    from integrations.fortnox.sandbox import FortnoxSandbox
+    from integrations.sandboxes.fortnox import FortnoxSandbox
 
     sandbox = FortnoxSandbox()
     sandbox.clock = sandbox_clock  # before any tenant is added: tenants keep the clock they were given

@@ -85,7 +85,7 @@ class VirtualTime:
 def dinero_sandbox(sandbox_server, settings, monkeypatch, sandbox_clock, virtual_time):
     """A fresh Dinero sandbox with the demo client and organisations; Kontera's settings point at it."""
     import integrations.dinero.client as dinero_client
-    from integrations.dinero.sandbox import DineroSandbox
+    from integrations.sandboxes.dinero import DineroSandbox
 
     sandbox = DineroSandbox(clock=sandbox_clock)
     sandbox.seed_demo()
@@ -119,7 +119,8 @@ def dk_company(db):
 @pytest.fixture
 def connected_dinero(dinero_sandbox, dk_company):
     """The demo organisation set up through the same service as the wizard and the command."""
-    from bookkeeping.services.expenses import dinero_integration, dinero_setup
+    from expense_documents.services.common import dinero_integration
+    from expense_documents.services.dinero_setup import dinero_setup
 
     dinero_setup(company=dk_company, api_key=DINERO_KEY, organization_id=str(DINERO_ORG), error_account=7480,
                  import_chart=True, invoice_payment_method="63000", receipt_payment_list="Kvitteringer",
@@ -137,7 +138,8 @@ def expense(company, reference="INV-1", *, type="invoice", supplier="Kontorland 
 
     from django.core.files.base import ContentFile
 
-    from bookkeeping.models import ExpenseDocument, ExpenseLine, PaymentMethod
+    from bookkeeping.models import PaymentMethod
+    from expense_documents.models import ExpenseDocument, ExpenseLine
 
     if type == "receipt" and payment_method is None:
         payment_method = PaymentMethod.objects.filter(payment_list__company=company, name="Firmakort").first()
@@ -160,9 +162,9 @@ def expense(company, reference="INV-1", *, type="invoice", supplier="Kontorland 
 
 def sync_and_send(document, **kwargs):
     """What the worker does: sync the document, then the dispatcher sends what was queued."""
-    from bookkeeping.selectors.expenses import document_sync_state
-    from bookkeeping.services.expenses import SyncOutcome, expense_document_sync
     from bookkeeping.services.vouchers import vouchers_dispatch
+    from expense_documents.selectors import document_sync_state
+    from expense_documents.services.sync import SyncOutcome, expense_document_sync
 
     expense_document_sync(document=document, actor="test", kick=False, **kwargs)
     vouchers_dispatch(system="dinero", max_seconds=30)

@@ -55,7 +55,7 @@ def remote_balance(fortnox_sandbox, account: int, tenant: int = FORTNOX_TENANT) 
 @pytest.fixture
 def nets_sandbox(sandbox_server, settings, sandbox_clock, virtual_time):
     """A fresh Nets Easy sandbox with the web shop's merchant; Kontera's settings point at it."""
-    from integrations.netseasy.sandbox import NetsEasySandbox
+    from integrations.sandboxes.netseasy import NetsEasySandbox
 
     sandbox = NetsEasySandbox()
     sandbox.clock = sandbox_clock
@@ -70,7 +70,7 @@ def nets_sandbox(sandbox_server, settings, sandbox_clock, virtual_time):
 @pytest.fixture
 def nets_saved(connected_fortnox, nets_sandbox, staff_user, django_capture_on_commit_callbacks):
     """Settings saved by a staff member: awaiting confirmation, the test voucher posted and e-mailed."""
-    from bookkeeping.services.payouts import netseasy_settings_save
+    from card_payments.services.activation import netseasy_settings_save
 
     company = connected_fortnox.company
     company.members.add(staff_user)
@@ -83,7 +83,7 @@ def nets_saved(connected_fortnox, nets_sandbox, staff_user, django_capture_on_co
 @pytest.fixture
 def nets_active(nets_saved, django_capture_on_commit_callbacks):
     """Confirmed with OK: automatic booking is on."""
-    from bookkeeping.services.payouts import netseasy_confirm
+    from card_payments.services.activation import netseasy_confirm
 
     with django_capture_on_commit_callbacks(execute=True):
         ok, message = netseasy_confirm(integration=nets_saved, actor="test")
@@ -94,8 +94,8 @@ def nets_active(nets_saved, django_capture_on_commit_callbacks):
 
 def sync_and_post(integration, **kwargs):
     """One sync, then the dispatcher (on_commit does not fire inside a test transaction)."""
-    from bookkeeping.services.payouts import payouts_sync
     from bookkeeping.services.vouchers import vouchers_dispatch
+    from card_payments.services.sync import payouts_sync
 
     result = payouts_sync(integration=integration, actor="test", **kwargs)
     vouchers_dispatch(max_seconds=60)

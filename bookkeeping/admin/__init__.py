@@ -3,9 +3,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import audit, companies, journals, mappings, plans, vouchers  # noqa: F401
+from . import audit, companies, integrations, mappings, plans, sie_export, vouchers  # noqa: F401
 
 admin.site.site_header = _("Kontera back office")
 admin.site.site_title = _("Kontera")
 admin.site.index_title = _("Bookkeeping to Fortnox and Dinero")
-from . import expenses  # noqa: E402,F401

@@ -169,12 +169,10 @@ class VoucherAdmin(CompanyScopedAdmin):
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
-        from .journals import journal_import_view, sie_export_view
+        from .sie_export import sie_export_view
 
         return [
             path("progress/", self.admin_site.admin_view(self.progress_view), name="%s_%s_progress" % info),
-            path("import-journals/", self.admin_site.admin_view(lambda r: journal_import_view(self, r)),
-                 name="%s_%s_import_journals" % info),
             path("export-sie/", self.admin_site.admin_view(lambda r: sie_export_view(self, r)),
                  name="%s_%s_export_sie" % info),
             *super().get_urls(),

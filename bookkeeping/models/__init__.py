@@ -37,4 +37,3 @@ __all__ = [
     "VoucherSeries",
     "VoucherState",
 ]
-from .expenses import DocumentType, ExpenseDocument, ExpenseLine, WorkflowAction, WorkflowRule  # noqa: E402,F401

@@ -12,9 +12,8 @@ from django.utils.translation import gettext as _
 
 from integrations.models import Integration, IntegrationStatus
 
-from ..models import AuditEvent, Voucher, VoucherState
+from ..models import AuditEvent
 from .audit import Actor, audit_record
-from .vouchers import voucher_transition
 
 logger = logging.getLogger("kontera.integrations")
 
@@ -72,26 +71,3 @@ def integration_needs_reauthorisation(*, integration: Integration, reason: str, 
             ) % {"system": system, "company": company, "reason": reason},
         ))
     return True
-
-
-def integration_reconnected(*, integration: Integration, actor: Actor = None) -> int:
-    """Authorised again: the integration is active and every waiting voucher goes back in the queue."""
-    from ..tasks import kick_dispatch
-
-    with transaction.atomic():
-        integration = Integration.objects.select_for_update().get(pk=integration.pk)
-        integration.status = IntegrationStatus.ACTIVE
-        integration.status_message = ""
-        integration.save(update_fields=["status", "status_message", "updated_at"])
-        audit_record(action="integration:authorised", outcome=AuditEvent.Outcome.OK, integration=integration,
-                     actor=actor, message=_("Authorised; waiting vouchers are sent again."))
-        waiting = Voucher.objects.select_for_update().filter(
-            company_id=integration.company_id, system=integration.system, state=VoucherState.AWAITING_AUTHORISATION
-        )
-        count = 0
-        for voucher in waiting:
-            voucher_transition(voucher=voucher, to=VoucherState.QUEUED, actor=actor, next_attempt_at=None,
-                               message=_("Authorisation restored; queued again."))
-            count += 1
-        transaction.on_commit(kick_dispatch)
-    return count

@@ -230,7 +230,7 @@ def vouchers_queue(*, vouchers, actor: Actor = None) -> QueueResult:
 
 
 def _kick(system: str | None = None) -> None:
-    from ..tasks import kick_dispatch  # tasks import services; import late to avoid a cycle
+    from .dispatchers import kick_dispatch
 
     kick_dispatch()
 

@@ -22,7 +22,6 @@ import mimetypes
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from ..base import (
@@ -112,13 +111,6 @@ class DineroConnector:
                 raise ValidationError(_("%(name)s must be a positive whole number.") % {"name": name})
             cleaned[name] = number
         return cleaned
-
-    @classmethod
-    def admin_tools(cls, integration, request) -> list[tuple[str, str]]:
-        try:
-            return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
-        except NoReverseMatch:
-            return []
 
     @property
     def settings(self) -> dict:

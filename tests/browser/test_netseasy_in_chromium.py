@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from integrations.models import Integration, NetsPayout
+from card_payments.models import NetsPayout
+from integrations.models import Integration
 from tests.browser.test_admin_in_chromium import CHROMIUM, browser_page, fortnox_ready  # noqa: F401
 from tests.netseasy_fixtures import NETS_KEY, days_ago, sell
 

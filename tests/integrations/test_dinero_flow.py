@@ -8,9 +8,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from bookkeeping.models import AuditEvent, ExpenseLine, Voucher, VoucherState
-from bookkeeping.services.expenses import expense_document_sync
+from bookkeeping.models import AuditEvent, Voucher, VoucherState
 from bookkeeping.services.vouchers import vouchers_dispatch
+from expense_documents.models import ExpenseLine
+from expense_documents.services.sync import expense_document_sync
 from integrations.dinero import mapping
 from integrations.models import Integration, IntegrationStatus
 from tests.dinero_fixtures import DINERO_ORG, PDF, expense, sync_and_send

@@ -8,7 +8,7 @@ import regex
 from django.utils import timezone
 
 from bookkeeping.models import AuditEvent, Voucher, VoucherState
-from bookkeeping.services.integrations import integration_reconnected
+from bookkeeping.services.reconnection import integration_reconnected
 from bookkeeping.services.vouchers import voucher_preflight_notes, voucher_queue, vouchers_dispatch
 from integrations import tokens
 from integrations.base import VoucherDTO, VoucherRowDTO
@@ -204,7 +204,7 @@ def test_a_voucher_posted_with_the_old_bracketed_token_is_found(connected_fortno
     voucher = journal(connected_fortnox.company, description="Hyra mars")
     fortnox_sandbox.quirks.list_items_with_comments = True
     tenant = fortnox_sandbox.tenant(1046823)
-    from integrations.fortnox import sandbox as fx
+    from integrations.sandboxes import fortnox as fx
 
     # as versions before this one wrote it (the old token is outside Fortnox's set, so the sandbox's
     # check is off while the earlier version's voucher lands); its answer is lost

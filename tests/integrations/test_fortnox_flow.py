@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookkeeping.models import Account, AccountPlan, AuditEvent, Voucher, VoucherState
-from bookkeeping.services.integrations import integration_reconnected
 from bookkeeping.services.plans import chart_import
+from bookkeeping.services.reconnection import integration_reconnected
 from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch, vouchers_recover_stuck
 from integrations import tokens
 from integrations.models import Integration, IntegrationStatus, OAuthState

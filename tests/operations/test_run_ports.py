@@ -4,8 +4,8 @@ knowing the redirect URI on port 8000 only and `.env` keeping the first run's po
 import pytest
 import requests
 
-from bookkeeping.management.commands import run
-from integrations.fortnox.sandbox import DEMO_CLIENT_ID
+from demo.management.commands import run
+from integrations.sandboxes.fortnox import DEMO_CLIENT_ID
 from integrations.management.commands.sandboxes import allow_redirect_uri, build_sandboxes
 from integrations.tokens import FORTNOX_SCOPES
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from ...services.journals import sie_export
+from bookkeeping.services.sie_export import sie_export
+
 from ..base import KonteraCommand
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from integrations.dinero.sandbox import DineroSandbox
-from integrations.fortnox.sandbox import FortnoxSandbox
-from integrations.netseasy.sandbox import NetsEasySandbox
-from integrations.sandboxes import ServerThread, mount
+from integrations.sandboxes.base import ServerThread, mount
+from integrations.sandboxes.dinero import DineroSandbox
+from integrations.sandboxes.fortnox import FortnoxSandbox
+from integrations.sandboxes.netseasy import NetsEasySandbox
 
 
 def build_sandboxes(state_file: Path | None, *, reset: bool = False) -> dict:
@@ -40,7 +40,7 @@ def allow_redirect_uri(sandboxes: dict, redirect_uri: str) -> None:
     Exactly that URI (stricter than keeping old ones): a callback on a port nobody listens on
     any more is refused by the sandbox, as Fortnox refuses an unregistered redirect_uri.
     """
-    from integrations.fortnox.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from integrations.sandboxes.fortnox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
     fortnox = sandboxes["/fortnox"]
     current = fortnox.clients.get(DEMO_CLIENT_ID)

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
+from integrations import registry
+from integrations.crypto import mask_secret
+from integrations.models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
+
+# What a flow adds to an integration's page, per system: a settings check that needs the flow's
+# knowledge (e.g. the company's chart) and buttons to the flow's own pages. Flows register in their
+# admin module, so the core and the connectors need not know them.
+SETTINGS_CHECKS: dict[str, object] = {}
+PAGE_TOOLS: dict[str, object] = {}
+
+
+def register_integration_page(system: str, *, settings_check=None, tools=None) -> None:
+    """``settings_check(settings, *, company)`` returns the cleaned settings or raises ValidationError;
+    ``tools(integration, request)`` returns ``[(label, url), …]``."""
+    if settings_check is not None:
+        SETTINGS_CHECKS[system] = settings_check
+    if tools is not None:
+        PAGE_TOOLS[system] = tools
+
+
+def connector_meta(system: str):
+    try:
+        return registry.connector_class(system)
+    except (LookupError, ImportError):
+        return None
+
+
+def secret_fields_for(system: str | None) -> tuple[str, ...]:
+    connector = connector_meta(system) if system else None
+    return tuple(getattr(connector, "secret_fields", ()))
+
+
+class IntegrationForm(forms.ModelForm):
+    """Settings are validated by the system's connector; secrets are write-only fields."""
+
+    class Meta:
+        model = Integration
+        fields = ("company", "system", "settings")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.credentials if self.instance.pk else {}
+        for name in self.fields:
+            if name.startswith("secret_"):
+                shown = mask_secret(current.get(name.removeprefix("secret_")))
+                self.fields[name].help_text = (
+                    _("Stored: %(masked)s. Leave empty to keep it.") % {"masked": shown} if shown else _("Not set yet.")
+                )
+
+    def clean_settings(self):
+        value = self.cleaned_data.get("settings") or {}
+        system = self.cleaned_data.get("system") or self.instance.system
+        validate = SETTINGS_CHECKS.get(system) or getattr(connector_meta(system), "validate_settings", None)
+        if validate is None:
+            return value
+        company = self.cleaned_data.get("company") or (self.instance.company if self.instance.company_id else None)
+        try:
+            return validate(value, company=company)
+        except ValidationError:
+            raise
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def save(self, commit=True):
+        integration = super().save(commit=False)
+        credentials = dict(integration.credentials or {})
+        for name, value in self.cleaned_data.items():
+            if name.startswith("secret_") and (value or "").strip():
+                credentials[name.removeprefix("secret_")] = value.strip()
+        integration.credentials = credentials
+        if commit:
+            integration.save()
+        return integration
+
+
+@admin.register(Integration)
+class IntegrationAdmin(CompanyScopedAdmin):
+    form = IntegrationForm
+    list_display = ("company", "system", "status_display", "status_message_short", "last_success_at", "updated_at")
+    list_filter = ("system", "status", ("company", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("company__name", "company__slug")
+    readonly_fields = ("status_display", "status_message", "credentials_display", "last_success_at")
+    list_select_related = ("company",)
+    actions = ["import_master_data"]
+
+    @admin.action(description=_("Import master data (chart of accounts, cost centres, series, years)"))
+    def import_master_data(self, request, queryset):
+        from ..tasks import enqueue_master_data_import
+
+        targets = [i for i in queryset if i.system in registry.TARGET_SYSTEMS]
+        for integration in targets:
+            enqueue_master_data_import(integration.pk, actor=request.user.get_username())
+        self.message_user(request, ngettext(
+            "Master data import started for %(n)s integration; the result appears in the audit trail.",
+            "Master data import started for %(n)s integrations; the result appears in the audit trail.",
+            len(targets)) % {"n": len(targets)})
+
+    def _system(self, request, obj) -> str:
+        return obj.system if obj else (request.POST.get("system") or request.GET.get("system") or "")
+
+    def get_fieldsets(self, request, obj=None):
+        secrets = [f"secret_{name}" for name in secret_fields_for(self._system(request, obj))]
+        return (
+            (None, {"fields": ("company", "system", "status_display", "status_message")}),
+            (_("Settings"), {"fields": ("settings",)}),
+            (_("Credentials"), {"fields": ("credentials_display", *secrets)}),
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The secret inputs depend on the system, so the form class is made per system.
+        extra = {
+            f"secret_{name}": forms.CharField(
+                label=name.replace("_", " ").capitalize(), required=False,
+                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+            )
+            for name in secret_fields_for(self._system(request, obj))
+        }
+        kwargs["form"] = type("IntegrationSystemForm", (self.form,), extra)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A flow (or a connector) may offer buttons on its integration page: admin_tools(integration,
+        # request) returns [(label, url), …].
+        integration = self.get_object(request, object_id)
+        tools = []
+        admin_tools = (PAGE_TOOLS.get(integration.system) or getattr(connector_meta(integration.system), "admin_tools",
+                                                                      None)) if integration else None
+        if admin_tools:
+            tools = [{"label": label, "url": url} for label, url in admin_tools(integration, request)]
+        extra_context = {**(extra_context or {}), "integration_tools": tools}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields += ["company", "system"]
+        return fields
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, integration):
+        if integration.credentials_unreadable:
+            return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
+        colour = {IntegrationStatus.ACTIVE: "#2e7d32", IntegrationStatus.NEEDS_REAUTHORISATION: "#c62828",
+                  IntegrationStatus.AWAITING_CONFIRMATION: "#ef6c00"}.get(integration.status, "#555")
+        return format_html('<strong style="color:{}">{}</strong>', colour, integration.get_status_display())
+
+    @admin.display(description=_("why"))
+    def status_message_short(self, integration):
+        message = integration.status_message or ""
+        if integration.credentials_unreadable:
+            message = integration.credentials_unreadable_message
+        return message[:90] + ("…" if len(message) > 90 else "")
+
+    @admin.display(description=_("stored credentials"))
+    def credentials_display(self, integration):
+        if integration.credentials_unreadable:
+            return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
+        shown = integration.masked_credentials()
+        if not shown:
+            return "–"
+        return format_html("<ul style='margin:0'>{}</ul>",
+                           format_html_join("", "<li>{}: {}</li>", sorted(shown.items())))
+
+
+@admin.register(OAuthState)
+class OAuthStateAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
+    """Authorisation requests: who started which, and whether it was used (read-only)."""
+
+    company_field = "integration__company"
+    list_display = ("integration", "user", "created_at", "used_at")
+    list_filter = ("integration__system",)
+    exclude = ("state",)  # the value itself is a short-lived secret
+
+
+@admin.register(RateLimitSlot)
+class RateLimitSlotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The shared pacing rows per remote tenant (read-only; superusers only)."""
+
+    list_display = ("key", "next_at", "paused_until")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+

@@ -1,0 +1,93 @@
+"""Reads for the Nets Easy flow: the integration of a company, and the reconciliation of a payout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from bookkeeping.models import Voucher, VoucherRow, VoucherState
+from integrations.models import Integration
+
+from .models import NetsPayout
+
+ZERO = Decimal("0.00")
+
+
+def nets_integration(company) -> Integration | None:
+    return Integration.objects.filter(company=company, system="netseasy").select_related("company").first()
+
+
+def nets_integrations_active() -> QuerySet[Integration]:
+    return Integration.objects.filter(system="netseasy", status="active").select_related("company")
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """One payout, reconciled.
+
+    ``expected``  the payout amount Nets reports (what reaches the bank);
+    ``gross``     what our sales, refund and deposit vouchers put on the reconciliation account;
+    ``fees``      the fees: as booked on the payout voucher, or as Nets reports them before that;
+    ``booked``    gross − fees: what our books say Nets owed for this payout;
+    ``residual``  expected − booked, which is the reconciliation account's balance for this payout
+                  with the sign turned. It must be 0.00; anything else is an error state.
+    """
+
+    expected: Decimal
+    gross: Decimal
+    fees: Decimal
+    booked: Decimal
+    residual: Decimal
+    cleared: Decimal  # what the payout voucher takes off the reconciliation account
+    account_balance: Decimal  # the reconciliation account over all this payout's vouchers
+    vouchers: tuple[Voucher, ...]
+    posted: int
+    failed: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.residual == ZERO
+
+
+def payout_vouchers(payout: NetsPayout) -> list[Voucher]:
+    ids = set(payout.actions.exclude(voucher__isnull=True).values_list("voucher_id", flat=True))
+    if payout.voucher_id:
+        ids.add(payout.voucher_id)
+    return list(Voucher.objects.filter(pk__in=ids).order_by("date", "id"))
+
+
+def _net(voucher_ids, account: int) -> Decimal:
+    total = ZERO
+    for debit, credit in VoucherRow.objects.filter(voucher_id__in=voucher_ids, account=account).values_list(
+            "debit", "credit"):
+        total += debit - credit
+    return total
+
+
+def payout_reconciliation(payout: NetsPayout) -> Reconciliation | None:
+    """Expected vs booked for a payout Kontera booked (None before anything is booked)."""
+    accounts = payout.booked_accounts or {}
+    if not accounts and not payout.actions.exclude(voucher__isnull=True).exists():
+        return None
+    if not accounts:
+        settings = payout.integration.settings or {}
+        accounts = {"receivable": settings.get("receivable_account"), "fee": settings.get("fee_account")}
+    vouchers = payout_vouchers(payout)
+    action_voucher_ids = [v.pk for v in vouchers if v.pk != payout.voucher_id]
+    receivable = int(accounts["receivable"])
+    gross = _net(action_voucher_ids, receivable)
+    if payout.voucher_id:
+        fees = _net([payout.voucher_id], int(accounts["fee"]))
+        cleared = -_net([payout.voucher_id], receivable)
+    else:
+        fees, cleared = payout.fees, ZERO
+    booked = gross - fees
+    residual = payout.amount - booked
+    return Reconciliation(
+        expected=payout.amount, gross=gross, fees=fees, booked=booked, residual=residual, cleared=cleared,
+        account_balance=gross - cleared, vouchers=tuple(vouchers),
+        posted=sum(1 for v in vouchers if v.state == VoucherState.POSTED),
+        failed=sum(1 for v in vouchers if v.state == VoucherState.FAILED),
+    )

@@ -1,0 +1,290 @@
+"""Activation: saving the settings sends a test voucher to Fortnox and e-mails its number; booking starts
+only after staff press OK (``netseasy_confirm``)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bookkeeping import rules
+from bookkeeping.models import Account, AuditEvent, Voucher, VoucherKind, VoucherRow, VoucherState
+from bookkeeping.services.audit import Actor, actor_parts, audit_record
+from bookkeeping.services.integrations import notify_staff
+from bookkeeping.services.vouchers import voucher_queue
+from integrations import registry
+from integrations.base import (
+    ConnectorError,
+)
+from integrations.models import Integration, IntegrationStatus
+
+from .settings import (
+    HOME_CURRENCY,
+    ONE,
+    SOURCE,
+    TARGET,
+    TEST_DESCRIPTION,
+    ZERO,
+    NetsConfig,
+    clean_secret_key,
+    clean_settings,
+    settings_problems,
+)
+
+
+@dataclass
+class SaveResult:
+    integration: Integration
+    warnings: list[str] = field(default_factory=list)
+    test_voucher: Voucher | None = None
+
+
+def netseasy_settings_save(*, company, values: dict, secret_key: str | None = None, actor: Actor = None) -> SaveResult:
+    """Save the settings (and a new secret key), then start the activation: a test voucher to Fortnox.
+
+    The integration becomes "awaiting confirmation" and books nothing until staff press OK. Raises
+    ValidationError (per field) when a setting is wrong; nothing is saved then.
+    """
+    cleaned = clean_settings(values)
+    existing = Integration.objects.filter(company=company, system=SOURCE).first()
+    if secret_key:
+        try:
+            secret_key = clean_secret_key(secret_key)
+        except ValidationError as exc:
+            raise ValidationError({"secret_key": exc.messages}) from None
+    elif not (existing and (existing.credentials or {}).get("secret_key")):
+        raise ValidationError({"secret_key": [_("Paste the Nets Easy live secret key.")]})
+    errors, warnings = settings_problems(company=company, values=cleaned)
+    if errors:
+        raise ValidationError({name: [message] for name, message in errors.items()})
+    if secret_key and secret_key.startswith("test-"):
+        warnings.append(_("This is a test key: it only sees payments made in Nets Easy's test environment."))
+
+    user, _label = actor_parts(actor)
+    with transaction.atomic():
+        integration, _created = Integration.objects.select_for_update().get_or_create(company=company, system=SOURCE)
+        previous = dict(integration.settings or {})
+        integration.settings = {**{k: v for k, v in cleaned.items() if k not in ("activation", "last_sync")},
+                                "last_sync": previous.get("last_sync", {})}
+        if secret_key:
+            integration.credentials = {**(integration.credentials or {}), "secret_key": secret_key}
+        integration.status = IntegrationStatus.AWAITING_CONFIRMATION
+        integration.status_message = _("Saved. A test voucher is on its way to Fortnox; check it there, then press "
+                                       "OK to start automatic booking.")
+        integration.save()
+        voucher = _test_voucher_create(integration=integration, actor=actor)
+        integration.settings["activation"] = {
+            "test_voucher_id": voucher.pk,
+            "requested_by": user.pk if user else None,
+            "requested_at": timezone.now().isoformat(),
+            "email_sent_for": "",
+            "key_check": {"ok": None, "message": _("The secret key is being checked with Nets Easy.")},
+        }
+        integration.save(update_fields=["settings", "updated_at"])
+        audit_record(action="netseasy:settings_saved", integration=integration, actor=actor,
+                     message=_("Settings saved; test voucher %(ref)s queued; awaiting confirmation.")
+                     % {"ref": voucher.source_reference},
+                     data={k: v for k, v in integration.settings.items() if k != "activation"})
+        voucher_queue(voucher=voucher, actor=actor)
+        pk = integration.pk
+        transaction.on_commit(lambda: _enqueue("card_payments.tasks.activation_check", pk))
+    voucher.refresh_from_db()
+    return SaveResult(integration=integration, warnings=warnings, test_voucher=voucher)
+
+
+def _enqueue_sync(integration_id: int, actor_label: str) -> None:
+    from .sync import enqueue_sync
+
+    enqueue_sync(integration_id, actor=actor_label)
+
+
+def _enqueue(func: str, *args) -> None:
+    from django_q.tasks import async_task
+
+    async_task(func, *args, task_name=f"{func.rsplit('.', 1)[-1]}-{'-'.join(map(str, args))}"[:100])
+
+
+def _test_voucher_create(*, integration: Integration, actor: Actor) -> Voucher:
+    config = NetsConfig.of(integration)
+    count = Voucher.objects.filter(company=integration.company, source_system=SOURCE, kind=VoucherKind.TEST).count()
+    user, _label = actor_parts(actor)
+    voucher = Voucher.objects.create(
+        company=integration.company, system=TARGET, kind=VoucherKind.TEST, source_system=SOURCE,
+        source_reference=f"test:{integration.pk}:{count + 1}", date=timezone.localdate(),
+        description=TEST_DESCRIPTION[:200], series=config.payout_series, currency=HOME_CURRENCY,
+        extra={"source_label": "Nets Easy test"}, created_by=user,
+    )
+    # Every configured account is debited and credited 1.00: Fortnox proves it accepts each of them
+    # in this series, and the books are unchanged (nothing to reverse afterwards).
+    position = 0
+    for number in config.all_accounts():
+        for debit, credit in ((ONE, ZERO), (ZERO, ONE)):
+            VoucherRow.objects.create(voucher=voucher, position=position, account=number, debit=debit, credit=credit,
+                                      text="Test – tar ut varandra")
+            position += 1
+    return voucher
+
+
+def _activation(integration: Integration) -> dict:
+    return dict((integration.settings or {}).get("activation") or {})
+
+
+def _save_activation(integration_id: int, **changes) -> None:
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration_id)
+        activation = {**_activation(locked), **changes}
+        locked.settings = {**(locked.settings or {}), "activation": activation}
+        locked.save(update_fields=["settings", "updated_at"])
+
+
+def activation_check_key(*, integration: Integration, connector=None) -> bool:
+    """Ask Nets Easy whether it accepts the stored secret key; the answer is kept in words."""
+    connector = connector or registry.connector_for(integration)
+    try:
+        info = connector.check_connection()
+        ok, message = True, info.message
+    except ConnectorError as exc:
+        ok, message = False, exc.message
+    _save_activation(integration.pk, key_check={"ok": ok, "message": message, "at": timezone.now().isoformat()})
+    audit_record(action="netseasy:key_check", integration=integration, message=message,
+                 outcome=AuditEvent.Outcome.OK if ok else AuditEvent.Outcome.ERROR)
+    return ok
+
+
+@dataclass
+class ActivationStatus:
+    state: str  # none | sending | posted | failed
+    voucher: Voucher | None
+    message: str
+    key_ok: bool | None
+    key_message: str
+    can_confirm: bool
+    blockers: list[str]
+
+
+def activation_status(integration: Integration) -> ActivationStatus:
+    activation = _activation(integration)
+    voucher = Voucher.objects.filter(pk=activation.get("test_voucher_id")).first() if activation else None
+    key = activation.get("key_check") or {}
+    blockers = []
+    if voucher is None:
+        state, message = "none", _("No test voucher yet: save the settings to send one.")
+    elif voucher.state == VoucherState.POSTED:
+        state = "posted"
+        message = _("The test voucher is in Fortnox as %(number)s (series %(series)s, %(date)s). It debits and "
+                    "credits 1.00 on each account, so it changes no balance.") % {
+            "number": voucher.remote_label, "series": voucher.series, "date": voucher.date}
+    elif voucher.state in (VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION):
+        state = "failed"
+        message = _("The test voucher did not reach Fortnox: %(reason)s") % {
+            "reason": voucher.last_error or voucher.get_state_display()}
+    else:
+        state = "sending"
+        message = _("The test voucher is on its way to Fortnox (%(state)s). This page shows the result "
+                    "within minutes.") % {"state": voucher.get_state_display()}
+        if voucher.last_error:
+            message += " " + _("Last attempt: %(error)s") % {"error": voucher.last_error}
+    if integration.status != IntegrationStatus.AWAITING_CONFIRMATION:
+        blockers.append(_("The integration is not awaiting confirmation (status: %(status)s).")
+                        % {"status": integration.get_status_display()})
+    if state != "posted":
+        blockers.append(_("The test voucher must be in Fortnox first."))
+    if key.get("ok") is not True:
+        blockers.append(key.get("message") or _("The secret key has not been checked with Nets Easy yet."))
+    return ActivationStatus(state=state, voucher=voucher, message=message, key_ok=key.get("ok"),
+                            key_message=key.get("message", ""), can_confirm=not blockers, blockers=blockers)
+
+
+def netseasy_confirm(*, integration: Integration, actor: Actor = None) -> tuple[bool, str]:
+    """Staff pressed OK: automatic booking starts. Refused, with the reason, until the test voucher is in Fortnox."""
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().get(pk=integration.pk)
+        status = activation_status(integration)
+        if not status.can_confirm:
+            return False, " ".join(status.blockers)
+        user, label = actor_parts(actor)
+        integration.status = IntegrationStatus.ACTIVE
+        integration.status_message = ""
+        integration.settings = {**integration.settings, "activation": {
+            **_activation(integration), "confirmed_by": label, "confirmed_at": timezone.now().isoformat()}}
+        integration.save()
+        audit_record(action="netseasy:confirmed", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
+                     message=_("Test voucher %(number)s confirmed; automatic booking is on.")
+                     % {"number": status.voucher.remote_label})
+        pk = integration.pk
+        transaction.on_commit(lambda: _enqueue_sync(pk, label))
+    return True, _("Confirmed. Nets Easy payouts are now booked in Fortnox automatically.")
+
+
+def test_voucher_followup(*, integration: Integration) -> str:
+    """E-mail the staff user who saved the settings once the test voucher's outcome is known."""
+    status = activation_status(integration)
+    activation = _activation(integration)
+    if status.voucher is None or status.state not in ("posted", "failed"):
+        return "pending"
+    marker = f"{status.voucher.pk}:{status.state}"
+    if activation.get("email_sent_for") == marker:
+        return "sent_before"
+    company = integration.company
+    user = get_user_model().objects.filter(pk=activation.get("requested_by")).first()
+    recipients = [user.email] if user and user.email else []
+    subject, body = _test_voucher_mail(integration, status)
+    if recipients:
+        send_mail(subject, body, django_settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=True)
+    else:
+        notify_staff(company=company, subject=subject, body=body)
+    _save_activation(integration.pk, email_sent_for=marker)
+    # The integration page shows the outcome too, in words.
+    Integration.objects.filter(pk=integration.pk, status=IntegrationStatus.AWAITING_CONFIRMATION).update(
+        status_message=(_("Test voucher %(number)s is in Fortnox. Check it there, then press OK to start automatic "
+                          "booking.") % {"number": status.voucher.remote_label}) if status.state == "posted"
+        else status.message)
+    audit_record(action="netseasy:test_voucher_mail", integration=integration,
+                 message=_("Test voucher e-mail sent (%(state)s).") % {"state": status.state})
+    return "sent"
+
+
+def _test_voucher_mail(integration: Integration, status: ActivationStatus) -> tuple[str, str]:
+    voucher = status.voucher
+    company = integration.company
+    per_account: OrderedDict[str, list[Decimal]] = OrderedDict()
+    for row in voucher.rows.all():
+        totals = per_account.setdefault(str(row.account), [ZERO, ZERO])
+        totals[0] += row.debit
+        totals[1] += row.credit
+    names = dict(Account.objects.filter(plan__company=company, plan__system=TARGET,
+                                        number__in=[rules.account_key(a) for a in per_account])
+                 .values_list("number", "name"))
+    rows = "\n".join(f"  {account:>6} {names.get(rules.account_key(account), '')[:45]:45} "
+                     f"D {debit:>8.2f}  K {credit:>8.2f}" for account, (debit, credit) in per_account.items())
+    if status.state == "posted":
+        subject = _("Nets Easy → Fortnox for %(company)s: test voucher %(number)s posted") % {
+            "company": company, "number": voucher.remote_label}
+        body = _(
+            "The test voucher for the Nets Easy connection of %(company)s is in Fortnox.\n\n"
+            "Fortnox voucher: %(number)s, series %(series)s, date %(date)s\n"
+            "Description: %(description)s\n\nRows (each account is debited and credited 1.00, so no balance "
+            "changes and nothing needs reversing):\n%(rows)s\n\n"
+            "Secret key check with Nets Easy: %(key)s\n\n"
+            "If it looks right in Fortnox, press “OK – start automatic booking” on the Nets Easy integration "
+            "page in Kontera (or run: manage.py netseasy_confirm %(slug)s). Until then nothing is booked.\n"
+        ) % {"company": company, "number": voucher.remote_label, "series": voucher.series, "date": voucher.date,
+             "description": voucher.description, "rows": rows, "key": status.key_message or "–", "slug": company.slug}
+    else:
+        subject = _("Nets Easy → Fortnox for %(company)s: the test voucher failed") % {"company": company}
+        body = _(
+            "The test voucher for the Nets Easy connection of %(company)s did not reach Fortnox.\n\n"
+            "Reason: %(reason)s\n\nIt would have been posted in series %(series)s on %(date)s with these rows:\n"
+            "%(rows)s\n\nFix the cause (for example activate the account in Fortnox, or choose another account "
+            "or series), then save the Nets Easy settings again to send a new test voucher.\n"
+        ) % {"company": company, "reason": voucher.last_error or voucher.get_state_display(),
+             "series": voucher.series, "date": voucher.date, "rows": rows}
+    return subject, body

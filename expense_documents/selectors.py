@@ -1,0 +1,99 @@
+"""Reads for expense documents: the sync state staff see, in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from bookkeeping.models import VoucherState
+
+from .models import ExpenseDocument
+
+S = VoucherState
+# Problems that make a document wait (a draft, never queued) rather than be refused.
+WAITING_CODES = frozenset({"no_dkk_amount"})
+
+STATE_LABELS = {
+    "not_set_up": gettext_lazy("Dinero not set up"),
+    "not_synced": gettext_lazy("Not synced yet"),
+    "opted_out": gettext_lazy("Opted out"),
+    "waiting": gettext_lazy("Waiting"),
+    "queued": gettext_lazy("Queued"),
+    "sending": gettext_lazy("Sending"),
+    "synced": gettext_lazy("Synced to Dinero"),
+    "changed": gettext_lazy("Changed — update pending"),
+    "refused": gettext_lazy("Refused"),
+    "awaiting_authorisation": gettext_lazy("Waiting for a new API key"),
+}
+STATE_COLOURS = {
+    "synced": "#2e7d32", "refused": "#c62828", "waiting": "#ef6c00", "awaiting_authorisation": "#ef6c00",
+    "changed": "#ef6c00", "queued": "#1565c0", "sending": "#1565c0",
+}
+
+
+@dataclass(frozen=True)
+class SyncState:
+    code: str
+    detail: str = ""
+
+    @property
+    def label(self):
+        return STATE_LABELS.get(self.code, self.code)
+
+    @property
+    def colour(self) -> str:
+        return STATE_COLOURS.get(self.code, "#555")
+
+
+def document_sync_state(document: ExpenseDocument) -> SyncState:
+    """Where the document stands with Dinero, and why, in plain words."""
+    voucher = document.voucher
+    rule = document.opted_out_by
+    if rule is not None and (voucher is None or voucher.state == S.OPTED_OUT):
+        return SyncState("opted_out", _("Opted out of the sync by workflow rule “%(name)s”.") % {"name": rule.name})
+    if voucher is None:
+        from integrations.models import Integration
+
+        if not Integration.objects.filter(company_id=document.company_id, system="dinero").exists():
+            return SyncState("not_set_up", _("Set up the Dinero integration for this company first."))
+        return SyncState("not_synced", _("Not handed to the sync yet."))
+    state = voucher.state
+    if document.needs_sync and state == S.POSTED:
+        return SyncState("changed", _("Changed after it was synced; the update follows shortly."))
+    if state == S.DRAFT:
+        if voucher.last_error_code in WAITING_CODES:
+            return SyncState("waiting", voucher.last_error)
+        return SyncState("not_synced", voucher.last_error or _("Not queued yet."))
+    if state == S.QUEUED:
+        if voucher.last_error:
+            return SyncState("queued", _("Will try again: %(error)s") % {"error": voucher.last_error})
+        return SyncState("changed" if voucher.remote_id else "queued",
+                         _("Update queued.") if voucher.remote_id else _("Queued for Dinero."))
+    if state == S.SENDING:
+        return SyncState("sending", _("Being sent to Dinero."))
+    if state == S.POSTED:
+        number = voucher.remote_number
+        detail = (_("Dinero voucher number %(number)s (%(status)s).") % {"number": number, "status": voucher.remote_status}
+                  if number else _("Draft in Dinero (%(guid)s); book it there.") % {"guid": voucher.remote_id})
+        return SyncState("synced", detail)
+    if state == S.NEEDS_UPDATE:
+        if voucher.last_error_code in WAITING_CODES:
+            return SyncState("waiting", voucher.last_error)
+        return SyncState("changed", voucher.last_error or _("Changed after it was synced; the update is queued."))
+    if state == S.FAILED:
+        return SyncState("refused", voucher.last_error)
+    if state == S.AWAITING_AUTHORISATION:
+        return SyncState("awaiting_authorisation", voucher.last_error)
+    if state == S.OPTED_OUT:
+        return SyncState("opted_out", _("Opted out of the sync."))
+    return SyncState(state, voucher.last_error)
+
+
+def documents_needing_sync(*, company_ids=None) -> QuerySet[ExpenseDocument]:
+    qs = ExpenseDocument.objects.filter(needs_sync=True)
+    if company_ids is not None:
+        qs = qs.filter(company_id__in=company_ids)
+    return qs.order_by("company_id", "document_date", "id")

@@ -1,0 +1,370 @@
+"""Expense documents from CSV: all or nothing; importing a reference again updates that document."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.conf import settings as django_settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from bookkeeping import rules
+from bookkeeping.models import (
+    AuditEvent,
+    PaymentMethod,
+    VatCode,
+)
+from bookkeeping.selectors.plans import plan_snapshot
+from bookkeeping.services.audit import Actor, audit_record
+
+from ..models import DocumentType, ExpenseDocument, ExpenseLine
+from .common import (
+    CENT,
+    MAX_ATTACHMENT_BYTES,
+    SYSTEM,
+    ZERO,
+    dinero_integration,
+)
+from .sync import expense_document_changed
+
+CSV_COLUMNS = ("reference", "type", "supplier", "supplier_vat", "date", "due_date", "description", "amount",
+               "vat_code", "category", "currency", "amount_dkk", "payment_method", "attachment")
+REQUIRED_COLUMNS = ("reference", "type", "supplier", "date", "amount")
+DOCUMENT_FIELDS = ("type", "supplier", "supplier_vat", "date", "due_date", "description", "currency", "amount_dkk",
+                   "payment_method", "attachment")
+_DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y")
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return _("line %(line)s, %(field)s: %(message)s") % {"line": self.line, "field": self.field,
+                                                            "message": self.message}
+
+
+@dataclass
+class ImportResult:
+    dry_run: bool
+    documents: list[dict] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "dry_run": self.dry_run, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "documents": self.documents,
+                "errors": [{"line": e.line, "field": e.field, "message": e.message} for e in self.errors]}
+
+
+def parse_amount(text: str) -> Decimal:
+    """``1234.50``, ``1234,50``, ``1.234,50`` or ``1,234.50``: the last separator is the decimal one."""
+    value = (text or "").strip().replace(" ", "").replace("\u00a0", "")
+    if not value:
+        raise ValueError(_("the amount is missing"))
+    if "," in value and "." in value:
+        decimal_sep = "," if value.rfind(",") > value.rfind(".") else "."
+        value = value.replace("." if decimal_sep == "," else ",", "").replace(",", ".")
+    elif "," in value:
+        value = value.replace(",", ".")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(_("“%(text)s” is not an amount") % {"text": text}) from None
+    if amount != amount.quantize(CENT):
+        raise ValueError(_("amounts have at most two decimals"))
+    return amount.quantize(CENT)
+
+
+def parse_date(text: str) -> dt.date:
+    value = (text or "").strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD)") % {"text": text})
+
+
+@dataclass
+class _ParsedDocument:
+    reference: str
+    first_line: int
+    values: dict
+    lines: list[dict] = field(default_factory=list)
+
+
+def _read_csv(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    text = text.lstrip("\ufeff")
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}))
+    return header, rows
+
+
+def _resolve_attachment(value: str, *, root: Path | None, allow_outside: bool) -> Path:
+    path = Path(value)
+    if not path.is_absolute():
+        if root is None:
+            raise ValueError(_("give an absolute path"))
+        path = root / path
+    path = path.resolve()
+    if root is not None and not allow_outside and not path.is_relative_to(root.resolve()):
+        raise ValueError(_("attachments must be inside %(root)s") % {"root": root})
+    if not path.is_file():
+        raise ValueError(_("file %(path)s does not exist") % {"path": value})
+    if path.stat().st_size > MAX_ATTACHMENT_BYTES:
+        raise ValueError(_("the file is larger than 6 MB, the most Dinero accepts"))
+    if path.suffix.lower() not in (".pdf", ".png", ".jpg", ".jpeg"):
+        raise ValueError(_("attach a PDF, PNG or JPEG file"))
+    return path
+
+
+def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_outside: bool
+                     ) -> tuple[list[_ParsedDocument], list[RowError]]:
+    errors: list[RowError] = []
+    try:
+        header, rows = _read_csv(text)
+    except csv.Error as exc:
+        return [], [RowError(1, "file", _("not a readable CSV file: %(error)s") % {"error": exc})]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if missing or unknown:
+        message = []
+        if missing:
+            message.append(_("missing columns: %(cols)s") % {"cols": ", ".join(missing)})
+        if unknown:
+            message.append(_("unknown columns: %(cols)s") % {"cols": ", ".join(unknown)})
+        return [], [RowError(1, "header", "; ".join(message) + ". " + _("Expected: %(cols)s")
+                             % {"cols": ",".join(CSV_COLUMNS)})]
+    if not rows:
+        return [], [RowError(1, "file", _("the file has no rows"))]
+
+    integration = dinero_integration(company)
+    plan = plan_snapshot(company, SYSTEM)
+    vat_codes = set(VatCode.objects.filter(plan__company=company, plan__system=SYSTEM).values_list("code", flat=True))
+    receipt_list = (integration.settings or {}).get("receipt_payment_list") if integration else None
+    methods = PaymentMethod.objects.filter(payment_list__company=company)
+    if receipt_list:
+        methods = methods.filter(payment_list_id=receipt_list)
+
+    documents: dict[str, _ParsedDocument] = {}
+    for line_no, row in rows:
+        def error(field_name, message, line_no=line_no):
+            errors.append(RowError(line_no, field_name, str(message)))
+
+        reference = row.get("reference", "")
+        if not reference:
+            error("reference", _("the reference is missing"))
+            continue
+        if len(reference) > 100:
+            error("reference", _("at most 100 characters"))
+            continue
+        values: dict = {}
+        kind = row.get("type", "").lower()
+        if kind not in DocumentType.values:
+            error("type", _("must be invoice or receipt"))
+        values["type"] = kind
+        values["supplier"] = row.get("supplier", "")
+        if not values["supplier"]:
+            error("supplier", _("the supplier is missing"))
+        values["supplier_vat"] = row.get("supplier_vat", "")
+        values["description"] = row.get("description", "")[:200]
+        for key, required in (("date", True), ("due_date", False)):
+            raw = row.get(key, "")
+            values[key] = None
+            if raw:
+                try:
+                    values[key] = parse_date(raw)
+                except ValueError as exc:
+                    error(key, exc)
+            elif required:
+                error(key, _("the date is missing"))
+        currency = (row.get("currency") or "DKK").upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            error("currency", _("a three-letter currency code, e.g. DKK or EUR"))
+        values["currency"] = currency
+        values["amount_dkk"] = None
+        if row.get("amount_dkk"):
+            try:
+                values["amount_dkk"] = parse_amount(row["amount_dkk"])
+                if values["amount_dkk"] <= 0:
+                    error("amount_dkk", _("must be more than zero"))
+            except ValueError as exc:
+                error("amount_dkk", exc)
+        values["payment_method"] = None
+        method_name = row.get("payment_method", "")
+        if kind == DocumentType.RECEIPT:
+            if not method_name:
+                error("payment_method", _("a receipt needs its payment method"))
+            else:
+                found = list(methods.filter(name__iexact=method_name)[:2])
+                if len(found) != 1:
+                    error("payment_method", _("“%(name)s” is not one payment method of %(company)s")
+                          % {"name": method_name, "company": company})
+                else:
+                    values["payment_method"] = found[0].pk
+        values["attachment"] = None
+        if row.get("attachment"):
+            try:
+                values["attachment"] = _resolve_attachment(row["attachment"], root=attachment_root,
+                                                           allow_outside=allow_outside)
+            except ValueError as exc:
+                error("attachment", exc)
+
+        line: dict = {"text": row.get("description", "")[:200]}
+        try:
+            line["amount"] = parse_amount(row.get("amount", ""))
+            if line["amount"] <= 0:
+                error("amount", _("must be more than zero (supplier credit notes are not supported yet)"))
+        except ValueError as exc:
+            error("amount", exc)
+        vat_code = row.get("vat_code", "")
+        line["vat_code"] = "" if vat_code.lower() in ("", "none", "-") else vat_code.upper()
+        if line["vat_code"] and vat_codes and line["vat_code"] not in vat_codes:
+            error("vat_code", _("Dinero has no VAT code %(code)s") % {"code": line["vat_code"]})
+        line["category"] = None
+        if row.get("category"):
+            if not row["category"].isdigit():
+                error("category", _("the category is an account number"))
+            else:
+                number = int(row["category"])
+                line["category"] = number
+                problems = rules.check_profit_and_loss(plan, number)
+                if not problems and plan.imported:
+                    problems = rules.check_account_number(plan, number)
+                for problem in problems:
+                    error("category", problem.message)
+
+        existing = documents.get(reference)
+        if existing is None:
+            documents[reference] = _ParsedDocument(reference, line_no, values, [line])
+            continue
+        for key in DOCUMENT_FIELDS:
+            if existing.values.get(key) != values.get(key):
+                error(key, _("differs from line %(line)s of the same document %(ref)s")
+                      % {"line": existing.first_line, "ref": reference})
+        existing.lines.append(line)
+    return list(documents.values()), errors
+
+
+def _document_signature(document: ExpenseDocument | None) -> tuple | None:
+    if document is None or document.pk is None:
+        return None
+    return (
+        document.type, document.supplier_name, document.supplier_vat, document.document_date, document.due_date,
+        document.description, document.currency, document.amount_dkk, document.payment_method_id,
+        tuple((line.amount, line.vat_code, line.category, line.text) for line in document.lines.all()),
+    )
+
+
+def _same_file(document: ExpenseDocument, path: Path) -> bool:
+    if not document.attachment:
+        return False
+    try:
+        with document.attachment.open("rb") as handle:
+            return handle.read() == path.read_bytes()
+    except OSError:
+        return False
+
+
+def expense_document_write(*, company, reference: str, values: dict, lines: list[dict], actor: Actor = None
+                           ) -> tuple[ExpenseDocument, str]:
+    """Create or update one document with its lines; returns (document, created|updated|unchanged)."""
+    document = ExpenseDocument.objects.filter(company=company, reference=reference).first()
+    before = _document_signature(document)
+    if document is None:
+        document = ExpenseDocument(company=company, reference=reference)
+    document.type = values["type"]
+    document.supplier_name = values["supplier"]
+    document.supplier_vat = values.get("supplier_vat", "")
+    document.document_date = values["date"]
+    document.due_date = values.get("due_date")
+    document.description = values.get("description", "")
+    document.currency = values.get("currency") or "DKK"
+    document.amount_dkk = values.get("amount_dkk")
+    document.payment_method_id = values.get("payment_method")
+    document.save()
+    existing_lines = [(ln.amount, ln.vat_code, ln.category, ln.text) for ln in document.lines.all()]
+    wanted = [(ln["amount"], ln.get("vat_code", ""), ln.get("category"), ln.get("text", "")) for ln in lines]
+    if existing_lines != wanted:
+        document.lines.all().delete()
+        ExpenseLine.objects.bulk_create([
+            ExpenseLine(document=document, position=position, amount=amount, vat_code=vat_code, category=category,
+                        text=text)
+            for position, (amount, vat_code, category, text) in enumerate(wanted)
+        ])
+    file_changed = False
+    attachment: Path | None = values.get("attachment")
+    if attachment is not None and not _same_file(document, attachment):
+        document.attachment.save(attachment.name, ContentFile(attachment.read_bytes()), save=True)
+        file_changed = True
+    after = _document_signature(document)
+    outcome = "created" if before is None else ("updated" if (before != after or file_changed) else "unchanged")
+    if outcome != "unchanged":
+        expense_document_changed(document=document, actor=actor)
+        audit_record(action=f"expense:{outcome}", company=company, actor=actor,
+                     message=_("Expense document %(ref)s %(outcome)s.") % {"ref": reference, "outcome": outcome})
+    return document, outcome
+
+
+def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor = None,
+                     attachment_root: Path | None = None, allow_outside_root: bool = True) -> ImportResult:
+    """Import expense documents from CSV (one row per line; lines of a document share its reference).
+
+    All or nothing: when any row is bad nothing is written, and every bad row is reported.
+    """
+    result = ImportResult(dry_run=dry_run)
+    parsed, result.errors = _parse_documents(company, text, attachment_root=attachment_root,
+                                             allow_outside=allow_outside_root)
+    existing = {d.reference: d for d in ExpenseDocument.objects.filter(
+        company=company, reference__in=[p.reference for p in parsed]).prefetch_related("lines")}
+    for item in parsed:
+        total = sum((ln.get("amount") or ZERO for ln in item.lines), ZERO)
+        result.documents.append({"reference": item.reference, "type": item.values.get("type"),
+                                 "supplier": item.values.get("supplier"), "lines": len(item.lines),
+                                 "total": f"{total:.2f}", "currency": item.values.get("currency"),
+                                 "action": "update" if item.reference in existing else "create"})
+    if result.errors or dry_run:
+        if not result.errors:
+            result.created = sum(1 for d in result.documents if d["action"] == "create")
+            result.updated = sum(1 for d in result.documents if d["action"] == "update")
+        return result
+    with transaction.atomic():
+        for item, summary in zip(parsed, result.documents, strict=True):
+            _document, outcome = expense_document_write(company=company, reference=item.reference,
+                                                        values=item.values, lines=item.lines, actor=actor)
+            summary["action"] = outcome
+            setattr(result, outcome, getattr(result, outcome) + 1)
+        audit_record(action="expense:import", outcome=AuditEvent.Outcome.OK, company=company, actor=actor,
+                     message=_("Imported %(created)s new, %(updated)s changed and %(unchanged)s unchanged expense "
+                               "documents.") % {"created": result.created, "updated": result.updated,
+                                                "unchanged": result.unchanged})
+    return result
+
+
+def import_root() -> Path:
+    """Where the admin import looks for attachment paths (files put there by staff or a scanner)."""
+    return Path(django_settings.MEDIA_ROOT) / "imports"

@@ -1,0 +1,272 @@
+"""Setup: the guide's wizard (requirements, key and firma-ID, accounts, payment methods); ``dinero_setup``
+is the command's one-call twin. Validates what staff typed at once, never inside a transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from bookkeeping import rules
+from bookkeeping.models import (
+    AccountKind,
+    AccountPlan,
+    AuditEvent,
+    PaymentMethod,
+    PaymentMethodList,
+)
+from bookkeeping.models.plans import Origin
+from bookkeeping.selectors.plans import plan_snapshot
+from bookkeeping.services.audit import Actor, audit_record
+from integrations import registry
+from integrations.base import ConnectionInfo, ConnectorError, MasterData
+from integrations.crypto import mask_secret
+from integrations.models import Integration, IntegrationStatus
+
+from ..models import ExpenseDocument
+from .common import (
+    SYSTEM,
+    dinero_integration,
+    rules_text,
+)
+from .sync import _enqueue
+
+
+class SetupError(Exception):
+    def __init__(self, message: str, *, field_name: str = "", link: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field_name = field_name
+        self.link = link
+
+
+def dinero_requirements(*, company) -> list[str]:
+    """What must exist before the integration can be finished (the guide's requirements tab)."""
+    problems = []
+    lists = PaymentMethodList.objects.filter(company=company, methods__isnull=False).distinct()
+    if not lists.exists():
+        problems.append(_("%(company)s has no payment-method list for receipts (with at least one payment method). "
+                          "Create one first: receipts are cash purchases paid from one of its methods.")
+                        % {"company": company})
+    return problems
+
+
+def _transient(company, api_key: str, organization_id: str, settings_: dict | None = None) -> Integration:
+    connector = registry.connector_class(SYSTEM)
+    merged = connector.validate_settings({**(settings_ or {}), "organization_id": str(organization_id).strip()},
+                                         company=company)
+    return Integration(company=company, system=SYSTEM, settings=merged, credentials={"api_key": api_key.strip()})
+
+
+def dinero_probe(*, company, api_key: str, organization_id: str, settings_: dict | None = None
+                 ) -> tuple[Integration, ConnectionInfo, MasterData]:
+    """Validate the key and organisation at once, then read the master data. Nothing is stored."""
+    if not (api_key or "").strip():
+        raise SetupError(_("Enter the organisation's Dinero API key."), field_name="api_key")
+    if not str(organization_id or "").strip().isdigit():
+        raise SetupError(_("The organisation id (firma-ID) is a number, e.g. 123456."), field_name="organization_id")
+    transient = _transient(company, api_key, organization_id, settings_)
+    connector = registry.connector_for(transient)
+    try:
+        info = connector.check_connection()
+        data = connector.import_master_data()
+    except ConnectorError as exc:
+        field_name = "organization_id" if exc.code == "41" else "api_key"
+        raise SetupError(exc.message, field_name=field_name) from None
+    return transient, info, data
+
+
+def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor = None) -> Integration:
+    """Wizard step: key and organisation validated; stored (the key encrypted) with the master data."""
+    from bookkeeping.services.plans import master_data_store
+
+    existing = dinero_integration(company)
+    keep = dict(existing.settings or {}) if existing else {}
+    transient, info, data = dinero_probe(company=company, api_key=api_key, organization_id=organization_id,
+                                         settings_=keep)
+    with transaction.atomic():
+        integration, created = Integration.objects.select_for_update().get_or_create(
+            company=company, system=SYSTEM, defaults={"status": IntegrationStatus.SETTING_UP})
+        integration.settings = transient.settings
+        integration.credentials = dict(transient.credentials)
+        if integration.status != IntegrationStatus.ACTIVE:
+            integration.status = IntegrationStatus.SETTING_UP
+            integration.status_message = _("Dinero setup started; finish the wizard to start syncing.")
+        integration.save()
+        summary = master_data_store(integration=integration, data=data)
+        audit_record(action="dinero:connected", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
+                     message=_("API key %(key)s and organisation %(org)s (%(name)s) accepted by Dinero; %(n)s "
+                               "accounts and %(vat)s VAT types read.")
+                     % {"key": mask_secret(api_key.strip()), "org": organization_id, "name": info.company_name,
+                        "n": summary.accounts, "vat": summary.vat_codes})
+    return integration
+
+
+def _plan(company) -> AccountPlan:
+    plan, _created = AccountPlan.objects.get_or_create(company=company, system=SYSTEM)
+    return plan
+
+
+def resolve_counter_account(company, value) -> int:
+    """``--invoice-payment-method``: an account number, or the name or id of one of the company's payment methods."""
+    text = str(value or "").strip()
+    if not text:
+        raise SetupError(_("Choose the default payment method / counter account for invoices."),
+                         field_name="invoice_counter_account")
+    methods = PaymentMethod.objects.filter(payment_list__company=company)
+    by_name = list(methods.filter(name__iexact=text))
+    if len(by_name) == 1:
+        return by_name[0].account_number
+    if text.isdigit():
+        if len(text) <= 3 and methods.filter(pk=int(text)).exists():
+            return methods.get(pk=int(text)).account_number
+        return int(text)
+    raise SetupError(_("“%(value)s” is neither an account number nor one of %(company)s's payment methods.")
+                     % {"value": text, "company": company}, field_name="invoice_counter_account")
+
+
+def resolve_payment_list(company, value) -> PaymentMethodList:
+    text = str(value or "").strip()
+    lists = PaymentMethodList.objects.filter(company=company)
+    found = lists.filter(pk=int(text)).first() if text.isdigit() else None
+    found = found or lists.filter(name__iexact=text).first()
+    if found is None:
+        raise SetupError(_("%(company)s has no payment-method list “%(value)s”. Create the list for receipts first.")
+                         % {"company": company, "value": text}, field_name="receipt_payment_list")
+    return found
+
+
+def _check_choices(integration: Integration, choices: dict) -> None:
+    company = integration.company
+    plan = plan_snapshot(company, SYSTEM)
+    info = _plan(company).company_info or {}
+    purchase = set(info.get("purchase_accounts") or [])
+    deposit = set(info.get("deposit_accounts") or [])
+    if "error_account" in choices:
+        number = choices["error_account"]
+        problems = rules.check_account_number(plan, number) + rules.check_profit_and_loss(plan, number)
+        if not problems and purchase and number not in purchase:
+            problems = [rules.Problem("not_purchase_account", _("Account %(account)s is not a purchase account in "
+                                                                "Dinero.") % {"account": number})]
+        if problems:
+            raise SetupError(_("Error account: %(problems)s") % {"problems": rules_text(problems)},
+                             field_name="error_account")
+    if "invoice_counter_account" in choices:
+        problems = rules.check_account_number(plan, choices["invoice_counter_account"])
+        if problems:
+            raise SetupError(_("Counter account for invoices: %(problems)s") % {"problems": rules_text(problems)},
+                             field_name="invoice_counter_account")
+    if "receipt_payment_list" in choices:
+        payment_list = PaymentMethodList.objects.filter(company=company, pk=choices["receipt_payment_list"]).first()
+        if payment_list is None or not payment_list.methods.exists():
+            raise SetupError(_("Choose a payment-method list of %(company)s with at least one payment method.")
+                             % {"company": company}, field_name="receipt_payment_list")
+        wrong = [f"{m.name} ({m.account_number})" for m in payment_list.methods.all()
+                 if (deposit and m.account_number not in deposit)
+                 or (not deposit and m.account_number not in plan.accounts)]
+        if wrong:
+            raise SetupError(_("These payment methods do not point at a deposit account (beholdning) in Dinero: "
+                               "%(methods)s. Dinero pays cash purchases from deposit accounts only.")
+                             % {"methods": ", ".join(wrong)}, field_name="receipt_payment_list")
+
+
+def dinero_configure(*, integration: Integration, actor: Actor = None, **choices) -> Integration:
+    """Wizard steps after the key: error account and chart choice, invoice counter account, receipt list."""
+    choices = {k: v for k, v in choices.items() if v is not None}
+    for key in ("error_account", "invoice_counter_account", "receipt_payment_list", "rate_limit_per_minute"):
+        if key in choices:
+            try:
+                choices[key] = int(choices[key])
+            except (TypeError, ValueError):
+                raise SetupError(_("%(name)s must be a number.") % {"name": key}, field_name=key) from None
+    _check_choices(integration, choices)
+    connector = registry.connector_class(SYSTEM)
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        try:
+            locked.settings = connector.validate_settings({**(locked.settings or {}), **choices},
+                                                          company=locked.company)
+        except Exception as exc:  # ValidationError: plain words for the form
+            raise SetupError(" ".join(getattr(exc, "messages", [str(exc)]))) from None
+        locked.save(update_fields=["settings", "updated_at"])
+        if "import_chart" in choices:
+            _apply_chart_choice(locked)
+        audit_record(action="dinero:configured", integration=locked, actor=actor,
+                     message=_("Dinero settings chosen: %(choices)s")
+                     % {"choices": ", ".join(f"{k}={v}" for k, v in sorted(choices.items()))})
+    integration.settings = locked.settings
+    return integration
+
+
+def _apply_chart_choice(integration: Integration) -> None:
+    """Manual categories: the imported P&L accounts stop being categories (except the error account)."""
+    plan = _plan(integration.company)
+    keep = {integration.settings.get("error_account"), integration.settings.get("invoice_counter_account")}
+    imported_pl = plan.accounts.filter(origin=Origin.IMPORTED, kind=AccountKind.PROFIT_AND_LOSS)
+    if integration.settings.get("import_chart", True):
+        imported_pl.update(active=True)
+        info = {**(plan.company_info or {}), "chart": "full"}
+    else:
+        imported_pl.exclude(number__in=[k for k in keep if k]).update(active=False)
+        info = {**(plan.company_info or {}), "chart": "manual"}
+    AccountPlan.objects.filter(pk=plan.pk).update(company_info=info)
+
+
+def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integration:
+    """Every requirement and choice in place: the integration becomes active and documents sync."""
+    from bookkeeping.services.reconnection import integration_reconnected
+
+    problems = dinero_requirements(company=integration.company)
+    if problems:
+        raise SetupError(" ".join(problems), field_name="receipt_payment_list")
+    conf = integration.settings or {}
+    missing = [label for key, label in (
+        ("error_account", _("the error account")),
+        ("invoice_counter_account", _("the counter account for invoices")),
+        ("receipt_payment_list", _("the payment-method list for receipts")),
+    ) if not conf.get(key)]
+    if missing or not (integration.credentials or {}).get("api_key"):
+        raise SetupError(_("Not finished yet: choose %(missing)s.") % {"missing": ", ".join(missing) or _("the API key")})
+    _check_choices(integration, {k: conf[k] for k in ("error_account", "invoice_counter_account",
+                                                      "receipt_payment_list")})
+    integration_reconnected(integration=integration, actor=actor)
+    audit_record(action="dinero:finished", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
+                 message=_("Dinero setup finished; documents are synced from now on."))
+    ExpenseDocument.objects.filter(company=integration.company, voucher__isnull=True).update(needs_sync=True)
+    company_id = integration.company_id
+    transaction.on_commit(lambda: _enqueue(company_id))
+    integration.refresh_from_db()
+    return integration
+
+
+def dinero_setup(*, company, api_key: str, organization_id: str, error_account, import_chart: bool,
+                 invoice_payment_method, receipt_payment_list, book_vouchers: bool = True,
+                 rate_limit_per_minute: int | None = None, actor: Actor = None) -> dict:
+    """The whole wizard in one call (``manage.py dinero_setup``)."""
+    problems = dinero_requirements(company=company)
+    if problems:
+        raise SetupError(" ".join(problems), field_name="receipt_payment_list")
+    payment_list = resolve_payment_list(company, receipt_payment_list)
+    counter = resolve_counter_account(company, invoice_payment_method)
+    integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor)
+    choices = {"error_account": error_account, "import_chart": bool(import_chart),
+               "invoice_counter_account": counter, "receipt_payment_list": payment_list.pk,
+               "book_vouchers": bool(book_vouchers)}
+    if rate_limit_per_minute:
+        choices["rate_limit_per_minute"] = rate_limit_per_minute
+    dinero_configure(integration=integration, actor=actor, **choices)
+    integration = dinero_finish(integration=integration, actor=actor)
+    plan = _plan(company)
+    return {
+        "company": company.slug,
+        "integration": integration.pk,
+        "status": integration.status,
+        "organization_id": integration.settings["organization_id"],
+        "organisation": (plan.company_info or {}).get("name", ""),
+        "api_key": mask_secret(api_key.strip()),
+        "error_account": integration.settings["error_account"],
+        "import_chart": integration.settings["import_chart"],
+        "invoice_counter_account": counter,
+        "receipt_payment_list": payment_list.name,
+        "accounts": plan.accounts.filter(active=True).count(),
+        "vat_codes": plan.vat_codes.count(),
+    }

@@ -1,0 +1,238 @@
+"""The property-ledger flow: journals per owner arrive (admin, SIE 4, CSV) and go to Fortnox.
+
+A journal is a voucher of kind ``journal``; its id from the source (e.g. ``A25``) is the source
+reference, so importing the same file again creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from bookkeeping import rules, sie
+from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
+from bookkeeping.selectors.plans import plan_snapshot
+from bookkeeping.services.audit import Actor, audit_record
+
+from .series import _series_for
+
+CSV_COLUMNS = ["journal", "date", "series", "account", "debit", "credit", "cost_centre", "project", "text"]
+EDITABLE = (VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT)
+
+
+class JournalImportError(ValueError):
+    """The file is refused as a whole; ``errors`` lists (line, message)."""
+
+    def __init__(self, errors: list[tuple[int, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"line {line}: {message}" if line else message for line, message in errors))
+
+
+@dataclass
+class JournalRowData:
+    account: str
+    debit: Decimal
+    credit: Decimal
+    cost_centre: str = ""
+    project: str = ""
+    text: str = ""
+
+
+@dataclass
+class JournalData:
+    reference: str
+    date: dt.date
+    description: str
+    series: str
+    rows: list[JournalRowData] = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    journals: list[str] = field(default_factory=list)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tuple[list[JournalData], sie.SieFile]:
+    """SIE 4 (4E or 4I) → journals. Dimension 1 is the cost centre, dimension 6 the project."""
+    try:
+        parsed = sie.read(data)
+    except sie.SieError as exc:
+        raise JournalImportError(list(exc.errors)) from None
+    plan = plan_snapshot(company, "fortnox")
+    journals: list[JournalData] = []
+    seen: dict[str, int] = {}
+    for voucher in parsed.vouchers:
+        if voucher.number:
+            reference = f"{voucher.series}{voucher.number}:{voucher.date.isoformat()}"
+        else:
+            digest = hashlib.sha1(repr((voucher.date, voucher.text, [
+                (r.account, str(r.amount), r.objects, r.text) for r in voucher.rows])).encode()).hexdigest()[:10]
+            reference = f"{voucher.series}-{voucher.date.isoformat()}-{digest}"
+        # identical vouchers without numbers in one file stay distinct, and stable on re-import
+        seen[reference] = seen.get(reference, 0) + 1
+        if seen[reference] > 1:
+            reference = f"{reference}#{seen[reference]}"
+        journal = JournalData(
+            reference=reference[:128], date=voucher.date,
+            description=(voucher.text or _("Journal %(ref)s") % {"ref": reference})[:200],
+            series=_series_for(company, voucher.series, series, plan), line=voucher.line_no,
+        )
+        for row in voucher.rows:
+            journal.rows.append(JournalRowData(
+                account=row.account,
+                debit=row.amount if row.amount > 0 else Decimal("0.00"),
+                credit=-row.amount if row.amount < 0 else Decimal("0.00"),
+                cost_centre=(row.cost_centre or "")[:6], project=(row.project or "")[:20], text=row.text[:100],
+            ))
+        journals.append(journal)
+    return journals, parsed
+
+
+def _amount(value: str, line: int, column: str, errors: list) -> Decimal:
+    value = (value or "").strip().replace(" ", "").replace("\u00a0", "")
+    if not value:
+        return Decimal("0.00")
+    if "," in value and "." not in value:
+        value = value.replace(",", ".")  # decimal comma, as Swedish spreadsheets write it
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        errors.append((line, _("%(column)s '%(value)s' is not an amount.") % {"column": column, "value": value}))
+        return Decimal("0.00")
+    if amount != amount.quantize(Decimal("0.01")):
+        errors.append((line, _("%(column)s has more than two decimals.") % {"column": column}))
+    return amount.quantize(Decimal("0.01"))
+
+
+def journals_from_csv(*, company, data: bytes, series: str | None = None) -> list[JournalData]:
+    """CSV with header ``journal,date,series,account,debit,credit,cost_centre,project,text``."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252")
+    sample = text[:2048]
+    dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("journal", "date", "account", "debit", "credit") if c not in header]
+    if missing:
+        raise JournalImportError([(1, _("Missing columns: %(cols)s. Expected: %(all)s")
+                                   % {"cols": ", ".join(missing), "all": ",".join(CSV_COLUMNS)})])
+    reader.fieldnames = header
+    errors: list[tuple[int, str]] = []
+    journals: dict[str, JournalData] = {}
+    for row in reader:
+        line = reader.line_num
+        ref = (row.get("journal") or "").strip()
+        if not ref:
+            errors.append((line, _("The journal id is empty.")))
+            continue
+        try:
+            day = dt.date.fromisoformat((row.get("date") or "").strip())
+        except ValueError:
+            errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": row.get("date")}))
+            continue
+        account = (row.get("account") or "").strip()
+        if not account.isdigit():
+            errors.append((line, _("Account '%(value)s' is not a number.") % {"value": row.get("account")}))
+            continue
+        journal = journals.get(ref)
+        row_series = (row.get("series") or "").strip()
+        if journal is None:
+            journal = journals[ref] = JournalData(
+                reference=ref[:128], date=day, description=_("Journal %(ref)s") % {"ref": ref},
+                series=series or row_series or company.default_series or "A", line=line)
+        elif journal.date != day:
+            errors.append((line, _("Journal %(ref)s has rows with different dates.") % {"ref": ref}))
+        journal.rows.append(JournalRowData(
+            account=account, debit=_amount(row.get("debit"), line, "debit", errors),
+            credit=_amount(row.get("credit"), line, "credit", errors),
+            cost_centre=(row.get("cost_centre") or "").strip(), project=(row.get("project") or "").strip(),
+            text=(row.get("text") or "").strip()[:100],
+        ))
+    for journal in journals.values():
+        for problem in rules.check_balance(journal.rows):
+            errors.append((journal.line, _("Journal %(ref)s: %(problem)s") % {"ref": journal.reference,
+                                                                                "problem": problem}))
+    if errors:
+        raise JournalImportError(sorted(errors))
+    return list(journals.values())
+
+
+# --- storing ----------------------------------------------------------------------------------
+
+
+def _same(voucher: Voucher, journal: JournalData) -> bool:
+    existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in voucher.rows.all()]
+    incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in journal.rows]
+    return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+
+
+def journals_store(*, company, journals: list[JournalData], source_system: str, actor: Actor = None) -> ImportResult:
+    """Create or update the journals, all or nothing. Posted journals are never rewritten."""
+    result = ImportResult()
+    errors: list[tuple[int, str]] = []
+    with transaction.atomic():
+        for journal in journals:
+            voucher = Voucher.objects.select_for_update().filter(
+                company=company, source_system=source_system, source_reference=journal.reference).first()
+            if voucher is None:
+                voucher = Voucher.objects.create(
+                    company=company, system="fortnox", kind=VoucherKind.JOURNAL, source_system=source_system,
+                    source_reference=journal.reference, date=journal.date, description=journal.description,
+                    series=journal.series, currency=company.base_currency or "SEK",
+                    created_by=actor if not isinstance(actor, str) else None,
+                )
+                result.created += 1
+            elif _same(voucher, journal):
+                result.unchanged += 1
+                continue
+            elif voucher.state not in EDITABLE:
+                errors.append((journal.line, _("Journal %(ref)s is already on its way to Fortnox or posted there "
+                                               "(status: %(state)s) with other content; post a correcting journal "
+                                               "instead.")
+                               % {"ref": journal.reference, "state": voucher.get_state_display()}))
+                continue
+            else:
+                voucher.date, voucher.series, voucher.description = journal.date, journal.series, journal.description
+                voucher.save()
+                voucher.rows.all().delete()
+                result.updated += 1
+            VoucherRow.objects.bulk_create([
+                VoucherRow(voucher=voucher, position=i, account=r.account, debit=r.debit, credit=r.credit,
+                           cost_centre=r.cost_centre, project=r.project, text=r.text)
+                for i, r in enumerate(journal.rows)
+            ])
+            result.journals.append(journal.reference)
+        if errors:
+            transaction.set_rollback(True)
+            raise JournalImportError(errors)
+        audit_record(action="journals:import", actor=actor, company=company, outcome="ok",
+                     message=_("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals.")
+                     % result.__dict__)
+    return result
+
+
+def journals_import(*, company, data: bytes, filename: str = "", series: str | None = None,
+                    actor: Actor = None) -> ImportResult:
+    """SIE 4 or CSV, told apart by content: a SIE file's lines start with '#'."""
+    head = data.lstrip()[:1]
+    if head == b"#" or filename.lower().endswith((".se", ".si", ".sie")):
+        journals, _parsed = journals_from_sie(company=company, data=data, series=series)
+        return journals_store(company=company, journals=journals, source_system="sie", actor=actor)
+    journals = journals_from_csv(company=company, data=data, series=series)
+    return journals_store(company=company, journals=journals, source_system="ledger", actor=actor)
