@@ -10,9 +10,9 @@ import os
 import sys
 from urllib.parse import parse_qs, urlparse
 
+from integrations.sandboxes.base import ServerThread, mount
 from integrations.sandboxes.dinero import DineroSandbox
 from integrations.sandboxes.fortnox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FortnoxSandbox
-from integrations.sandboxes.base import ServerThread, mount
 
 REDIRECT = "http://testserver/integrations/fortnox/callback"
 TENANT = 1046823

@@ -5,8 +5,8 @@ import pytest
 import requests
 
 from demo.management.commands import run
-from integrations.sandboxes.fortnox import DEMO_CLIENT_ID
 from integrations.management.commands.sandboxes import allow_redirect_uri, build_sandboxes
+from integrations.sandboxes.fortnox import DEMO_CLIENT_ID
 from integrations.tokens import FORTNOX_SCOPES
 
 PORT_KEYS = set(run.PORT_KEYS)
