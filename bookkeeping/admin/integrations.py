@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 from integrations import registry
-from integrations.crypto import mask_secret
+from integrations.crypto import mask_secret, secrets_unreadable
 from integrations.models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
 
 # What a flow adds to an integration's page, per system: a settings check that needs the flow's
@@ -73,11 +73,12 @@ class IntegrationForm(forms.ModelForm):
 
     def save(self, commit=True):
         integration = super().save(commit=False)
-        credentials = dict(integration.credentials or {})
-        for name, value in self.cleaned_data.items():
-            if name.startswith("secret_") and (value or "").strip():
-                credentials[name.removeprefix("secret_")] = value.strip()
-        integration.credentials = credentials
+        entered = {name.removeprefix("secret_"): value.strip() for name, value in self.cleaned_data.items()
+                   if name.startswith("secret_") and (value or "").strip()}
+        # Unreadable credentials (a lost key) stay as they are unless new ones are entered: restoring
+        # the key must still be enough.
+        if entered or not secrets_unreadable(integration.credentials):
+            integration.credentials = {**dict(integration.credentials or {}), **entered}
         if commit:
             integration.save()
         return integration

@@ -111,3 +111,28 @@ def test_the_worker_leaves_vouchers_waiting_with_the_reason_then_sends_them(conn
     vouchers_dispatch(max_seconds=10)
     voucher.refresh_from_db()
     assert voucher.state == VoucherState.POSTED and voucher.remote_id
+
+
+def test_saving_the_integration_page_without_new_secrets_keeps_what_a_restored_key_opens(client, db, settings):
+    """Changing a setting on the page of an unreadable integration must not overwrite the ciphertext."""
+    from django.db import connection
+
+    key = settings.KONTERA_ENCRYPTION_KEYS[0]
+    integration = Integration.objects.create(company=CompanyFactory(), system="dinero", status="active",
+                                             credentials={"api_key": "dinero-api-key-123456"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials FROM integrations_integration WHERE id = %s", [integration.pk])
+        raw = cursor.fetchone()[0]
+    settings.KONTERA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    from bookkeeping.admin.integrations import IntegrationForm
+
+    loaded = Integration.objects.get(pk=integration.pk)
+    form = IntegrationForm(data={"company": loaded.company_id, "system": "dinero",
+                                 "settings": '{"organization_id": "123456"}'}, instance=loaded)
+    assert form.is_valid(), form.errors
+    form.save()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials FROM integrations_integration WHERE id = %s", [integration.pk])
+        assert cursor.fetchone()[0] == raw
+    settings.KONTERA_ENCRYPTION_KEYS = [key]
+    assert Integration.objects.get(pk=integration.pk).credentials == {"api_key": "dinero-api-key-123456"}
