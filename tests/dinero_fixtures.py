@@ -86,13 +86,12 @@ class VirtualTime:
 
 
 @pytest.fixture
-def dinero_sandbox(sandbox_server, settings, monkeypatch):
+def dinero_sandbox(sandbox_server, settings, monkeypatch, sandbox_clock, virtual_time):
     """A fresh Dinero sandbox with the demo client and organisations; Kontera's settings point at it."""
     import integrations.dinero.client as dinero_client
-    import integrations.ratelimit as ratelimit
     from integrations.sandboxes.dinero import DineroSandbox
 
-    sandbox = DineroSandbox()
+    sandbox = DineroSandbox(clock=sandbox_clock)
     sandbox.seed_demo()
     recorder = Recorder(sandbox)
     sandbox_server.board.apps["/dinero"] = recorder
@@ -106,8 +105,7 @@ def dinero_sandbox(sandbox_server, settings, monkeypatch):
     settings.VISMA_CONNECT_CLIENT_ID, settings.VISMA_CONNECT_CLIENT_SECRET = VISMA_CLIENT
     settings.VISMA_CONNECT_REDIRECT_URI = VISMA_REDIRECT
     settings.KONTERA_HTTP_TIMEOUT = (2.0, 3.0)
-    virtual = VirtualTime(sandbox.clock)
-    monkeypatch.setattr(ratelimit, "time", virtual)
+    virtual = virtual_time  # the pacing already reads the shared clock (conftest.virtual_time)
     monkeypatch.setattr(dinero_client, "time", virtual)
     sandbox.received = recorder
     sandbox.virtual_time = virtual

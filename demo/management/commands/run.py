@@ -26,54 +26,79 @@ ROOT = Path(settings.BASE_DIR)
 VAR = ROOT / "var"
 
 
-RUN_HEADER = "# Written by `manage.py run`"
+ENV_HEADER = "# Written by `manage.py run` for local use"
+# Where the sandboxes and the web server listen: given to every process at start, never kept in .env,
+# so `run --port/--sandbox-port` with other ports than last time just works.
+PORT_KEYS = ("FORTNOX_API_URL", "FORTNOX_OAUTH_URL", "FORTNOX_REDIRECT_URI", "DINERO_API_URL", "DINERO_AUTH_URL",
+             "NETS_EASY_API_URL", "VISMA_CONNECT_AUTHORIZE_URL", "VISMA_CONNECT_TOKEN_URL",
+             "VISMA_CONNECT_REDIRECT_URI")
+# The Dinero sandbox's demo Visma Connect application (it serves /connect/… itself).
+VISMA_CONNECT_CLIENT = ("VISMA_CONNECT_CLIENT_ID=isv_kontera_demo", "VISMA_CONNECT_CLIENT_SECRET=kontera-demo-visma-secret")
 
 
-def visma_connect_env(dinero_api_url: str, web_port: int) -> list[str]:
-    """The demo's Visma Connect application in the Dinero sandbox (it serves /connect/… itself)."""
-    return [
-        f"VISMA_CONNECT_AUTHORIZE_URL={dinero_api_url}/connect/authorize",
-        f"VISMA_CONNECT_TOKEN_URL={dinero_api_url}/connect/token",
-        "VISMA_CONNECT_CLIENT_ID=isv_kontera_demo",
-        "VISMA_CONNECT_CLIENT_SECRET=kontera-demo-visma-secret",
-        f"VISMA_CONNECT_REDIRECT_URI=http://127.0.0.1:{web_port}/integrations/dinero/callback",
-    ]
-
-
-def upgrade_local_env(env_file: Path, web_port: int) -> bool:
-    """A .env written by an earlier ``run`` lacks the Visma Connect lines: add them (same sandbox)."""
-    text = env_file.read_text()
-    if not text.startswith(RUN_HEADER) or "VISMA_CONNECT_CLIENT_ID=" in text:
-        return False
-    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    dinero = values.get("DINERO_API_URL", "").rstrip("/")
-    if not dinero:
-        return False
-    env_file.write_text(text.rstrip("\n") + "\n" + "\n".join(visma_connect_env(dinero, web_port)) + "\n")
-    return True
-
-
-def local_env(web_port: int, sandbox_port: int) -> str:
-    sandbox = f"http://127.0.0.1:{sandbox_port}"
+def local_env() -> str:
     return "\n".join([
-        f"{RUN_HEADER} for local use: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        f"{ENV_HEADER}: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        "# Their addresses follow --port/--sandbox-port on every start and are not written here.",
         "DEBUG=true",
         f"SECRET_KEY={secrets.token_urlsafe(48)}",
         f"KONTERA_ENCRYPTION_KEYS={Fernet.generate_key().decode()}",
         "ALLOWED_HOSTS=127.0.0.1,localhost",
-        f"FORTNOX_API_URL={sandbox}/fortnox/3",
-        f"FORTNOX_OAUTH_URL={sandbox}/fortnox/oauth-v1",
         "FORTNOX_CLIENT_ID=kontera-demo",
         "FORTNOX_CLIENT_SECRET=kontera-demo-secret",
-        f"FORTNOX_REDIRECT_URI=http://127.0.0.1:{web_port}/integrations/fortnox/callback",
-        f"DINERO_API_URL={sandbox}/dinero",
-        f"DINERO_AUTH_URL={sandbox}/dinero/dineroapi/oauth/token",
         "DINERO_CLIENT_ID=kontera-demo",
         "DINERO_CLIENT_SECRET=kontera-demo-secret",
-        *visma_connect_env(f"{sandbox}/dinero", web_port),
-        f"NETS_EASY_API_URL={sandbox}/netseasy",
+        *VISMA_CONNECT_CLIENT,
         "",
     ])
+
+
+def port_env(web_port: int, sandbox_port: int) -> dict[str, str]:
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    return {
+        "FORTNOX_API_URL": f"{sandbox}/fortnox/3",
+        "FORTNOX_OAUTH_URL": f"{sandbox}/fortnox/oauth-v1",
+        "FORTNOX_REDIRECT_URI": redirect_uri(web_port),
+        "DINERO_API_URL": f"{sandbox}/dinero",
+        "DINERO_AUTH_URL": f"{sandbox}/dinero/dineroapi/oauth/token",
+        "NETS_EASY_API_URL": f"{sandbox}/netseasy",
+        "VISMA_CONNECT_AUTHORIZE_URL": f"{sandbox}/dinero/connect/authorize",
+        "VISMA_CONNECT_TOKEN_URL": f"{sandbox}/dinero/connect/token",
+        "VISMA_CONNECT_REDIRECT_URI": dinero_redirect_uri(web_port),
+    }
+
+
+def redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/fortnox/callback"
+
+
+def dinero_redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/dinero/callback"
+
+
+def add_visma_connect_client(env_file: Path) -> bool:
+    """A .env an earlier ``run`` wrote lacks the demo's Visma Connect application: add it."""
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    if any(line.startswith("VISMA_CONNECT_CLIENT_ID=") for line in lines):
+        return False
+    env_file.write_text("\n".join([*lines, *VISMA_CONNECT_CLIENT]) + "\n")
+    return True
+
+
+def forget_pinned_ports(env_file: Path) -> bool:
+    """Drop the sandbox and web addresses an earlier `run` wrote into its .env (they pinned old ports)."""
+    if not env_file.exists():
+        return False
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in PORT_KEYS]
+    if kept == lines:
+        return False
+    env_file.write_text("\n".join(kept) + "\n")
+    return True
 
 
 def wait_for_port(port: int, seconds: float = 20) -> bool:
@@ -96,19 +121,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         env_file = ROOT / ".env"
+        restart = False
         if not env_file.exists():
-            env_file.write_text(local_env(options["port"], options["sandbox_port"]))
+            env_file.write_text(local_env())
             env_file.chmod(0o600)
             self.stdout.write("Wrote .env for local use (sandboxes, fresh secrets).")
-            # settings are read at start-up: start again with the new .env
-            os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
-        if upgrade_local_env(env_file, options["port"]):
-            self.stdout.write("Added the Visma Connect (Dinero) settings of the sandbox to .env.")
+            restart = True
+        restart = forget_pinned_ports(env_file) or restart
+        restart = add_visma_connect_client(env_file) or restart
+        ports = port_env(options["port"], options["sandbox_port"])
+        if restart or any(os.environ.get(key) != value for key, value in ports.items()):
+            # Settings are read at start-up: start again with this run's addresses (children inherit them).
+            os.environ.update(ports)
             os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
 
         VAR.mkdir(exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
         call_command("setup_schedules", stdout=open(os.devnull, "w"))
         login = self.admin_login()
 
@@ -127,7 +155,8 @@ class Command(BaseCommand):
 
         try:
             children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"]),
-                                              "--web-port", str(options["port"])]))
+                                              "--redirect-uri", redirect_uri(options["port"]),
+                                              "--dinero-redirect-uri", dinero_redirect_uri(options["port"])]))
             if not wait_for_port(options["sandbox_port"]):
                 self.stderr.write("The sandboxes did not start.")
                 return
