@@ -18,12 +18,16 @@ SCHEDULES: list[ScheduleSpec] = [
                  "Recover interrupted sends and start dispatchers for retries that came due."),
     ScheduleSpec("kontera: clean abandoned uploads", "bookkeeping.tasks.clean_abandoned_uploads", 30,
                  "Delete uploaded files nobody confirmed or cancelled, and expired sessions holding previews."),
-    ScheduleSpec("kontera: refresh idle Fortnox connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
-                 "Refresh connections idle for a week, well before the 45-day refresh token expires."),
+    ScheduleSpec("kontera: refresh idle OAuth connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
+                 "Refresh Fortnox and Visma Connect (Dinero) connections idle for a week, well before their "
+                 "refresh tokens expire."),
     ScheduleSpec("kontera: sync expense documents", "expense_documents.tasks.sync_documents", 1,
                  "Apply workflow rules to new and changed expense documents and queue them for Dinero."),
     ScheduleSpec("kontera: sync Nets Easy payouts", "card_payments.tasks.sync_all", 60,
                  "Read new Nets Easy payouts of every active integration and book them in Fortnox."),
     ScheduleSpec("kontera: Nets Easy test-voucher e-mail", "card_payments.tasks.test_voucher_followups", 1,
                  "E-mail staff the Fortnox number (or the failure) of a Nets Easy test voucher once known."),
+    ScheduleSpec("kontera: retention", "operations.tasks.prune", 24 * 60,
+                 "Prune task results, OAuth states, rate-limit rows and technical audit events past their "
+                 "retention; the bookkeeping audit trail is kept as long as the accounting law asks."),
 ]

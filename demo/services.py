@@ -17,8 +17,10 @@ from integrations.models import Integration, IntegrationStatus
 from ledger_journals.services.journal_import import journals_import
 
 # Each demo user holds one of the default groups (made by `migrate`), so the demo shows what each may do.
-DEMO_STAFF = [("anna", "Anna Andersson", ["brf-exempelgarden", "exempel-handel"], ADMINISTRATOR),
-              ("lars", "Lars Nielsen", ["demo-aps"], BOOKKEEPER),
+# Lars connects the Danish company through Visma Connect (the demo gives his consent): he needs
+# Administrator; Anna keeps the Swedish books day to day.
+DEMO_STAFF = [("anna", "Anna Andersson", ["brf-exempelgarden", "exempel-handel"], BOOKKEEPER),
+              ("lars", "Lars Nielsen", ["demo-aps"], ADMINISTRATOR),
               ("eva", "Eva Ek", ["brf-exempelgarden", "exempel-handel", "demo-aps"], REVIEWER)]
 
 COMPANIES = [

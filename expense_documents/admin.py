@@ -21,11 +21,12 @@ from bookkeeping.limits import FileTooLarge, UnreadableFile, check_upload_size, 
 from bookkeeping.models import Company, PaymentMethod
 from bookkeeping.permissions import require_permission
 from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+from bookkeeping.views import register_after_consent
 
 from . import views
 from .models import ExpenseDocument, ExpenseLine, WorkflowRule
 from .selectors import document_sync_state
-from .services.common import MAX_ATTACHMENT_BYTES, SYSTEM
+from .services.common import AUTH_VISMA_CONNECT, MAX_ATTACHMENT_BYTES, SYSTEM
 from .services.csv_import import CSV_COLUMNS, documents_import, import_root
 from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
 
@@ -89,6 +90,21 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
             kwargs["queryset"] = PaymentMethod.objects.filter(
                 payment_list__company__in=companies_for_user(request.user)).select_related("payment_list")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refused = getattr(request, "upload_refused", "")
+        if not refused:
+            return form
+
+        class RefusedAttachment(form):
+            def clean(self):
+                cleaned = super().clean()
+                # The file was stopped before it was read: say so rather than saving without it.
+                self.add_error("attachment", refused)
+                return cleaned
+
+        return RefusedAttachment
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -162,10 +178,19 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
             path("dinero-setup/", site.admin_view(views.start_view), name="dinero_setup"),
             path("dinero-setup/company/<int:company_id>/", site.admin_view(views.connect_view),
                  name="dinero_setup_connect"),
+            path("dinero-setup/<int:integration_id>/organisation/", site.admin_view(views.organisation_view),
+                 name="dinero_setup_organisation"),
             path("dinero-setup/<int:integration_id>/<str:step>/", site.admin_view(views.step_view),
                  name="dinero_setup_step"),
-            *super().get_urls(),
+            *self._attachment_limited(super().get_urls()),
         ]
+
+    def _attachment_limited(self, urls):
+        """The add and change pages carry the attached file: their upload stops at the attachment limit."""
+        limited = {f"{self.opts.app_label}_{self.opts.model_name}_{name}": view
+                   for name, view in (("add", self.add_view), ("change", self.change_view))}
+        return [path(str(url.pattern), self.admin_site.admin_view(limit_uploads("attachments")(limited[url.name])),
+                     name=url.name) if url.name in limited else url for url in urls]
 
     def import_view(self, request):
         require_permission(request.user, "expense_documents.import_expensedocument")
@@ -289,10 +314,18 @@ class WorkflowRuleAdmin(CompanyScopedAdmin):
 
 
 def integration_tools(integration, request) -> list[tuple[str, str]]:
-    """The button on a Dinero integration's page (for those who may connect integrations)."""
+    """The buttons on a Dinero integration's page (Connect Dinero is the template's, as for Fortnox), for
+    those who may connect integrations."""
     if not request.user.has_perm(views.CONNECT):
         return []
-    return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+    tools = [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+    if (integration.settings or {}).get("auth") == AUTH_VISMA_CONNECT:
+        tools.append((_("Choose the Dinero organisation"),
+                      reverse("admin:dinero_setup_organisation", args=[integration.pk])))
+    return tools
 
 
 register_integration_page(SYSTEM, tools=integration_tools)
+# After a Visma Connect consent the organisation is chosen (or, when it is still reachable, the
+# integration is simply active again).
+register_after_consent(SYSTEM, views.visma_consent_received)

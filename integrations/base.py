@@ -65,6 +65,11 @@ class StaleVersionError(RemoteValidationError):
     """Optimistic concurrency: the target's copy changed since we read it (e.g. Dinero code 58)."""
 
 
+class CredentialsUnreadable(ConnectorError):
+    """No configured key opens the stored credentials: staff reconnect or enter them again, or the
+    operator restores the key. Nothing is sent meanwhile; nothing is lost."""
+
+
 class NotSupported(ConnectorError):
     """The target cannot do this (e.g. Fortnox vouchers are immutable)."""
 
@@ -178,6 +183,17 @@ class ConnectionInfo:
     organisation_number: str = ""
     remote_company_id: str = ""
     message: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteOrganisation:
+    """One organisation (company) a connection reaches in the target, for staff to choose from."""
+
+    remote_id: str
+    name: str
+    organisation_number: str = ""  # as the target reports it (Dinero: the CVR in VatNumber)
+    usable: bool = True
+    problem: str = ""  # why it cannot be chosen, in plain words
 
 
 # --- a payment source (Nets Easy): what the card-payment flow reads --------------------------

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .crypto import EncryptedJSONField, mask_secret
+from .crypto import EncryptedJSONField, mask_secret, secrets_unreadable
 from .registry import SYSTEM_CHOICES
 
 
@@ -16,6 +16,9 @@ class IntegrationStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     NEEDS_REAUTHORISATION = "needs_reauthorisation", _("Needs re-authorisation")
     PAUSED = "paused", _("Paused")
+
+
+CREDENTIALS_UNREADABLE = _("Credentials unreadable — reconnect or enter them again.")
 
 
 class Integration(models.Model):
@@ -39,7 +42,7 @@ class Integration(models.Model):
         verbose_name = _("integration")
         verbose_name_plural = _("integrations")
         permissions = [
-            ("connect_integration", _("Can connect integrations (Fortnox authorisation, Dinero API key)")),
+            ("connect_integration", _("Can connect integrations (Fortnox, Visma Connect, Dinero API key)")),
             ("import_master_data", _("Can import master data (chart of accounts, cost centres, series, years)")),
         ]
         constraints = [models.UniqueConstraint(fields=["company", "system"], name="one_integration_per_system")]
@@ -50,6 +53,15 @@ class Integration(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.status == IntegrationStatus.ACTIVE
+
+    @property
+    def credentials_unreadable(self) -> bool:
+        """No configured key opens the stored credentials (a lost key, a changed SECRET_KEY)."""
+        return secrets_unreadable(self.credentials)
+
+    @property
+    def credentials_unreadable_message(self) -> str:
+        return str(CREDENTIALS_UNREADABLE)
 
     def masked_credentials(self) -> dict[str, str]:
         """For display: every credential value masked (``••••3f9a``); expiry times kept."""
@@ -71,6 +83,9 @@ class OAuthState(models.Model):
                              related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    # What the token request will need from this authorisation request (the PKCE code verifier):
+    # short-lived, single-use, and encrypted like every other secret.
+    secret_params = EncryptedJSONField(_("secret parameters"))
 
     class Meta:
         verbose_name = _("OAuth state")

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bookkeeping', '0004_expense_documents_moved'),
-        ('integrations', '0004_named_permissions'),
+        ('integrations', '0005_named_permissions'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]

@@ -9,7 +9,6 @@ from django.test import override_settings
 from django.urls import path, reverse
 
 from config import urls as site_urls
-from demo.management.commands import run
 from tests.factories import CompanyFactory, IntegrationFactory, UserFactory
 from tests.netseasy_fixtures import nets_values
 
@@ -81,17 +80,6 @@ def test_a_crash_shows_a_friendly_page_without_traceback_or_settings(client, adm
     page = response.content.decode()
     assert response.status_code == 500 and "Something went wrong" in page
     assert "Traceback" not in page and "SECRET_KEY" not in page and "do-not-show-this" not in page
-
-
-def test_run_keeps_debug_off_and_still_serves_static_files(tmp_path):
-    assert "DEBUG=false" in run.local_env(8000, 8100).splitlines()
-    assert "--insecure" in run.server_command(["python", "manage.py"], 8000)
-    env = tmp_path / ".env"
-    env.write_text(run.local_env(8000, 8100).replace("DEBUG=false", "DEBUG=true"))
-    assert run.debug_off(env) and "DEBUG=false" in env.read_text().splitlines()
-    own = tmp_path / "own.env"
-    own.write_text("DEBUG=true\n")
-    assert not run.debug_off(own) and own.read_text() == "DEBUG=true\n"  # an operator's own .env is theirs
 
 
 def test_index_alerts_need_the_permission_to_view_integrations(client, db):

@@ -60,6 +60,10 @@ CUSTOM_DOORS: dict[str, list[Door]] = {
     "integrations:fortnox_connect": [Door((CONNECT,), "se", lambda w, c: {"pk": w.integration("fortnox", c).pk},
                                           methods=("get",), ok=(302,))],
     "integrations:fortnox_callback": [Door((CONNECT,), methods=("get",), ok=(302,))],
+    # Dinero through Visma Connect: the same pair of views
+    "integrations:dinero_connect": [Door((CONNECT,), "dk", lambda w, c: {"pk": w.integration("dinero", c).pk},
+                                         methods=("get",), ok=(302,))],
+    "integrations:dinero_callback": [Door((CONNECT,), methods=("get",), ok=(302,))],
     # vouchers and journals
     "admin:bookkeeping_voucher_import_journals": [Door(("bookkeeping.import_journals",))],
     "admin:bookkeeping_voucher_progress": [Door(("bookkeeping.view_voucher",), methods=("get",),
@@ -79,6 +83,8 @@ CUSTOM_DOORS: dict[str, list[Door]] = {
     "admin:expense_documents_expensedocument_import": [Door(("expense_documents.import_expensedocument",))],
     "admin:dinero_setup": [Door((CONNECT,))],
     "admin:dinero_setup_connect": [Door((CONNECT,), "dk", _company("dk"))],
+    "admin:dinero_setup_organisation": [Door((CONNECT,), "dk", lambda w, c: {
+        "integration_id": w.integration("dinero", c).pk})],
     "admin:dinero_setup_step": [Door((CONNECT,), "dk", lambda w, c: {"integration_id": w.integration("dinero", c).pk,
                                                                       "step": "accounts"})],
     # Django's own: a user's password needs the permission to change users
@@ -108,6 +114,8 @@ ACTIONS = {
     ("bookkeeping.voucher", "retry_selected"): ("bookkeeping.send_voucher",),
     ("bookkeeping.voucher", "back_to_draft"): ("bookkeeping.reset_voucher",),
     ("integrations.integration", "import_master_data"): ("integrations.import_master_data",),
+    # the audit trail as CSV for an auditor: whoever may see the trail may take it along
+    ("bookkeeping.auditevent", "export_csv"): ("bookkeeping.view_auditevent",),
     ("expense_documents.expensedocument", "sync_to_dinero"): ("expense_documents.sync_expensedocument",),
     ("expense_documents.expensedocument", "sync_again"): ("expense_documents.sync_expensedocument",),
     ("card_payments.netspayout", "mark_handled_by_hand"): ("card_payments.mark_payout_handled",),

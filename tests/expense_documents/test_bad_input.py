@@ -98,3 +98,15 @@ def test_cancel_forgets_the_previewed_file(client, importer):
     assert not client.session.get("kontera:expense-import")
     client.post(url, {"confirm": token})
     assert not ExpenseDocument.objects.exists()
+
+
+def test_an_attachment_over_the_limit_is_stopped_and_said(client, importer, settings):
+    settings.KONTERA_UPLOAD_LIMITS = {**settings.KONTERA_UPLOAD_LIMITS, "attachments": 100 * 1024}
+    response = client.post(reverse("admin:expense_documents_expensedocument_add"), {
+        "company": importer.pk, "type": "invoice", "reference": "BIG-1", "supplier_name": "Skanner A/S",
+        "document_date": "2026-03-14", "currency": "DKK",
+        "attachment": SimpleUploadedFile("scan.pdf", b"%PDF-1.4\n" + b"0" * 300 * 1024),
+        "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "1000"})
+    assert response.status_code == 200
+    assert "The file is larger than 100 KB" in response.content.decode()
+    assert not ExpenseDocument.objects.exists()  # not saved without its file

@@ -27,30 +27,80 @@ VAR = ROOT / "var"
 
 
 ENV_HEADER = "# Written by `manage.py run` for local use"
+# Where the sandboxes and the web server listen: given to every process at start, never kept in .env,
+# so `run --port/--sandbox-port` with other ports than last time just works.
+PORT_KEYS = ("FORTNOX_API_URL", "FORTNOX_OAUTH_URL", "FORTNOX_REDIRECT_URI", "DINERO_API_URL", "DINERO_AUTH_URL",
+             "NETS_EASY_API_URL", "VISMA_CONNECT_AUTHORIZE_URL", "VISMA_CONNECT_TOKEN_URL",
+             "VISMA_CONNECT_REDIRECT_URI")
+# The Dinero sandbox's demo Visma Connect application (it serves /connect/… itself).
+VISMA_CONNECT_CLIENT = ("VISMA_CONNECT_CLIENT_ID=isv_kontera_demo", "VISMA_CONNECT_CLIENT_SECRET=kontera-demo-visma-secret")
 
 
-def local_env(web_port: int, sandbox_port: int) -> str:
-    sandbox = f"http://127.0.0.1:{sandbox_port}"
+def local_env() -> str:
     return "\n".join([
         f"{ENV_HEADER}: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        "# Their addresses follow --port/--sandbox-port on every start and are not written here.",
         # DEBUG stays off even here: a demo shows the friendly error pages, never a traceback with
-        # settings; `runserver --insecure` serves the static files instead (see `server_command`).
+        # settings; `run` collects the static files and whitenoise serves them (see `handle`).
         "DEBUG=false",
         f"SECRET_KEY={secrets.token_urlsafe(48)}",
         f"KONTERA_ENCRYPTION_KEYS={Fernet.generate_key().decode()}",
         "ALLOWED_HOSTS=127.0.0.1,localhost",
-        f"FORTNOX_API_URL={sandbox}/fortnox/3",
-        f"FORTNOX_OAUTH_URL={sandbox}/fortnox/oauth-v1",
         "FORTNOX_CLIENT_ID=kontera-demo",
         "FORTNOX_CLIENT_SECRET=kontera-demo-secret",
-        f"FORTNOX_REDIRECT_URI=http://127.0.0.1:{web_port}/integrations/fortnox/callback",
-        f"DINERO_API_URL={sandbox}/dinero",
-        f"DINERO_AUTH_URL={sandbox}/dinero/dineroapi/oauth/token",
         "DINERO_CLIENT_ID=kontera-demo",
         "DINERO_CLIENT_SECRET=kontera-demo-secret",
-        f"NETS_EASY_API_URL={sandbox}/netseasy",
+        *VISMA_CONNECT_CLIENT,
         "",
     ])
+
+
+def port_env(web_port: int, sandbox_port: int) -> dict[str, str]:
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    return {
+        "FORTNOX_API_URL": f"{sandbox}/fortnox/3",
+        "FORTNOX_OAUTH_URL": f"{sandbox}/fortnox/oauth-v1",
+        "FORTNOX_REDIRECT_URI": redirect_uri(web_port),
+        "DINERO_API_URL": f"{sandbox}/dinero",
+        "DINERO_AUTH_URL": f"{sandbox}/dinero/dineroapi/oauth/token",
+        "NETS_EASY_API_URL": f"{sandbox}/netseasy",
+        "VISMA_CONNECT_AUTHORIZE_URL": f"{sandbox}/dinero/connect/authorize",
+        "VISMA_CONNECT_TOKEN_URL": f"{sandbox}/dinero/connect/token",
+        "VISMA_CONNECT_REDIRECT_URI": dinero_redirect_uri(web_port),
+    }
+
+
+def redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/fortnox/callback"
+
+
+def dinero_redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/dinero/callback"
+
+
+def add_visma_connect_client(env_file: Path) -> bool:
+    """A .env an earlier ``run`` wrote lacks the demo's Visma Connect application: add it."""
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    if any(line.startswith("VISMA_CONNECT_CLIENT_ID=") for line in lines):
+        return False
+    env_file.write_text("\n".join([*lines, *VISMA_CONNECT_CLIENT]) + "\n")
+    return True
+
+
+def forget_pinned_ports(env_file: Path) -> bool:
+    """Drop the sandbox and web addresses an earlier `run` wrote into its .env (they pinned old ports)."""
+    if not env_file.exists():
+        return False
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in PORT_KEYS]
+    if kept == lines:
+        return False
+    env_file.write_text("\n".join(kept) + "\n")
+    return True
 
 
 def debug_off(env_file: Path) -> bool:
@@ -65,9 +115,9 @@ def debug_off(env_file: Path) -> bool:
 
 
 def server_command(python: list[str], port: int) -> list[str]:
-    """The web server of `run`: Django's development server, serving the static files itself although
-    DEBUG is off (``--insecure``: fine for one local user, never for production)."""
-    return [*python, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"]
+    """The web server of `run`: Django's development server; with DEBUG off, whitenoise serves the
+    static files that `run` collected (and their manifest, which `{% static %}` needs)."""
+    return [*python, "runserver", f"127.0.0.1:{port}", "--noreload"]
 
 
 def wait_for_port(port: int, seconds: float = 20) -> bool:
@@ -90,19 +140,28 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         env_file = ROOT / ".env"
-        if debug_off(env_file):
-            self.stdout.write("Turned DEBUG off in .env: errors show friendly pages, never a traceback.")
-            os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
+        restart = False
         if not env_file.exists():
-            env_file.write_text(local_env(options["port"], options["sandbox_port"]))
+            env_file.write_text(local_env())
             env_file.chmod(0o600)
             self.stdout.write("Wrote .env for local use (sandboxes, fresh secrets).")
-            # settings are read at start-up: start again with the new .env
+            restart = True
+        restart = forget_pinned_ports(env_file) or restart
+        restart = add_visma_connect_client(env_file) or restart
+        if debug_off(env_file):
+            self.stdout.write("Turned DEBUG off in .env: errors show friendly pages, never a traceback.")
+            restart = True
+        ports = port_env(options["port"], options["sandbox_port"])
+        if restart or any(os.environ.get(key) != value for key, value in ports.items()):
+            # Settings are read at start-up: start again with this run's addresses (children inherit them).
+            os.environ.update(ports)
             os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
 
         VAR.mkdir(exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
+        # DEBUG is off: whitenoise serves the collected, hashed static files (and `{% static %}` reads
+        # their manifest), as in production.
+        call_command("collectstatic", interactive=False, verbosity=0)
         call_command("setup_schedules", stdout=open(os.devnull, "w"))
         login = self.admin_login()
 
@@ -120,7 +179,9 @@ class Command(BaseCommand):
                     child.kill()
 
         try:
-            children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"])]))
+            children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"]),
+                                              "--redirect-uri", redirect_uri(options["port"]),
+                                              "--dinero-redirect-uri", dinero_redirect_uri(options["port"])]))
             if not wait_for_port(options["sandbox_port"]):
                 self.stderr.write("The sandboxes did not start.")
                 return
@@ -160,8 +221,9 @@ class Command(BaseCommand):
         self.stdout.write(f"\n{line}\nKontera is running.\n"
                           f"  Admin:      http://127.0.0.1:{port}/admin/\n"
                           f"  Login:      {login[0]} / {login[1]}\n"
-                          f"  Staff:      anna / demo-anna-2026 (Administrator, Swedish companies),\n"
-                          f"              lars / demo-lars-2026 (Bookkeeper, Danish), eva / demo-eva-2026 (Reviewer)\n"
+                          f"  Staff:      anna / demo-anna-2026 (Bookkeeper, Swedish companies),\n"
+                          f"              lars / demo-lars-2026 (Administrator, Danish), eva / demo-eva-2026 (Reviewer)\n"
+                          f"  Visma:      lars@kontera.example / demo-visma-2026 (the sandbox's Visma Connect login)\n"
                           f"  Sandboxes:  http://127.0.0.1:{sandbox_port}/fortnox  /dinero  /netseasy\n"
                           f"  Worker:     django-q2 cluster (2 workers)\n"
                           f"Stop with Ctrl-C.\n{line}\n")

@@ -7,16 +7,22 @@ from ...services.dinero_setup import SetupError, dinero_setup
 
 class Command(KonteraCommand):
     help = ("Set up the Dinero integration of a company (the admin wizard's twin): dinero_setup COMPANY "
-            "[--api-key-file PATH | --api-key - | DINERO_API_KEY=…] --organization-id ID --error-account N "
-            "[--import-chart] --invoice-payment-method ACCOUNT|NAME --receipt-payment-methods LIST. The API key is "
-            "stored encrypted and never printed; without any of those options it is asked for.")
-    secret = {"flag": "--api-key", "env_var": "DINERO_API_KEY", "what": "the organisation's Dinero API key"}
+            "--organization-id ID --error-account N [--import-chart] --invoice-payment-method ACCOUNT|NAME "
+            "--receipt-payment-methods LIST. Without --api-key the organisation is chosen from those a Visma Connect "
+            "consent reaches (run dinero_connect COMPANY first): how a bureau connects its clients. An API key is "
+            "Dinero's personal integration, only for a company's own Dinero: give it with --api-key-file PATH, "
+            "--api-key - (standard input) or DINERO_API_KEY (on the command line every local user can read it); it "
+            "is stored encrypted and never printed.")
+    secret = {"flag": "--api-key", "env_var": "DINERO_API_KEY",
+              "what": "the organisation's Dinero API key (personal integration only)"}
 
     def add_command_arguments(self, parser):
         parser.add_argument("company", help="The company's slug.")
         add_secret_arguments(parser, flag=self.secret["flag"], env_var=self.secret["env_var"],
                              what=self.secret["what"])
         parser.add_argument("--organization-id", required=True, help="Dinero's firma-ID (a number).")
+        parser.add_argument("--accept-other-cvr", action="store_true",
+                            help="Connect although the organisation's CVR differs from the company's (recorded).")
         parser.add_argument("--error-account", required=True, type=int,
                             help="Default category / error account for documents without a category.")
         parser.add_argument("--import-chart", action="store_true",
@@ -30,14 +36,16 @@ class Command(KonteraCommand):
 
     def run(self, **options):
         company = self.company(options["company"])
-        api_key = read_secret(self, options, required=True, **self.secret)
+        # Optional: without a key the Visma Connect consent is used (so nothing is prompted for).
+        api_key = read_secret(self, options, required=False, **self.secret)
         try:
             return dinero_setup(
                 company=company, api_key=api_key, organization_id=options["organization_id"],
                 error_account=options["error_account"], import_chart=options["import_chart"],
                 invoice_payment_method=options["invoice_payment_method"],
                 receipt_payment_list=options["receipt_payment_methods"], book_vouchers=not options["no_booking"],
-                rate_limit_per_minute=options["rate_limit"], actor="command",
+                rate_limit_per_minute=options["rate_limit"], accept_other_cvr=options["accept_other_cvr"],
+                actor="command",
             )
         except SetupError as exc:
             raise CommandError(exc.message) from None
