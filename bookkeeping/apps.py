@@ -8,4 +8,10 @@ class BookkeepingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from . import checks  # noqa: F401  (registers the deploy checks)
+        from .migrations_support import restore_default_groups
+
+        # `flush` empties every table and then sends post_migrate: the default groups come back.
+        post_migrate.connect(restore_default_groups, sender=self, dispatch_uid="kontera-default-groups")

@@ -53,12 +53,15 @@ def _create_permissions(apps, using: str) -> None:
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, using=using, apps=apps)
-        app_config.models_module = None
+        previous = getattr(app_config, "models_module", None)  # None for a historical app (skipped by create_permissions)
+        app_config.models_module = previous or True
+        try:
+            create_permissions(app_config, verbosity=0, using=using, apps=apps)
+        finally:
+            app_config.models_module = previous
 
 
-def grant_to_default_groups(apps, schema_editor, grants: dict[str, list[str]]) -> None:
+def grant_to_default_groups(apps, using: str, grants: dict[str, list[str]]) -> None:
     """Create the default groups (idempotent) and give each the permissions named in ``grants``.
 
     ``grants`` maps a group to ``"app_label.codename"`` entries; a codename may be a pattern
@@ -67,7 +70,6 @@ def grant_to_default_groups(apps, schema_editor, grants: dict[str, list[str]]) -
     """
     from fnmatch import fnmatchcase
 
-    using = schema_editor.connection.alias
     _create_permissions(apps, using)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
@@ -90,6 +92,37 @@ def default_group_grants(grants: dict[str, list[str]]) -> migrations.RunPython:
     """The RunPython that gives the default groups ``grants`` (backwards: nothing to undo)."""
 
     def forwards(apps, schema_editor):
-        grant_to_default_groups(apps, schema_editor, grants)
+        grant_to_default_groups(apps, schema_editor.connection.alias, grants)
 
-    return migrations.RunPython(forwards, migrations.RunPython.noop)
+    operation = migrations.RunPython(forwards, migrations.RunPython.noop)
+    operation.kontera_group_grants = grants  # found again by restore_default_groups
+    return operation
+
+
+def restore_default_groups(sender=None, *, using: str = "default", apps=None, **kwargs) -> bool:
+    """A post_migrate receiver: when the default groups are gone although their migrations ran (after
+    ``flush``, which empties every table), grant again what those migrations granted, in their order.
+    The migrations stay the one place that says what each group holds."""
+    from django.apps import apps as global_apps
+    from django.db.migrations.loader import MigrationLoader
+
+    apps = apps or global_apps
+    Group = apps.get_model("auth", "Group")
+    if Group.objects.using(using).filter(name__in=DEFAULT_GROUPS).count() == len(DEFAULT_GROUPS):
+        return False
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    for key in _in_order(loader):
+        for operation in loader.disk_migrations[key].operations:
+            grants = getattr(operation, "kontera_group_grants", None)
+            if grants:
+                grant_to_default_groups(apps, using, grants)
+    return True
+
+
+def _in_order(loader) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for leaf in sorted(loader.graph.leaf_nodes()):
+        for key in loader.graph.forwards_plan(leaf):
+            if key not in seen and key in loader.disk_migrations:
+                seen.append(key)
+    return seen

@@ -194,7 +194,9 @@ def test_without_a_dinero_integration_documents_wait_for_the_setup(dk_company):
 def test_demo_connects_the_sandbox_organisation_through_visma_connect(dinero_sandbox, dk_company, settings):
     """As `manage.py run` configures it: the sandbox's demo Visma Connect application; the demo's Danish
     staff member logs in to the sandbox's Visma Connect and accepts, over HTTP."""
-    from demo.services import _grant_staff_permissions
+    from django.contrib.auth.models import Group
+
+    from bookkeeping.migrations_support import ADMINISTRATOR
     from expense_documents.services.common import dinero_integration
     from integrations.sandboxes.dinero import (
         DEMO_VISMA_CLIENT_ID,
@@ -207,7 +209,7 @@ def test_demo_connects_the_sandbox_organisation_through_visma_connect(dinero_san
     settings.VISMA_CONNECT_REDIRECT_URI = DEMO_VISMA_REDIRECT_URI
     assert demo_expenses(dk_company)["dinero"].startswith("not connected: no staff member serves")
     lars = factories.UserFactory(username="lars")
-    _grant_staff_permissions(lars)
+    lars.groups.add(Group.objects.get(name=ADMINISTRATOR))  # as the demo makes him: he connects the company
     dk_company.members.add(lars)
 
     result = demo_expenses(dk_company)
