@@ -11,7 +11,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from .migrations_support import DEFAULT_GROUPS
 from .selectors.companies import user_can_act_on
@@ -54,8 +54,9 @@ def missing_permission_message(perm: str) -> str:
     message = _("Your account lacks the permission “%(permission)s”.") % {"permission": permission_label(perm)}
     holders = groups_holding(perm)
     if holders:
-        message += " " + _("An administrator can give it to you, e.g. through the group %(groups)s.") % {
-            "groups": ", ".join(f"“{name}”" for name in holders)}
+        message += " " + ngettext("An administrator can give it to you through the group %(groups)s.",
+                                  "An administrator can give it to you, e.g. through one of the groups %(groups)s.",
+                                  len(holders)) % {"groups": ", ".join(f"“{name}”" for name in holders)}
     return message
 
 

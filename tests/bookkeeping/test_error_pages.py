@@ -56,7 +56,7 @@ def test_a_missing_permission_is_named_with_the_groups_that_hold_it(client, db):
     client.force_login(user)
     page = client.get(reverse("admin:bookkeeping_voucher_import_journals")).content.decode()
     assert "lacks the permission “Can import journals (SIE 4, CSV)”" in page
-    assert "“Administrator”, “Bookkeeper”" in page
+    assert "through one of the groups “Administrator”, “Bookkeeper”" in page
 
 
 def test_the_refusal_speaks_swedish(client, db):
