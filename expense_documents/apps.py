@@ -2,12 +2,14 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-def _document_url(voucher_id: int) -> str:
+def _document_url(item) -> str:
     from django.urls import reverse
 
     from .models import ExpenseDocument
 
-    document_id = ExpenseDocument.objects.filter(voucher_id=voucher_id).values_list("pk", flat=True).first()
+    if item.kind != "voucher":
+        return ""
+    document_id = ExpenseDocument.objects.filter(voucher_id=item.pk).values_list("pk", flat=True).first()
     return reverse("admin:expense_documents_expensedocument_change", args=[document_id]) if document_id else ""
 
 

@@ -81,11 +81,10 @@ def _page_url(company, flow_key: str) -> str:
 def _item_url(flow, item) -> str:
     if item.url:
         return item.url
-    if item.kind == "voucher":
-        if flow.item_url is not None:
-            return flow.item_url(item.pk) or reverse("admin:bookkeeping_voucher_change", args=[item.pk])
-        return reverse("admin:bookkeeping_voucher_change", args=[item.pk])
-    return ""
+    url = flow.item_url(item) if flow.item_url is not None else ""
+    if not url and item.kind == "voucher":
+        url = reverse("admin:bookkeeping_voucher_change", args=[item.pk])
+    return url
 
 
 def _gap_rows(company, flow, gaps: list[Gap], bound: dict | None = None) -> list[dict]:
@@ -153,7 +152,7 @@ def _save(request, company: Company, flow, data) -> bool:
             cost_centre=data.get("cost_centre", ""), vat_code=data.get("vat_code", ""),
             series=data.get("series", ""), actor=request.user)
     except ValidationError as exc:
-        for field_name, errors in exc.message_dict.items():
+        for errors in exc.message_dict.values():
             for error in errors:
                 messages.error(request, f"{key}: {error}")
         return False

@@ -381,7 +381,7 @@ class MappedFlow:
     source_systems: tuple[str, ...] = ()  # its vouchers: those of these source systems
     gaps: Callable | None = None  # company -> list[Gap] it knows of beyond voucher rows (e.g. payouts)
     reevaluate: Callable | None = None  # (company=, actor=) -> dict; re-evaluates what is not sent yet
-    item_url: Callable | None = None  # voucher -> URL of what staff know it as (e.g. the document)
+    item_url: Callable | None = None  # WaitingItem -> URL of what staff know it as (e.g. the document)
 
 
 FLOWS: dict[str, MappedFlow] = {}

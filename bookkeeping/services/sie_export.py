@@ -10,7 +10,6 @@ from bookkeeping import sie
 from ..models import Voucher, VoucherState
 from ..selectors.plans import plan_snapshot
 
-
 TEXT_LIMIT = 50  # Fortnox's SIE import accepts at most 50 characters of text
 
 
