@@ -1,26 +1,30 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from bookkeeping.management.base import KonteraCommand
 
-from ...services.dinero_setup import SetupError, dinero_setup
+from ...services.dinero_setup import SetupError, dinero_setup_steps
 
 
 class Command(KonteraCommand):
-    help = ("Set up the Dinero integration of a company (the admin wizard's twin): dinero_setup COMPANY --api-key KEY "
-            "--organization-id ID --error-account N [--import-chart] --invoice-payment-method ACCOUNT|NAME "
-            "--receipt-payment-methods LIST. The API key is stored encrypted and never printed.")
+    help = ("Set up the Dinero integration of a company in the wizard's order (README, 'Setting up Dinero from the "
+            "command line'): first dinero_setup COMPANY --api-key KEY --organization-id ID (checks them and imports "
+            "the chart), then import the payment methods, then dinero_setup COMPANY --error-account N "
+            "[--import-chart] --invoice-payment-method ACCOUNT|NAME --receipt-payment-methods LIST, which finishes. "
+            "All options in one call do everything at once. The API key is stored encrypted and never printed.")
 
     def add_command_arguments(self, parser):
         parser.add_argument("company", help="The company's slug.")
-        parser.add_argument("--api-key", required=True, help="The organisation's Dinero API key.")
-        parser.add_argument("--organization-id", required=True, help="Dinero's firma-ID (a number).")
-        parser.add_argument("--error-account", required=True, type=int,
+        parser.add_argument("--api-key", help="The organisation's Dinero API key (step 1, with --organization-id).")
+        parser.add_argument("--organization-id", help="Dinero's firma-ID (a number).")
+        parser.add_argument("--error-account", type=int,
                             help="Default category / error account for documents without a category.")
         parser.add_argument("--import-chart", action="store_true",
-                            help="Import the whole Dinero chart as categories (otherwise keep manual categories).")
-        parser.add_argument("--invoice-payment-method", required=True,
+                            help="With --error-account: the whole Dinero chart serves as categories (otherwise "
+                                 "manual categories).")
+        parser.add_argument("--invoice-payment-method",
                             help="Default payment method / counter account for invoices (account number or name).")
-        parser.add_argument("--receipt-payment-methods", required=True,
+        parser.add_argument("--receipt-payment-methods",
                             help="The payment-method list for receipts (its name or id).")
         parser.add_argument("--no-booking", action="store_true", help="Leave vouchers as drafts in Dinero.")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute (at most 100).")
@@ -28,12 +32,26 @@ class Command(KonteraCommand):
     def run(self, **options):
         company = self.company(options["company"])
         try:
-            return dinero_setup(
+            return dinero_setup_steps(
                 company=company, api_key=options["api_key"], organization_id=options["organization_id"],
                 error_account=options["error_account"], import_chart=options["import_chart"],
                 invoice_payment_method=options["invoice_payment_method"],
-                receipt_payment_list=options["receipt_payment_methods"], book_vouchers=not options["no_booking"],
-                rate_limit_per_minute=options["rate_limit"], actor="command",
+                receipt_payment_list=options["receipt_payment_methods"],
+                book_vouchers=not options["no_booking"], rate_limit_per_minute=options["rate_limit"],
+                actor="command",
             )
         except SetupError as exc:
             raise CommandError(exc.message) from None
+
+    def render(self, result):
+        if result["finished"]:
+            self.stdout.write(_("Dinero is set up for %(company)s (%(organisation)s): documents are synced from now "
+                                "on.") % result)
+        else:
+            self.stdout.write(_("Dinero setup of %(company)s: done so far: %(done)s.")
+                              % {"company": result["company"], "done": ", ".join(result["steps_done"]) or "–"})
+        for key in ("organisation", "api_key", "error_account", "import_chart", "invoice_counter_account",
+                    "receipt_payment_list", "accounts", "vat_codes"):
+            self.stdout.write(f"{key}: {result[key]}")
+        for step in result["next"]:
+            self.stdout.write(_("Next: %(step)s") % {"step": step})
