@@ -202,7 +202,7 @@ class AccountMappingResource(PlanCheckingResource):
                 account_number=instance.account_number, cost_centre=instance.cost_centre,
                 project=instance.project, vat_code=instance.vat_code, series=instance.series,
                 plan=self.plan_for(company, instance.system),
-                vat_codes=self._vat_codes[company.pk][instance.system])
+                vat_codes=self._vat_codes[company.pk][instance.system], exclude_pk=instance.pk)
             for name, message in found.items():
                 errors.setdefault(name, message)
         if errors:

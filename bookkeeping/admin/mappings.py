@@ -56,7 +56,7 @@ class AccountMappingForm(forms.ModelForm):
                 company=company, system=system, kind=kind, key=cleaned.get("key") or "",
                 account_number=cleaned.get("account_number"), cost_centre=cleaned.get("cost_centre") or "",
                 project=cleaned.get("project") or "", vat_code=cleaned.get("vat_code") or "",
-                series=cleaned.get("series") or "")
+                series=cleaned.get("series") or "", exclude_pk=self.instance.pk)
             for name, message in errors.items():
                 self.add_error(name if name in self.fields else None, message)
         return cleaned

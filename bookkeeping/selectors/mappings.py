@@ -250,14 +250,15 @@ def row_source_label(row) -> str:
 
 def mapping_problems(*, company, system: str, kind: str, key: str, account_number=None, cost_centre: str = "",
                      project: str = "", vat_code: str = "", series: str = "", plan=None,
-                     vat_codes: set[str] | None = None) -> dict[str, str]:
-    """Everything wrong with one mapping row (per field); empty when it may be saved."""
+                     vat_codes: set[str] | None = None, exclude_pk: int | None = None) -> dict[str, str]:
+    """Everything wrong with one mapping row (per field); empty when it may be saved. ``exclude_pk`` is
+    the row being changed (it may keep or respell its own key)."""
     errors: dict[str, str] = {}
     plan = plan or plan_snapshot(company, system)
     if not str(key or "").strip():
         errors["key"] = _("The source value is missing (use * for the kind's default).")
     else:
-        same = AccountMapping.objects.filter(company=company, system=system, kind=kind).exclude(key=key)
+        same = AccountMapping.objects.filter(company=company, system=system, kind=kind).exclude(pk=exclude_pk)
         other = next((m for m in same.only("key") if normalise_key(m.key) == normalise_key(key)), None)
         if other is not None:
             errors["key"] = _("“%(key)s” is already mapped as “%(other)s”; keys differing only in case or spaces "
@@ -332,6 +333,10 @@ def mapping_suggestions(snapshot: MappingSnapshot, kind: str, key: str) -> list[
     if wanted in names:
         account = names[wanted]
         found.setdefault(account.number, Suggestion(account.number, account.name, _("same name")))
+    if len(wanted) >= 4:
+        for name, account in names.items():
+            if len(found) < 5 and wanted in name:
+                found.setdefault(account.number, Suggestion(account.number, account.name, _("the name contains it")))
     for close in difflib.get_close_matches(wanted, list(names), n=3, cutoff=0.75):
         account = names[close]
         found.setdefault(account.number, Suggestion(account.number, account.name, _("similar name")))

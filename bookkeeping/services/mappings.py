@@ -67,12 +67,14 @@ def account_mapping_save(*, company, system: str, kind: str, key: str, account_n
     values = {"account_number": int(account_number) if account_number not in (None, "") else None,
               "cost_centre": (cost_centre or "").strip(), "project": (project or "").strip(),
               "vat_code": (vat_code or "").strip(), "series": (series or "").strip().upper()}
-    errors = mapping_problems(company=company, system=system, kind=kind, key=key, **values)
-    if errors:
-        raise ValidationError({name: [message] for name, message in errors.items()})
     with transaction.atomic(), acting(actor):
+        # The row of this source value, however its key was spelt (case and spaces do not matter).
         mapping = next((m for m in AccountMapping.objects.select_for_update().filter(
             company=company, system=system, kind=kind) if normalise_key(m.key) == normalise_key(key)), None)
+        errors = mapping_problems(company=company, system=system, kind=kind, key=key,
+                                  exclude_pk=mapping.pk if mapping else None, **values)
+        if errors:
+            raise ValidationError({name: [message] for name, message in errors.items()})
         mapping = mapping or AccountMapping(company=company, system=system, kind=kind, key=key)
         if mapping.pk and all(getattr(mapping, name) == value for name, value in values.items()) and (
                 note is None or note == mapping.note):
