@@ -131,6 +131,13 @@ class TextWidget(widgets.CharWidget):
         return " ".join(str(value).split())
 
 
+class SeriesWidget(TextWidget):
+    """A voucher series code, as Fortnox writes it (upper case)."""
+
+    def clean(self, value, row=None, **kwargs):
+        return super().clean(value, row, **kwargs).upper()
+
+
 # The columns of the mapping CSV, in order (also the template's header).
 MAPPING_COLUMNS = ("company", "system", "kind", "key", "account", "cost_centre", "project", "vat_code", "series",
                    "note")
@@ -154,7 +161,7 @@ class AccountMappingResource(PlanCheckingResource):
     cost_centre = fields.Field(attribute="cost_centre", column_name="cost_centre", default="", widget=TextWidget())
     project = fields.Field(attribute="project", column_name="project", default="", widget=TextWidget())
     vat_code = fields.Field(attribute="vat_code", column_name="vat_code", default="", widget=TextWidget())
-    series = fields.Field(attribute="series", column_name="series", default="", widget=TextWidget())
+    series = fields.Field(attribute="series", column_name="series", default="", widget=SeriesWidget())
     note = fields.Field(attribute="note", column_name="note", default="")
 
     class Meta:
@@ -206,7 +213,9 @@ class AccountMappingResource(PlanCheckingResource):
             for name, message in found.items():
                 errors.setdefault(name, message)
         if errors:
-            raise ValidationError(errors)
+            # Named by the file's columns, as staff read them on the page.
+            raise ValidationError({"account" if name == "account_number" else name: message
+                                   for name, message in errors.items()})
         super().validate_instance(instance, errors, validate_unique)
 
 
