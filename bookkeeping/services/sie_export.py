@@ -19,9 +19,9 @@ def transaction_text(row) -> str:
     kept whole and the text shortened when the limit is reached."""
     text = row.text or ""
     key = (row.source_key or "").strip()
-    if not key or key == str(row.account) or key in text:
-        return text
     tag = f"[{key}]"
+    if not key or key == str(row.account) or tag in text:
+        return text
     if len(tag) >= TEXT_LIMIT:
         return tag[:TEXT_LIMIT]
     room = TEXT_LIMIT - len(tag) - (1 if text else 0)

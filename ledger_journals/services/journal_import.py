@@ -222,11 +222,26 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
 # --- storing ----------------------------------------------------------------------------------
 
 
+def _said(source: dict) -> dict:
+    """What the source said about a row, without how it was resolved (that follows the mappings)."""
+    return {k: v for k, v in (source or {}).items() if k not in ("via", "unmapped")}
+
+
 def _same(voucher: Voucher, journal: JournalData) -> bool:
-    existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text, r.source) for r in voucher.rows.all()]
-    incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text, r.stored.get("source", {}))
-                for r in journal.rows]
-    return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+    """The same journal as the source sent it before. Compared by what the source said, so a mapping
+    changed since is no change of the journal (a posted one stays as it is; a waiting one is resolved
+    again by the re-evaluation). Journals stored before rows kept their source compare as posted."""
+    stored = list(voucher.rows.all())
+    kept = (voucher.extra or {}).get("_source")
+    if kept is None or any(not r.source for r in stored):
+        existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in stored]
+        incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in journal.rows]
+        return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+    existing = [(r.debit, r.credit, r.text, _said(r.source)) for r in stored]
+    incoming = [(r.debit, r.credit, r.text, _said(r.stored.get("source", {}))) for r in journal.rows]
+    series = (voucher.series if kept.get("series_given", True) else kept.get("owner"),
+              journal.series if journal.series_given else journal.owner)
+    return voucher.date == journal.date and series[0] == series[1] and existing == incoming
 
 
 def journals_store(*, company, journals: list[JournalData], source_system: str, actor: Actor = None) -> ImportResult:
