@@ -36,6 +36,9 @@ def audit_record(*, action: str, outcome: str = AuditEvent.Outcome.INFO, message
         action=action[:60], outcome=outcome, http_status=http_status, message=message, data=data or {},
     )
     level = logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO
-    logger.log(level, "%s %s %s%s: %s", label, action, outcome,
-               f" voucher={voucher.pk}" if voucher is not None else "", message)
+    ids = {"company_id": company.pk if company is not None else None,
+           "integration_id": integration.pk if integration is not None else None,
+           "voucher_id": voucher.pk if voucher is not None else None}
+    logger.log(level, "%s %s %s: %s", label, action, outcome, message,
+               extra={key: value for key, value in ids.items() if value is not None})
     return event
