@@ -112,7 +112,10 @@ def _gap_rows(company, flow, gaps: list[Gap], bound: dict | None = None) -> list
 def unmapped_view(model_admin, request):
     user = request.user
     companies = companies_for_user(user).order_by("name")
-    company = companies.filter(pk=request.GET.get("company") or request.POST.get("company") or 0).first()
+    wanted = request.GET.get("company") or request.POST.get("company") or ""
+    company = companies.filter(pk=wanted).first() if wanted.isdigit() else None
+    if wanted and company is None:
+        raise PermissionDenied  # not a company this user serves
     flows = list(FLOWS.values())
     flow = FLOWS.get(request.GET.get("flow") or request.POST.get("flow") or "") or (flows[0] if flows else None)
     context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
