@@ -149,3 +149,12 @@ def test_a_placeholder_account_does_not_break_the_voucher_page(client, brf, supe
     response = client.get(reverse("admin:bookkeeping_voucher_change", args=[voucher.pk]))
     assert response.status_code == 200
     assert "Account FEL is not in the account plan." in response.content.decode()
+
+
+def test_the_admin_index_links_to_the_page_when_something_waits(client, waiting):
+    client.force_login(staff(waiting, *PERMS))
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "2 vouchers wait for account mappings" in page
+    assert reverse("admin:bookkeeping_accountmapping_unmapped") in page
+    client.force_login(staff(CompanyFactory(slug="tom"), *PERMS))
+    assert "wait for account mappings" not in client.get(reverse("admin:index")).content.decode()
