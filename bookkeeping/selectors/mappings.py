@@ -265,7 +265,7 @@ def mapping_problems(*, company, system: str, kind: str, key: str, account_numbe
                               "are the same source value.") % {"key": key, "other": other.key}
     if kind in KINDS_WITHOUT_ACCOUNT:
         if account_number not in (None, ""):
-            errors["account_number"] = _("A %(kind)s gives no account; leave the account empty.") % {
+            errors["account_number"] = _("This kind (%(kind)s) gives no account; leave the account empty.") % {
                 "kind": K(kind).label}
         if kind == K.PROPERTY and not cost_centre:
             errors["cost_centre"] = _("A property maps to a cost centre: give its code.")
