@@ -14,6 +14,7 @@ from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
 from ..selectors.companies import scope_to_user
 from ..selectors.mappings import flow_for_source, row_source_label
 from ..services import vouchers as voucher_services
+from ..services.mappings import vouchers_resolve_again
 from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
 EDITABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT, VoucherState.AWAITING_MAPPING}
@@ -179,8 +180,13 @@ class VoucherAdmin(CompanyScopedAdmin):
     def retry_selected(self, request, queryset):
         waiting = queryset.filter(state__in=[VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION])
         result = voucher_services.vouchers_queue(vouchers=list(waiting), actor=request.user)
+        # Waiting for a mapping: resolved again now (the mapping may have been added meanwhile).
+        remapped = vouchers_resolve_again(
+            vouchers=list(queryset.filter(state=VoucherState.AWAITING_MAPPING).select_related("company")),
+            actor=request.user)
+        queued = result.queued + remapped.get("queued", 0)
         self.message_user(request, ngettext("%(n)s voucher queued again.", "%(n)s vouchers queued again.",
-                                            result.queued) % {"n": result.queued})
+                                            queued) % {"n": queued})
 
     @admin.action(description=_("Back to draft (for editing)"))
     def back_to_draft(self, request, queryset):

@@ -126,9 +126,21 @@ def reevaluation_ticket(company_id: int) -> str:
 
 
 def enqueue_mappings_reevaluation(company_id: int) -> None:
-    """Once the change is committed: one task for the company (never one per voucher). A change made
-    while a task is already queued rides along with it: the task takes the ticket back when it starts."""
+    """Once the change is committed: one task for the company (never one per voucher or per row).
+
+    Within one transaction (an import of many rows) one callback is registered per company; across
+    transactions, a change made while a task is already queued rides along with it (the task gives
+    its ticket back when it starts, so a later change queues a new one)."""
+    # The callbacks of one transaction for one company share a flag: the first to run enqueues, the
+    # rest do nothing (whichever of them survives a rolled-back savepoint).
+    pending = [entry[1] for entry in transaction.get_connection().run_on_commit
+               if getattr(entry[1], "kontera_company", None) == company_id]
+    batch = pending[-1].kontera_batch if pending and not pending[-1].kontera_batch["done"] else {"done": False}
+
     def enqueue():
+        if batch["done"]:
+            return
+        batch["done"] = True
         if not cache.add(reevaluation_ticket(company_id), 1, timeout=600):
             return
         from django_q.tasks import async_task
@@ -136,6 +148,7 @@ def enqueue_mappings_reevaluation(company_id: int) -> None:
         async_task("bookkeeping.tasks.mappings_reevaluate", company_id, task_name=f"mappings-{company_id}",
                    group="mappings")
 
+    enqueue.kontera_company, enqueue.kontera_batch = company_id, batch
     transaction.on_commit(enqueue)
 
 
@@ -173,6 +186,24 @@ def vouchers_remap(*, company, source_systems, actor: Actor = "worker", series_f
         counts[result] = counts.get(result, 0) + 1
         requeued = requeued or result == "queued"
     if requeued:
+        from .dispatchers import kick_dispatch
+
+        transaction.on_commit(kick_dispatch)
+    return counts
+
+
+def vouchers_resolve_again(*, vouchers, actor: Actor = None) -> dict:
+    """Staff's "Retry" for vouchers waiting for a mapping: resolve them now (one snapshot per company and
+    system), and what is complete goes on — without waiting for the re-evaluation task."""
+    counts: dict[str, int] = {}
+    snapshots: dict[tuple[int, str], MappingSnapshot] = {}
+    for voucher in vouchers:
+        key = (voucher.company_id, voucher.system)
+        if key not in snapshots:
+            snapshots[key] = mapping_snapshot(voucher.company, voucher.system)
+        result = voucher_remap(voucher_id=voucher.pk, snapshot=snapshots[key], actor=actor)
+        counts[result] = counts.get(result, 0) + 1
+    if counts.get("queued"):
         from .dispatchers import kick_dispatch
 
         transaction.on_commit(kick_dispatch)

@@ -113,10 +113,18 @@ def test_a_file_that_maps_one_value_twice_is_refused(brf, tmp_path):
 
 def test_a_kept_import_queues_one_re_evaluation_per_company_and_a_dry_run_none(
         brf, tmp_path, monkeypatch, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
     import bookkeeping.tasks as tasks
+    from bookkeeping.services.mappings import reevaluation_ticket
 
     ran = []
-    monkeypatch.setattr(tasks, "mappings_reevaluate", lambda company_id, actor="worker": ran.append(company_id))
+
+    def task(company_id, actor="worker"):
+        cache.delete(reevaluation_ticket(company_id))  # as the real task does first
+        ran.append(company_id)
+
+    monkeypatch.setattr(tasks, "mappings_reevaluate", task)
     path = tmp_path / "m.csv"
     path.write_text(HEADER + "brf,fortnox,ledger_category,Hyra,3011,,,,,\nbrf,fortnox,ledger_category,P,3015,,,,,\n")
     with django_capture_on_commit_callbacks(execute=True):

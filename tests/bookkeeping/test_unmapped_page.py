@@ -158,3 +158,19 @@ def test_the_admin_index_links_to_the_page_when_something_waits(client, waiting)
     assert reverse("admin:bookkeeping_accountmapping_unmapped") in page
     client.force_login(staff(CompanyFactory(slug="tom"), *PERMS))
     assert "wait for account mappings" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_retry_resolves_a_waiting_voucher_again_at_once(client, waiting):
+    from bookkeeping.models import AccountMapping as Mapping
+
+    voucher = waiting.vouchers.get(source_reference="J1")
+    voucher_queue(voucher=voucher, actor="test")
+    # a mapping that arrived without its re-evaluation (e.g. the task was lost)
+    Mapping.objects.bulk_create([Mapping(company=waiting, system="fortnox", kind="ledger_category",
+                                         key="Hyra bostad", account_number=3011, cost_centre="100")])
+    client.force_login(staff(waiting, *PERMS))
+    client.post(reverse("admin:bookkeeping_voucher_changelist"),
+                {"action": "retry_selected", "_selected_action": [voucher.pk]})
+    voucher.refresh_from_db()
+    assert voucher.state == VoucherState.QUEUED
+    assert list(voucher.rows.values_list("account", flat=True)) == ["1930", "3011"]
