@@ -26,7 +26,7 @@ STATE_LABELS = {
     "synced": gettext_lazy("Synced to Dinero"),
     "changed": gettext_lazy("Changed — update pending"),
     "refused": gettext_lazy("Refused"),
-    "awaiting_authorisation": gettext_lazy("Waiting for a new API key"),
+    "awaiting_authorisation": gettext_lazy("Waiting for Dinero to be connected again"),
 }
 STATE_COLOURS = {
     "synced": "#2e7d32", "refused": "#c62828", "waiting": "#ef6c00", "awaiting_authorisation": "#ef6c00",

@@ -1,5 +1,8 @@
-"""Setup: the guide's wizard (requirements, key and firma-ID, accounts, payment methods); ``dinero_setup``
-is the command's one-call twin. Validates what staff typed at once, never inside a transaction."""
+"""Setup: the guide's wizard (requirements, the connection, accounts, payment methods); ``dinero_setup``
+is the command's one-call twin. Validates what staff typed at once, never inside a transaction.
+
+The connection is Visma Connect for a bureau's client companies (``dinero_connection``), or the API
+key of Dinero's personal integration for a company's own Dinero (``dinero_connect`` here)."""
 
 from __future__ import annotations
 
@@ -24,19 +27,14 @@ from integrations.models import Integration, IntegrationStatus
 
 from ..models import ExpenseDocument
 from .common import (
+    AUTH_API_KEY,
     SYSTEM,
+    SetupError,
     dinero_integration,
     rules_text,
 )
+from .dinero_connection import dinero_choose_organisation, has_visma_consent
 from .sync import _enqueue
-
-
-class SetupError(Exception):
-    def __init__(self, message: str, *, field_name: str = "", link: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.field_name = field_name
-        self.link = link
 
 
 def dinero_requirements(*, company) -> list[str]:
@@ -52,8 +50,8 @@ def dinero_requirements(*, company) -> list[str]:
 
 def _transient(company, api_key: str, organization_id: str, settings_: dict | None = None) -> Integration:
     connector = registry.connector_class(SYSTEM)
-    merged = connector.validate_settings({**(settings_ or {}), "organization_id": str(organization_id).strip()},
-                                         company=company)
+    merged = connector.validate_settings({**(settings_ or {}), "organization_id": str(organization_id).strip(),
+                                          "auth": AUTH_API_KEY}, company=company)
     return Integration(company=company, system=SYSTEM, settings=merged, credentials={"api_key": api_key.strip()})
 
 
@@ -76,7 +74,8 @@ def dinero_probe(*, company, api_key: str, organization_id: str, settings_: dict
 
 
 def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor = None) -> Integration:
-    """Wizard step: key and organisation validated; stored (the key encrypted) with the master data."""
+    """Wizard step for the company's own personal integration: key and organisation validated; stored
+    (the key encrypted) with the master data. Replaces a Visma Connect consent's tokens."""
     from bookkeeping.services.plans import master_data_store
 
     existing = dinero_integration(company)
@@ -94,8 +93,8 @@ def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor 
         integration.save()
         summary = master_data_store(integration=integration, data=data)
         audit_record(action="dinero:connected", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
-                     message=_("API key %(key)s and organisation %(org)s (%(name)s) accepted by Dinero; %(n)s "
-                               "accounts and %(vat)s VAT types read.")
+                     message=_("Personal integration: API key %(key)s and organisation %(org)s (%(name)s) accepted by "
+                               "Dinero; %(n)s accounts and %(vat)s VAT types read.")
                      % {"key": mask_secret(api_key.strip()), "org": organization_id, "name": info.company_name,
                         "n": summary.accounts, "vat": summary.vat_codes})
     return integration
@@ -224,8 +223,11 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
         ("invoice_counter_account", _("the counter account for invoices")),
         ("receipt_payment_list", _("the payment-method list for receipts")),
     ) if not conf.get(key)]
-    if missing or not (integration.credentials or {}).get("api_key"):
-        raise SetupError(_("Not finished yet: choose %(missing)s.") % {"missing": ", ".join(missing) or _("the API key")})
+    credentials = integration.credentials or {}
+    connected = credentials.get("api_key") or credentials.get("refresh_token") or credentials.get("access_token")
+    if missing or not connected or not conf.get("organization_id"):
+        raise SetupError(_("Not finished yet: choose %(missing)s.")
+                         % {"missing": ", ".join(missing) or _("the Dinero connection and organisation")})
     _check_choices(integration, {k: conf[k] for k in ("error_account", "invoice_counter_account",
                                                       "receipt_payment_list")})
     integration_reconnected(integration=integration, actor=actor)
@@ -238,14 +240,22 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
     return integration
 
 
+def _connected(integration: Integration | None) -> bool:
+    credentials = (integration.credentials or {}) if integration else {}
+    return bool((credentials.get("api_key") or has_visma_consent(integration))
+                and (integration.settings or {}).get("organization_id"))
+
+
 def dinero_setup_steps(*, company, api_key: str | None = None, organization_id: str | None = None,
-                       error_account=None, import_chart: bool = False, invoice_payment_method=None,
-                       receipt_payment_list=None, book_vouchers: bool | None = None,
+                       accept_other_cvr: bool = False, error_account=None, import_chart: bool = False,
+                       invoice_payment_method=None, receipt_payment_list=None, book_vouchers: bool | None = None,
                        rate_limit_per_minute: int | None = None, actor: Actor = None) -> dict:
     """The wizard's order from the command line, one step or all of them per call (``manage.py dinero_setup``):
 
-    1. the API key and firma-ID — checked at once; the chart of accounts, VAT codes and accounting
-       years are imported (so the payment methods and mappings can be imported against it next);
+    1. the connection: the organisation (firma-ID) among those the Visma Connect consent reaches
+       (``dinero_connect`` first; the CVR is checked), or with an API key the personal integration of
+       a company's own Dinero — checked at once; the chart of accounts, VAT codes and accounting years
+       are imported (so the payment methods and mappings can be imported against it next);
     2. the error account and whether the whole chart serves as categories;
     3. the invoices' counter account, 4. the receipts' payment-method list;
     5. finish — as soon as every choice is made and the requirements hold.
@@ -260,16 +270,25 @@ def dinero_setup_steps(*, company, api_key: str | None = None, organization_id: 
     payment_list = resolve_payment_list(company, receipt_payment_list) if receipt_payment_list else None
     counter = resolve_counter_account(company, invoice_payment_method) if invoice_payment_method else None
     done = []
-    if api_key or organization_id:
-        if not (api_key and organization_id):
+    integration = dinero_integration(company)
+    if api_key:
+        if not organization_id:
             raise SetupError(_("Give both the API key and the organisation id (firma-ID)."), field_name="api_key")
         integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor)
         done.append("connect")
-    else:
-        integration = dinero_integration(company)
-        if integration is None or not (integration.credentials or {}).get("api_key"):
-            raise SetupError(_("Connect Dinero first: give --api-key and --organization-id (this also imports the "
-                               "chart of accounts)."), field_name="api_key")
+    elif organization_id:
+        if not has_visma_consent(integration):
+            raise SetupError(_("%(company)s has no Visma Connect consent yet: run dinero_connect %(slug)s, open the "
+                               "URL and approve in Visma Connect, then run this again. (--api-key is only for a "
+                               "company's own Dinero: the personal integration.)")
+                             % {"company": company, "slug": company.slug}, field_name="api_key")
+        integration = dinero_choose_organisation(integration=integration, organization_id=organization_id,
+                                                 actor=actor, accept_other_cvr=accept_other_cvr)
+        done.append("connect")
+    elif not _connected(integration):
+        raise SetupError(_("Connect Dinero first: dinero_connect %(slug)s and then --organization-id ID (Visma "
+                           "Connect), or --api-key KEY --organization-id ID for the company's own Dinero; either "
+                           "imports the chart of accounts.") % {"slug": company.slug}, field_name="api_key")
     choices: dict = {}
     if error_account is not None:
         choices.update(error_account=error_account, import_chart=bool(import_chart))
@@ -301,6 +320,8 @@ def dinero_setup_steps(*, company, api_key: str | None = None, organization_id: 
         "steps_done": done,
         "organization_id": conf.get("organization_id"),
         "organisation": (plan.company_info or {}).get("name", ""),
+        "connection": "personal integration (API key)" if (integration.credentials or {}).get("api_key")
+        else "Visma Connect",
         "api_key": mask_secret((integration.credentials or {}).get("api_key", "")),
         "error_account": conf.get("error_account"),
         "import_chart": conf.get("import_chart"),
@@ -328,16 +349,29 @@ def _next_steps(company, missing: list[str]) -> list[str]:
     return steps
 
 
-def dinero_setup(*, company, api_key: str, organization_id: str, error_account, import_chart: bool,
+def dinero_setup(*, company, api_key: str | None, organization_id: str, error_account, import_chart: bool,
                  invoice_payment_method, receipt_payment_list, book_vouchers: bool = True,
-                 rate_limit_per_minute: int | None = None, actor: Actor = None) -> dict:
-    """The whole wizard in one call (``manage.py dinero_setup``)."""
+                 rate_limit_per_minute: int | None = None, accept_other_cvr: bool = False,
+                 actor: Actor = None) -> dict:
+    """The whole wizard in one call (``manage.py dinero_setup``). Without ``api_key`` the organisation
+    is chosen from those a Visma Connect consent reaches (``dinero_connect`` prints its URL); with
+    it, the company's own personal integration is used."""
     problems = dinero_requirements(company=company)
     if problems:
         raise SetupError(" ".join(problems), field_name="receipt_payment_list")
     payment_list = resolve_payment_list(company, receipt_payment_list)
     counter = resolve_counter_account(company, invoice_payment_method)
-    integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor)
+    if api_key:
+        integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor)
+    else:
+        integration = dinero_integration(company)
+        if not has_visma_consent(integration):
+            raise SetupError(_("%(company)s has no Visma Connect consent yet: run dinero_connect %(slug)s, open the "
+                               "URL and approve in Visma Connect, then run this again. (--api-key is only for a "
+                               "company's own Dinero: the personal integration.)")
+                             % {"company": company, "slug": company.slug}, field_name="api_key")
+        integration = dinero_choose_organisation(integration=integration, organization_id=organization_id,
+                                                 actor=actor, accept_other_cvr=accept_other_cvr)
     choices = {"error_account": error_account, "import_chart": bool(import_chart),
                "invoice_counter_account": counter, "receipt_payment_list": payment_list.pk,
                "book_vouchers": bool(book_vouchers)}
@@ -352,7 +386,8 @@ def dinero_setup(*, company, api_key: str, organization_id: str, error_account, 
         "status": integration.status,
         "organization_id": integration.settings["organization_id"],
         "organisation": (plan.company_info or {}).get("name", ""),
-        "api_key": mask_secret(api_key.strip()),
+        "connection": "personal integration (API key)" if api_key else "Visma Connect",
+        "api_key": mask_secret(api_key.strip()) if api_key else "",
         "error_account": integration.settings["error_account"],
         "import_chart": integration.settings["import_chart"],
         "invoice_counter_account": counter,

@@ -28,6 +28,7 @@ from ..base import (
     AuthError,
     ConnectionInfo,
     MasterData,
+    RemoteOrganisation,
     RemoteValidationError,
     RemoteVoucher,
     RetryableError,
@@ -36,6 +37,7 @@ from ..base import (
 )
 from . import mapping
 from .client import (
+    AUTH_MODES,
     DEFAULT_RATE_LIMIT,
     DineroClient,
     FileNotReady,
@@ -93,6 +95,9 @@ class DineroConnector:
             raise ValidationError(_("organization_id (Dinero's firma-ID) is required and must be a number; "
                                     "use the Dinero setup wizard."))
         cleaned["organization_id"] = organization_id
+        if cleaned.get("auth") not in (None, *AUTH_MODES):
+            raise ValidationError(_("auth must be visma_connect (Visma Connect) or api_key (the company's own "
+                                    "personal integration)."))
         cleaned["book_vouchers"] = _bool(cleaned["book_vouchers"], "book_vouchers")
         cleaned["import_chart"] = _bool(cleaned["import_chart"], "import_chart")
         rate = mapping.as_int(cleaned.get("rate_limit_per_minute"))
@@ -127,14 +132,30 @@ class DineroConnector:
         match = next((o for o in organisations if str(o.get("Id")) == organization_id), None)
         if match is None:
             reachable = ", ".join(f"{o.get('Name')} ({o.get('Id')})" for o in organisations)
-            message = wrong_organisation_message(organization_id)
+            message = wrong_organisation_message(organization_id, self.client.auth)
             if reachable:
-                message += " " + _("This API key belongs to: %(orgs)s.") % {"orgs": reachable}
+                message += " " + _("It reaches: %(orgs)s.") % {"orgs": reachable}
             raise AuthError(message, code="41")
         if match.get("IsPro") is False:
             raise AuthError(pro_required_message(organization_id), code="90")
         self.client.get("accounts/deposit", fields="AccountNumber,Name")
         return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id)
+
+    def organisations(self) -> tuple[RemoteOrganisation, ...]:
+        """The organisations this connection reaches (with Visma Connect: every one the consenting user
+        can access), for staff to choose from. ``VatNumber`` is the CVR (HexioDK/Hexio.DineroClient,
+        Models/OrganizationReadModel.cs: Id, Name, IsPro, Email, VatNumber); asked for by name because
+        a list returns only its default fields otherwise (§11)."""
+        found = []
+        for item in self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro,VatNumber") or []:
+            if item.get("Id") is None:
+                continue
+            remote_id = str(item.get("Id"))
+            pro = item.get("IsPro") is not False
+            found.append(RemoteOrganisation(remote_id=remote_id, name=str(item.get("Name") or ""),
+                                            organisation_number=str(item.get("VatNumber") or "").strip(),
+                                            usable=pro, problem="" if pro else pro_required_message(remote_id)))
+        return tuple(found)
 
     def import_master_data(self, *, progress=None) -> MasterData:
         def step(message):

@@ -30,7 +30,10 @@ ENV_HEADER = "# Written by `manage.py run` for local use"
 # Where the sandboxes and the web server listen: given to every process at start, never kept in .env,
 # so `run --port/--sandbox-port` with other ports than last time just works.
 PORT_KEYS = ("FORTNOX_API_URL", "FORTNOX_OAUTH_URL", "FORTNOX_REDIRECT_URI", "DINERO_API_URL", "DINERO_AUTH_URL",
-             "NETS_EASY_API_URL")
+             "NETS_EASY_API_URL", "VISMA_CONNECT_AUTHORIZE_URL", "VISMA_CONNECT_TOKEN_URL",
+             "VISMA_CONNECT_REDIRECT_URI")
+# The Dinero sandbox's demo Visma Connect application (it serves /connect/… itself).
+VISMA_CONNECT_CLIENT = ("VISMA_CONNECT_CLIENT_ID=isv_kontera_demo", "VISMA_CONNECT_CLIENT_SECRET=kontera-demo-visma-secret")
 
 
 def local_env() -> str:
@@ -45,6 +48,7 @@ def local_env() -> str:
         "FORTNOX_CLIENT_SECRET=kontera-demo-secret",
         "DINERO_CLIENT_ID=kontera-demo",
         "DINERO_CLIENT_SECRET=kontera-demo-secret",
+        *VISMA_CONNECT_CLIENT,
         "",
     ])
 
@@ -58,11 +62,29 @@ def port_env(web_port: int, sandbox_port: int) -> dict[str, str]:
         "DINERO_API_URL": f"{sandbox}/dinero",
         "DINERO_AUTH_URL": f"{sandbox}/dinero/dineroapi/oauth/token",
         "NETS_EASY_API_URL": f"{sandbox}/netseasy",
+        "VISMA_CONNECT_AUTHORIZE_URL": f"{sandbox}/dinero/connect/authorize",
+        "VISMA_CONNECT_TOKEN_URL": f"{sandbox}/dinero/connect/token",
+        "VISMA_CONNECT_REDIRECT_URI": dinero_redirect_uri(web_port),
     }
 
 
 def redirect_uri(web_port: int) -> str:
     return f"http://127.0.0.1:{web_port}/integrations/fortnox/callback"
+
+
+def dinero_redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/dinero/callback"
+
+
+def add_visma_connect_client(env_file: Path) -> bool:
+    """A .env an earlier ``run`` wrote lacks the demo's Visma Connect application: add it."""
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    if any(line.startswith("VISMA_CONNECT_CLIENT_ID=") for line in lines):
+        return False
+    env_file.write_text("\n".join([*lines, *VISMA_CONNECT_CLIENT]) + "\n")
+    return True
 
 
 def forget_pinned_ports(env_file: Path) -> bool:
@@ -106,6 +128,7 @@ class Command(BaseCommand):
             self.stdout.write("Wrote .env for local use (sandboxes, fresh secrets).")
             restart = True
         restart = forget_pinned_ports(env_file) or restart
+        restart = add_visma_connect_client(env_file) or restart
         ports = port_env(options["port"], options["sandbox_port"])
         if restart or any(os.environ.get(key) != value for key, value in ports.items()):
             # Settings are read at start-up: start again with this run's addresses (children inherit them).
@@ -132,7 +155,8 @@ class Command(BaseCommand):
 
         try:
             children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"]),
-                                              "--redirect-uri", redirect_uri(options["port"])]))
+                                              "--redirect-uri", redirect_uri(options["port"]),
+                                              "--dinero-redirect-uri", dinero_redirect_uri(options["port"])]))
             if not wait_for_port(options["sandbox_port"]):
                 self.stderr.write("The sandboxes did not start.")
                 return
@@ -173,6 +197,7 @@ class Command(BaseCommand):
                           f"  Admin:      http://127.0.0.1:{port}/admin/\n"
                           f"  Login:      {login[0]} / {login[1]}\n"
                           f"  Staff:      anna / demo-anna-2026 (Swedish companies), lars / demo-lars-2026 (Danish)\n"
+                          f"  Visma:      lars@kontera.example / demo-visma-2026 (the sandbox's Visma Connect login)\n"
                           f"  Sandboxes:  http://127.0.0.1:{sandbox_port}/fortnox  /dinero  /netseasy\n"
                           f"  Worker:     django-q2 cluster (2 workers)\n"
                           f"Stop with Ctrl-C.\n{line}\n")

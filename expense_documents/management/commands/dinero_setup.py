@@ -7,16 +7,23 @@ from ...services.dinero_setup import SetupError, dinero_setup_steps
 
 
 class Command(KonteraCommand):
-    help = ("Set up the Dinero integration of a company in the wizard's order (README, 'Setting up Dinero from the "
-            "command line'): first dinero_setup COMPANY --api-key KEY --organization-id ID (checks them and imports "
-            "the chart), then import the payment methods, then dinero_setup COMPANY --error-account N "
-            "[--import-chart] --invoice-payment-method ACCOUNT|NAME --receipt-payment-methods LIST, which finishes. "
-            "All options in one call do everything at once. The API key is stored encrypted and never printed.")
+    help = ("Set up the Dinero integration of a company in the wizard's order (README, 'Setting up each flow'). "
+            "First the connection, which imports the chart: dinero_setup COMPANY --organization-id ID, the "
+            "organisation chosen from those a Visma Connect consent reaches (run dinero_connect COMPANY first) — how "
+            "a bureau connects its clients; or --api-key KEY --organization-id ID, Dinero's personal integration, only "
+            "for a company's own Dinero (the key is stored encrypted and never printed). Then import the payment "
+            "methods; then dinero_setup COMPANY --error-account N [--import-chart] --invoice-payment-method "
+            "ACCOUNT|NAME --receipt-payment-methods LIST, which finishes. All options in one call do everything at "
+            "once.")
 
     def add_command_arguments(self, parser):
         parser.add_argument("company", help="The company's slug.")
-        parser.add_argument("--api-key", help="The organisation's Dinero API key (step 1, with --organization-id).")
-        parser.add_argument("--organization-id", help="Dinero's firma-ID (a number).")
+        parser.add_argument("--api-key", default=None,
+                            help="Personal integration only (the company's own Dinero): the organisation's API key. "
+                                 "Leave out to use the Visma Connect consent given through dinero_connect.")
+        parser.add_argument("--organization-id", help="Dinero's firma-ID (a number): the connection step.")
+        parser.add_argument("--accept-other-cvr", action="store_true",
+                            help="Connect although the organisation's CVR differs from the company's (recorded).")
         parser.add_argument("--error-account", type=int,
                             help="Default category / error account for documents without a category.")
         parser.add_argument("--import-chart", action="store_true",
@@ -34,8 +41,8 @@ class Command(KonteraCommand):
         try:
             return dinero_setup_steps(
                 company=company, api_key=options["api_key"], organization_id=options["organization_id"],
-                error_account=options["error_account"], import_chart=options["import_chart"],
-                invoice_payment_method=options["invoice_payment_method"],
+                accept_other_cvr=options["accept_other_cvr"], error_account=options["error_account"],
+                import_chart=options["import_chart"], invoice_payment_method=options["invoice_payment_method"],
                 receipt_payment_list=options["receipt_payment_methods"],
                 book_vouchers=not options["no_booking"], rate_limit_per_minute=options["rate_limit"],
                 actor="command",
@@ -50,8 +57,8 @@ class Command(KonteraCommand):
         else:
             self.stdout.write(_("Dinero setup of %(company)s: done so far: %(done)s.")
                               % {"company": result["company"], "done": ", ".join(result["steps_done"]) or "–"})
-        for key in ("organisation", "api_key", "error_account", "import_chart", "invoice_counter_account",
-                    "receipt_payment_list", "accounts", "vat_codes"):
+        for key in ("organisation", "connection", "api_key", "error_account", "import_chart",
+                    "invoice_counter_account", "receipt_payment_list", "accounts", "vat_codes"):
             self.stdout.write(f"{key}: {result[key]}")
         for step in result["next"]:
             self.stdout.write(_("Next: %(step)s") % {"step": step})
