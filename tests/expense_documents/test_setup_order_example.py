@@ -91,3 +91,22 @@ def test_without_the_key_first_the_command_says_what_to_do(db, tmp_path):
     except SystemExit as exc:
         assert exc.code == 1
     assert "Connect Dinero first" in out.getvalue()
+
+
+def test_a_bureau_client_goes_the_same_order_through_visma_connect(dinero_sandbox, dk_company):
+    from expense_documents.services.dinero_connection import visma_connect_start
+    from tests.dinero_fixtures import visma_consent
+
+    visma_consent(dinero_sandbox, visma_connect_start(company=dk_company))
+    out = io.StringIO()
+    call_command("dinero_setup", dk_company.slug, "--organization-id", str(DINERO_ORG), "--json", stdout=out)
+    import json
+
+    first = json.loads(out.getvalue())
+    assert (first["status"], first["connection"], first["steps_done"]) == ("setting_up", "Visma Connect", ["connect"])
+    assert first["accounts"] > 100 and first["next"]  # the chart is there; the choices come next
+    out = io.StringIO()
+    call_command("dinero_setup", dk_company.slug, "--error-account", "7480", "--invoice-payment-method", "63000",
+                 "--receipt-payment-methods", "Kvitteringer", "--json", stdout=out)
+    last = json.loads(out.getvalue())
+    assert (last["status"], last["finished"], last["steps_done"]) == ("active", True, ["choices", "finish"])
