@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import rules
 from ..models import DEFAULT_KEY, KINDS_WITHOUT_ACCOUNT, AccountMapping, MappingKind, VatCode, VoucherRow, VoucherState
@@ -263,6 +264,9 @@ def mapping_problems(*, company, system: str, kind: str, key: str, account_numbe
         if other is not None:
             errors["key"] = _("“%(key)s” is already mapped as “%(other)s”; keys differing only in case or spaces "
                               "are the same source value.") % {"key": key, "other": other.key}
+    wanted = KEYS_OF.get(kind)
+    if wanted is not None and "key" not in errors and not wanted(normalise_key(key)):
+        errors["key"] = KEY_HINTS[kind]
     if kind in KINDS_WITHOUT_ACCOUNT:
         if account_number not in (None, ""):
             errors["account_number"] = _("This kind (%(kind)s) gives no account; leave the account empty.") % {
@@ -291,6 +295,30 @@ def mapping_problems(*, company, system: str, kind: str, key: str, account_numbe
         if codes and vat_code not in codes:
             errors["vat_code"] = _("%(system)s has no VAT code %(code)s.") % {"system": system, "code": vat_code}
     return errors
+
+
+def _is_rate(key: str) -> bool:
+    try:
+        return key == DEFAULT_KEY or 0 <= float(key.replace(",", ".")) < 100
+    except ValueError:
+        return False
+
+
+# The card-payment kinds' keys are Kontera's own words: a region or a VAT rate, or the default.
+KEYS_OF = {
+    K.SALES_REGION: lambda key: key in ("se", "eu", "world", "eu_b2b", DEFAULT_KEY),
+    K.OUTPUT_VAT: _is_rate,
+    K.FEE: lambda key: key == DEFAULT_KEY,
+    K.RECEIVABLE: lambda key: key == DEFAULT_KEY,
+    K.BANK: lambda key: key == DEFAULT_KEY,
+}
+KEY_HINTS = {
+    K.SALES_REGION: gettext_lazy("A sales region is se, eu, world or eu_b2b (or * for all)."),
+    K.OUTPUT_VAT: gettext_lazy("An output VAT key is the rate in per cent, e.g. 25, 12 or 6."),
+    K.FEE: gettext_lazy("This kind has one row, with the key *."),
+    K.RECEIVABLE: gettext_lazy("This kind has one row, with the key *."),
+    K.BANK: gettext_lazy("This kind has one row, with the key *."),
+}
 
 
 def plan_vat_codes(company, system: str) -> set[str]:

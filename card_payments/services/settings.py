@@ -75,14 +75,13 @@ class NetsConfig:
         """The stored settings with the accounts from the mapping rows (one read of the mappings)."""
         values = clean_stored_settings(integration.settings or {})
         snapshot = snapshot or mapping_snapshot(integration.company, TARGET)
-        regions = snapshot.rows_of(K.SALES_REGION)
-        default_region = snapshot.default(K.SALES_REGION)
+        regions = {region: snapshot.row_for(K.SALES_REGION, region)
+                   for region in (rules.REGION_SWEDEN, rules.REGION_EU, rules.REGION_WORLD)}
+        b2b = snapshot.exact(K.SALES_REGION, "eu_b2b")
         return cls(
             start_date=dt.date.fromisoformat(values["start_date"]),
-            sales_accounts={region: (regions.get(region) or default_region).account
-                            for region in (rules.REGION_SWEDEN, rules.REGION_EU, rules.REGION_WORLD)
-                            if regions.get(region) or default_region},
-            sales_account_eu_b2b=regions["eu_b2b"].account if "eu_b2b" in regions else None,
+            sales_accounts={region: row.account for region, row in regions.items() if row is not None},
+            sales_account_eu_b2b=b2b.account if b2b is not None else None,
             receivable_account=snapshot.account_for(K.RECEIVABLE),
             bank_account=snapshot.account_for(K.BANK),
             fee_account=snapshot.account_for(K.FEE),

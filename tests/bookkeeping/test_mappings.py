@@ -178,3 +178,13 @@ def test_suggestions_for_an_unmapped_value(db):
     assert [s.account for s in mapping_suggestions(snapshot, "expense_category", "kontorartikler")] == [7200]
     assert [s.account for s in mapping_suggestions(snapshot, "expense_category", "7480")] == [7480]
     assert mapping_suggestions(snapshot, "expense_category", "55000") == []  # a balance account is never offered
+
+
+def test_card_payment_keys_are_regions_rates_or_the_default(brf):
+    def problems(kind, key, account):
+        return mapping_problems(company=brf, system="fortnox", kind=kind, key=key, account_number=account)
+
+    assert problems("sales_region", "EU", 3011) == {}
+    assert "key" in problems("sales_region", "Tyskland", 3011)
+    assert problems("output_vat", "12,5", 2610) == {} and "key" in problems("output_vat", "25 %", 2610)
+    assert problems("bank", "*", 1930) == {} and "key" in problems("bank", "SEK", 1930)
