@@ -174,3 +174,13 @@ def test_retry_resolves_a_waiting_voucher_again_at_once(client, waiting):
     voucher.refresh_from_db()
     assert voucher.state == VoucherState.QUEUED
     assert list(voucher.rows.values_list("account", flat=True)) == ["1930", "3011"]
+
+
+@pytest.mark.parametrize(("language", "title", "state"), [
+    ("sv", "Värden utan kontomappning", "Väntar på kontomappning"),
+    ("da", "Værdier uden kontotilknytning", "Afventer kontotilknytning")])
+def test_the_page_speaks_swedish_and_danish(client, waiting, language, title, state):
+    voucher_queue(voucher=waiting.vouchers.get(source_reference="J1"), actor="test")
+    client.force_login(staff(waiting, *PERMS))
+    page = client.get(page_url(waiting), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert title in page and state in page
