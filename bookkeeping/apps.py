@@ -10,7 +10,10 @@ class BookkeepingConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        from . import (
+            checks,  # noqa: F401  (registers the deploy checks)
+            signals,  # noqa: F401  (what a mapping change sets in motion)
+        )
         from .migrations_support import restore_default_groups
 
         # `flush` empties every table and then sends post_migrate: the default groups come back.

@@ -87,3 +87,17 @@ def clean_abandoned_uploads() -> dict:
     removed = uploads_cleanup()
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     return {"uploads_removed": removed}
+
+
+def mappings_reevaluate(company_id: int, actor: str = "worker") -> dict:
+    """After a mapping changed: resolve again what the company has not sent yet (one task per company)."""
+    from .models import Company
+    from .services.mappings import mappings_reevaluate as reevaluate
+    from .services.mappings import reevaluation_ticket
+
+    # Give the ticket back first: a change committed from now on queues a new task.
+    cache.delete(reevaluation_ticket(company_id))
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {}
+    return reevaluate(company=company, actor=actor)

@@ -87,6 +87,8 @@ def document_sync_state(document: ExpenseDocument) -> SyncState:
         return SyncState("refused", voucher.last_error)
     if state == S.AWAITING_AUTHORISATION:
         return SyncState("awaiting_authorisation", voucher.last_error)
+    if state == S.AWAITING_MAPPING:
+        return SyncState("waiting", voucher.last_error)
     if state == S.OPTED_OUT:
         return SyncState("opted_out", _("Opted out of the sync."))
     return SyncState(state, voucher.last_error)

@@ -8,6 +8,8 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from bookkeeping import rules
@@ -20,7 +22,7 @@ from bookkeeping.selectors.companies import companies_for_user
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.uploads import upload_discard, upload_get, upload_store
 
-from .services.journal_import import JournalImportError, journals_from_csv, journals_from_sie, journals_import
+from .services.journal_import import JournalImportError, journals_import, journals_read
 
 IMPORT = "bookkeeping.import_journals"
 PREVIEW_ROWS = 200  # journals listed in the preview; the counts cover all of them
@@ -29,7 +31,9 @@ PREVIEW_ROWS = 200  # journals listed in the preview; the counts cover all of th
 class JournalImportForm(forms.Form):
     company = forms.ModelChoiceField(queryset=Company.objects.none(), label=_("Company (property owner)"))
     file = forms.FileField(label=_("SIE 4 file (4E/4I) or CSV"),
-                           help_text=_("CSV header: journal,date,series,account,debit,credit,cost_centre,project,text"))
+                           help_text=_("CSV header: journal,date,series,account,debit,credit,cost_centre,project,text — "
+                                       "optionally category, addon_code, property, owner, fortnox_account (the "
+                                       "source's own values, translated by the account mappings)."))
     series = forms.CharField(required=False, max_length=10, label=_("Voucher series"),
                              help_text=_("Leave empty for the file's series (if Fortnox has it) or the company's "
                                          "default series."))
@@ -45,13 +49,6 @@ class JournalImportForm(forms.Form):
             self.errors.pop("file", None)  # not "required": the file was stopped for its size
             self.add_error("file", self.refused)
         return cleaned
-
-
-def _parse(company, data: bytes, filename: str, series: str | None):
-    if data.lstrip()[:1] == b"#" or filename.lower().endswith((".se", ".si", ".sie")):
-        journals, _sie = journals_from_sie(company=company, data=data, series=series)
-        return journals
-    return journals_from_csv(company=company, data=data, series=series)
 
 
 def _render(request, context):
@@ -85,7 +82,7 @@ def journal_import_view(model_admin, request):
             context["form"] = form
             return _render(request, context)
         try:
-            journals = _parse(company, stored.read(), stored.filename, series)
+            journals = journals_read(company=company, data=stored.read(), filename=stored.filename, series=series)
         except JournalImportError as exc:
             upload_discard(token=stored.token)
             context.update({"errors": exc.errors, "form": form})
@@ -101,7 +98,8 @@ def journal_import_view(model_admin, request):
                                 "total": sum((r.debit for r in journal.rows), 0)})
         context.update({"preview": preview, "journal_count": len(journals), "token": stored.token,
                         "company": company, "series": series or "", "problem_count": problem_count,
-                        "not_shown": len(journals) - len(preview)})
+                        "not_shown": len(journals) - len(preview),
+                        "waiting_count": sum(1 for journal in journals if any(r.unmapped_keys for r in journal.rows))})
         return _render(request, context)
     context["form"] = form
     return _render(request, context)
@@ -129,6 +127,13 @@ def _confirm(request, context):
     messages.success(request, _("%(created)s new, %(updated)s updated and %(unchanged)s unchanged journals for "
                                 "%(company)s. Select them and choose 'Send' to transfer them to Fortnox.")
                      % {**result.__dict__, "company": company})
+    if result.waiting:
+        unmapped = reverse("admin:bookkeeping_accountmapping_unmapped") + "?" + urlencode(
+            {"company": company.pk, "flow": "ledger_journals"})
+        messages.warning(request, format_html(
+            "{} <a href=\"{}\">{}</a>",
+            _("%(n)s journals use source values without a mapping; they wait until those are mapped.")
+            % {"n": result.waiting}, unmapped, _("Values without a mapping")))
     url = reverse("admin:bookkeeping_voucher_changelist")
     return HttpResponseRedirect(f"{url}?company__id__exact={company.pk}&kind__exact=journal")
 

@@ -6,21 +6,25 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
 from ..permissions import require_permission
 from ..selectors.companies import scope_to_user
+from ..selectors.mappings import flow_for_source, row_source_label
 from ..services import vouchers as voucher_services
+from ..services.mappings import vouchers_resolve_again
 from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
-EDITABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT}
+EDITABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT, VoucherState.AWAITING_MAPPING}
 
 STATE_COLOURS = {
     VoucherState.POSTED: "#2e7d32",
     VoucherState.FAILED: "#c62828",
     VoucherState.AWAITING_AUTHORISATION: "#ef6c00",
+    VoucherState.AWAITING_MAPPING: "#ef6c00",
     VoucherState.NEEDS_UPDATE: "#ef6c00",
     VoucherState.SENDING: "#1565c0",
     VoucherState.QUEUED: "#1565c0",
@@ -50,7 +54,13 @@ def state_badge(voucher) -> str:
 class VoucherRowInline(admin.TabularInline):
     model = VoucherRow
     extra = 0
-    fields = ("position", "account", "debit", "credit", "cost_centre", "project", "text", "vat_code")
+    fields = ("position", "account", "debit", "credit", "cost_centre", "project", "text", "vat_code",
+              "source_display")
+    readonly_fields = ("source_display",)
+
+    @admin.display(description=_("what the source said"))
+    def source_display(self, row):
+        return row_source_label(row) if row is not None and row.pk else ""
 
     def _editable(self, obj):
         return obj is None or obj.state in EDITABLE_STATES
@@ -121,6 +131,17 @@ class VoucherAdmin(CompanyScopedAdmin):
     def short_error(self, voucher):
         return (voucher.last_error[:80] + "…") if len(voucher.last_error) > 80 else voucher.last_error
 
+    def save_formset(self, request, form, formset, change):
+        # An account typed in by staff is explicit: a later mapping change does not override it.
+        if formset.model is VoucherRow:
+            for row_form in formset.forms:
+                row = row_form.instance
+                if row_form.has_changed() and "account" in row_form.changed_data and row.source:
+                    row.source = {**row.source, "account": row.account, "via": "manual"}
+                    row.source.pop("unmapped", None)
+                    row.awaits_mapping = False
+        super().save_formset(request, form, formset, change)
+
     @admin.display(description=_("pre-flight check"))
     def preflight_report(self, voucher):
         if voucher is None or voucher.pk is None:
@@ -133,8 +154,13 @@ class VoucherAdmin(CompanyScopedAdmin):
         if not problems:
             return format_html('<span style="color:#2e7d32">✔ {}</span><ul style="margin:0">{}</ul>',
                                _("Ready to send: every rule holds against the imported account plan."), notes)
-        return format_html('<ul style="color:#c62828;margin:0">{}{}</ul>',
-                           format_html_join("", "<li>{}</li>", ((str(p),) for p in problems)), notes)
+        unmapped = ""
+        if any(p.code == "unmapped" for p in problems):
+            url = reverse("admin:bookkeeping_accountmapping_unmapped") + "?" + urlencode(
+                {"company": voucher.company_id, "flow": getattr(flow_for_source(voucher.source_system), "key", "")})
+            unmapped = format_html('<li><a href="{}">{}</a></li>', url, _("Map the missing values"))
+        return format_html('<ul style="color:#c62828;margin:0">{}{}{}</ul>',
+                           format_html_join("", "<li>{}</li>", ((str(p),) for p in problems)), unmapped, notes)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -150,8 +176,9 @@ class VoucherAdmin(CompanyScopedAdmin):
         if request.POST.get("confirm") == "yes":
             result = voucher_services.vouchers_queue(vouchers=list(queryset), actor=request.user)
             self.message_user(request, _("%(queued)s queued, %(failed)s refused by the pre-flight check, "
-                                         "%(skipped)s already under way or posted.") % result.__dict__,
-                              messages.SUCCESS if not result.failed else messages.WARNING)
+                                         "%(awaiting_mapping)s waiting for a mapping, %(skipped)s already under "
+                                         "way or posted.") % result.__dict__,
+                              messages.SUCCESS if not (result.failed or result.awaiting_mapping) else messages.WARNING)
             ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
             return HttpResponseRedirect(reverse("admin:bookkeeping_voucher_progress") + f"?ids={ids}")
         rows = []
@@ -175,13 +202,19 @@ class VoucherAdmin(CompanyScopedAdmin):
     def retry_selected(self, request, queryset):
         waiting = queryset.filter(state__in=[VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION])
         result = voucher_services.vouchers_queue(vouchers=list(waiting), actor=request.user)
+        # Waiting for a mapping: resolved again now (the mapping may have been added meanwhile).
+        remapped = vouchers_resolve_again(
+            vouchers=list(queryset.filter(state=VoucherState.AWAITING_MAPPING).select_related("company")),
+            actor=request.user)
+        queued = result.queued + remapped.get("queued", 0)
         self.message_user(request, ngettext("%(n)s voucher queued again.", "%(n)s vouchers queued again.",
-                                            result.queued) % {"n": result.queued})
+                                            queued) % {"n": queued})
 
     @admin.action(description=_("Back to draft (for editing)"), permissions=["reset"])
     def back_to_draft(self, request, queryset):
         count = 0
-        for voucher in queryset.filter(state__in=[VoucherState.FAILED, VoucherState.QUEUED, VoucherState.OPTED_OUT]):
+        for voucher in queryset.filter(state__in=[VoucherState.FAILED, VoucherState.QUEUED, VoucherState.OPTED_OUT,
+                                                  VoucherState.AWAITING_MAPPING]):
             voucher_services.voucher_reset_to_draft(voucher=voucher, actor=request.user)
             count += 1
         self.message_user(request, ngettext("%(n)s voucher back to draft.", "%(n)s vouchers back to draft.", count)

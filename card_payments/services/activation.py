@@ -19,6 +19,7 @@ from bookkeeping import rules
 from bookkeeping.models import Account, AuditEvent, Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.integrations import notify_staff
+from bookkeeping.services.mappings import account_mappings_set
 from bookkeeping.services.vouchers import voucher_queue
 from integrations import registry
 from integrations.base import (
@@ -27,6 +28,7 @@ from integrations.base import (
 from integrations.models import Integration, IntegrationStatus
 
 from .settings import (
+    ACCOUNT_ROWS,
     HOME_CURRENCY,
     ONE,
     SOURCE,
@@ -37,6 +39,7 @@ from .settings import (
     clean_secret_key,
     clean_settings,
     settings_problems,
+    split_settings,
 )
 
 
@@ -69,11 +72,13 @@ def netseasy_settings_save(*, company, values: dict, secret_key: str | None = No
         warnings.append(_("This is a test key: it only sees payments made in Nets Easy's test environment."))
 
     user, _label = actor_parts(actor)
+    stored, rows = split_settings(cleaned)
     with transaction.atomic():
         integration, _created = Integration.objects.select_for_update().get_or_create(company=company, system=SOURCE)
         previous = dict(integration.settings or {})
-        integration.settings = {**{k: v for k, v in cleaned.items() if k not in ("activation", "last_sync")},
+        integration.settings = {**{k: v for k, v in stored.items() if k not in ("activation", "last_sync")},
                                 "last_sync": previous.get("last_sync", {})}
+        _accounts_save(company=company, rows=rows, actor=actor)
         if secret_key:
             integration.credentials = {**(integration.credentials or {}), "secret_key": secret_key}
         integration.status = IntegrationStatus.AWAITING_CONFIRMATION
@@ -92,12 +97,27 @@ def netseasy_settings_save(*, company, values: dict, secret_key: str | None = No
         audit_record(action="netseasy:settings_saved", integration=integration, actor=actor,
                      message=_("Settings saved; test voucher %(ref)s queued; awaiting confirmation.")
                      % {"ref": voucher.source_reference},
-                     data={k: v for k, v in integration.settings.items() if k != "activation"})
+                     data={**{k: v for k, v in integration.settings.items() if k != "activation"},
+                           "accounts": {name: cleaned.get(name) for name in (*ACCOUNT_ROWS, "vat_accounts")}})
         voucher_queue(voucher=voucher, actor=actor)
         pk = integration.pk
         transaction.on_commit(lambda: _enqueue("card_payments.tasks.activation_check", pk))
     voucher.refresh_from_db()
     return SaveResult(integration=integration, warnings=warnings, test_voucher=voucher)
+
+
+def _accounts_save(*, company, rows: dict, actor: Actor) -> None:
+    """The page's accounts are the company's mapping rows: set exactly those (errors given back per field)."""
+    try:
+        account_mappings_set(company=company, system=TARGET, rows=rows, actor=actor)
+    except ValidationError as exc:
+        fields = {f"{kind}:{key}": name for name, (kind, key) in ACCOUNT_ROWS.items()}
+        errors: dict[str, list[str]] = {}
+        for code, messages in exc.message_dict.items():
+            kind_key = code.rsplit(":", 1)[0]
+            name = fields.get(kind_key, "vat_accounts" if kind_key.startswith("output_vat:") else "__all__")
+            errors.setdefault(name, []).extend(messages)
+        raise ValidationError(errors) from None
 
 
 def _enqueue_sync(integration_id: int, actor_label: str) -> None:

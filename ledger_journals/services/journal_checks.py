@@ -12,7 +12,8 @@ from collections import defaultdict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from bookkeeping.limits import ROW_LIMITS, VOUCHER_LIMITS, amount_problem, text_problem
+from bookkeeping.limits import ROW_LIMITS, VOUCHER_LIMITS, amount_problem, max_length, text_problem
+from bookkeeping.models import AccountMapping
 
 # Lazy: translated only for a message (a 20 MB file has hundreds of thousands of values to check).
 LABELS = {
@@ -23,8 +24,11 @@ LABELS = {
 }
 
 
-def journal_problems(journal) -> list[tuple[int, str]]:
-    """(line, message) for each value of ``journal`` (a ``JournalData``) that cannot be stored as it is."""
+def journal_problems(journal, *, accounts: bool = True) -> list[tuple[int, str]]:
+    """(line, message) for each value of ``journal`` (a ``JournalData``) that cannot be stored as it is.
+
+    ``accounts=False`` while the rows still hold the source's own accounts (before the mappings
+    resolved them): those are keys, checked by ``source_value_problems``."""
     problems: list[tuple[int, str]] = []
 
     def check(line, value, name, limit):
@@ -37,7 +41,7 @@ def journal_problems(journal) -> list[tuple[int, str]]:
     check(journal.line, journal.series, "series", VOUCHER_LIMITS["series"])
     for row in journal.rows:
         line = row.line or journal.line
-        for name in ("account", "cost_centre", "project", "text"):
+        for name in ("account", "cost_centre", "project", "text") if accounts else ("cost_centre", "project", "text"):
             check(line, getattr(row, name), name, ROW_LIMITS[name])
         for amount in (row.debit, row.credit):
             problem = amount_problem(amount)
@@ -65,3 +69,11 @@ def duplicate_voucher_numbers(vouchers) -> list[tuple[int, str]]:
                                      "a voucher number is used once in its series. Nothing was imported.")
                              % {"series": series, "number": number, "date": day.isoformat(), "first": lines[0]}))
     return problems
+
+
+def source_value_problems(values: dict) -> list[str]:
+    """The source's own values of a row (account, category, add-on code, property, owner …) are looked
+    up as mapping keys: each must fit a key and hold no control character (never silently cut)."""
+    limit = max_length(AccountMapping, "key")
+    return [problem for name, value in values.items()
+            if (problem := text_problem(value or "", label=name, limit=limit))]

@@ -21,12 +21,16 @@ from bookkeeping.limits import UnreadableFile, checked_amount, decode_text
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.mappings import voucher_note_waiting
 
-from .journal_checks import duplicate_voucher_numbers, journal_problems
+from .journal_checks import duplicate_voucher_numbers, journal_problems, source_value_problems
+from .journal_mapping import journal_source, journals_resolve
 from .series import _series_for
 
 CSV_COLUMNS = ["journal", "date", "series", "account", "debit", "credit", "cost_centre", "project", "text"]
-EDITABLE = (VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT)
+# Optional columns for a source that speaks its own language (see journal_mapping.py).
+SOURCE_COLUMNS = ["category", "addon_code", "property", "owner", "fortnox_account"]
+EDITABLE = (VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT, VoucherState.AWAITING_MAPPING)
 
 
 class JournalImportError(ValueError):
@@ -39,13 +43,24 @@ class JournalImportError(ValueError):
 
 @dataclass
 class JournalRowData:
-    account: str
+    account: str  # as read: the source's own account; after resolving, the Fortnox account ("" while unmapped)
     debit: Decimal
     credit: Decimal
     cost_centre: str = ""
     project: str = ""
     text: str = ""
+    # What the source said besides its account (optional CSV columns), and how the row was resolved.
+    category: str = ""
+    addon_code: str = ""
+    property_key: str = ""  # the source's property (fastighet): maps to a cost centre
+    fortnox_account: str = ""
+    source_account: str = ""
+    stored: dict = field(default_factory=dict)  # the VoucherRow source fields, once resolved
     line: int = 0  # where the row is in the file, for messages
+
+    @property
+    def unmapped_keys(self) -> list[tuple[str, str]]:
+        return [tuple(pair) for pair in self.stored.get("source", {}).get("unmapped", [])]
 
 
 @dataclass
@@ -56,6 +71,8 @@ class JournalData:
     series: str
     rows: list[JournalRowData] = field(default_factory=list)
     line: int = 0
+    owner: str = ""  # the property owner (CSV column ``owner``): may map to a voucher series
+    series_given: bool = True  # the series came from the file or the import page, not a fallback
 
 
 @dataclass
@@ -63,6 +80,7 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    waiting: int = 0  # journals with a source value that has no mapping yet
     journals: list[str] = field(default_factory=list)
 
 
@@ -102,7 +120,7 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
                 credit=-row.amount if row.amount < 0 else Decimal("0.00"),
                 cost_centre=row.cost_centre or "", project=row.project or "", text=row.text, line=row.line_no,
             ))
-        errors += journal_problems(journal)
+        errors += journal_problems(journal, accounts=False)
         journals.append(journal)
     if errors:
         raise JournalImportError(sorted(errors))
@@ -116,7 +134,7 @@ def _amount(value: str, line: int, column: str, errors: list) -> Decimal:
     if "," in value and "." not in value:
         value = value.replace(",", ".")  # decimal comma, as Swedish spreadsheets write it
     try:
-        return checked_amount(value)
+        return checked_amount(value)  # a plain number that fits: no 1e30, Infinity or NaN
     except ValueError as exc:
         errors.append((line, _("%(column)s: %(problem)s") % {"column": column, "problem": exc}))
         return Decimal("0.00")
@@ -130,18 +148,45 @@ def _csv_text(data: bytes) -> tuple[str, str]:
         raise JournalImportError([(0, str(exc))]) from None
     header = text.lstrip("\ufeff").split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=header.count)
-    return text, delimiter
+    return text.lstrip("\ufeff"), delimiter
+
+
+def _missing_columns(header: list[str]) -> list[str]:
+    """Required: journal, date, debit, credit, and something that says the account (the source's
+    account, a category, an add-on code or the Fortnox account itself)."""
+    missing = [c for c in ("journal", "date", "debit", "credit") if c not in header]
+    if not any(c in header for c in ("account", "category", "addon_code", "fortnox_account")):
+        missing.insert(2, "account")
+    return missing
+
+
+def _source_values(row: dict, line: int, errors: list) -> dict | None:
+    """The row's account-deciding values as the source gives them; None (with the error noted) when unreadable."""
+    values = {name: (row.get(name) or "").strip() for name in ("account", *SOURCE_COLUMNS)}
+    problems = source_value_problems(values)
+    if problems:
+        errors.extend((line, problem) for problem in problems)
+        return None
+    for name in ("account", "fortnox_account"):
+        if values[name] and not (values[name].isascii() and values[name].isdigit()):
+            errors.append((line, _("Account '%(value)s' is not a number.") % {"value": row.get(name)}))
+            return None
+    if not any(values[name] for name in ("account", "category", "addon_code", "fortnox_account")):
+        errors.append((line, _("The row names no account: give the account, a category, an add-on code or the "
+                               "Fortnox account.")))
+        return None
+    return values
 
 
 def journals_from_csv(*, company, data: bytes, series: str | None = None) -> list[JournalData]:
     """CSV with header ``journal,date,series,account,debit,credit,cost_centre,project,text``."""
     text, delimiter = _csv_text(data)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
         raise JournalImportError([(1, _("The file is not a readable CSV file: %(error)s") % {"error": exc})]) from None
-    missing = [c for c in ("journal", "date", "account", "debit", "credit") if c not in header]
+    missing = _missing_columns(header)
     if missing:
         raise JournalImportError([(1, _("Missing columns: %(cols)s. Expected: %(all)s")
                                    % {"cols": ", ".join(missing), "all": ",".join(CSV_COLUMNS)})])
@@ -157,7 +202,7 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
         for problem in rules.check_balance(journal.rows):
             errors.append((journal.line, _("Journal %(ref)s: %(problem)s") % {"ref": journal.reference,
                                                                                 "problem": problem}))
-        errors += journal_problems(journal)
+        errors += journal_problems(journal, accounts=False)
     if errors:
         raise JournalImportError(sorted(errors))
     return list(journals.values())
@@ -179,36 +224,53 @@ def _csv_row(row: dict, line: int, *, company, series, journals: dict, errors: l
     except ValueError:
         errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": (row.get("date") or "")[:40]}))
         return
-    account = (row.get("account") or "").strip()
-    if not (account.isascii() and account.isdigit()):
-        errors.append((line, _("Account '%(value)s' is not a number.") % {"value": (row.get("account") or "")[:40]}))
+    source = _source_values(row, line, errors)
+    if source is None:
         return
+    account = source.pop("account")
     journal = journals.get(ref)
     row_series = (row.get("series") or "").strip()
     if journal is None:
         journal = journals[ref] = JournalData(
             reference=ref, date=day, description=_("Journal %(ref)s") % {"ref": ref},
-            series=series or row_series or company.default_series or "A", line=line)
+            series=series or row_series or company.default_series or "A", line=line,
+            owner=source["owner"], series_given=bool(series or row_series))
     elif journal.date != day:
         errors.append((line, _("Journal %(ref)s has rows with different dates.") % {"ref": ref}))
+    elif journal.owner != source["owner"]:
+        errors.append((line, _("Journal %(ref)s has rows of different owners.") % {"ref": ref}))
     journal.rows.append(JournalRowData(
         account=account, debit=_amount(row.get("debit"), line, "debit", errors),
         credit=_amount(row.get("credit"), line, "credit", errors),
         cost_centre=(row.get("cost_centre") or "").strip(), project=(row.get("project") or "").strip(),
-        text=(row.get("text") or "").strip(), line=line,
+        text=(row.get("text") or "").strip(), category=source["category"], line=line,
+        addon_code=source["addon_code"], property_key=source["property"],
+        fortnox_account=source["fortnox_account"],
     ))
 
 
 # --- storing ----------------------------------------------------------------------------------
 
 
-def _row_key(row) -> tuple:
-    return (row.account, row.debit, row.credit, row.cost_centre, row.project, row.text)
+def _said(source: dict) -> dict:
+    """What the source said about a row, without how it was resolved (that follows the mappings)."""
+    return {k: v for k, v in (source or {}).items() if k not in ("via", "unmapped")}
 
 
-def _same(voucher: Voucher, rows: list, journal: JournalData) -> bool:
-    return ((voucher.date, voucher.series, [_row_key(r) for r in rows])
-            == (journal.date, journal.series, [_row_key(r) for r in journal.rows]))
+def _same(voucher: Voucher, stored: list, journal: JournalData) -> bool:
+    """The same journal as the source sent it before. Compared by what the source said, so a mapping
+    changed since is no change of the journal (a posted one stays as it is; a waiting one is resolved
+    again by the re-evaluation). Journals stored before rows kept their source compare as posted."""
+    kept = (voucher.extra or {}).get("_source")
+    if kept is None or any(not r.source for r in stored):
+        existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in stored]
+        incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in journal.rows]
+        return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+    existing = [(r.debit, r.credit, r.text, _said(r.source)) for r in stored]
+    incoming = [(r.debit, r.credit, r.text, _said(r.stored.get("source", {}))) for r in journal.rows]
+    series = (voucher.series if kept.get("series_given", True) else kept.get("owner"),
+              journal.series if journal.series_given else journal.owner)
+    return voucher.date == journal.date and series[0] == series[1] and existing == incoming
 
 
 BATCH = 500  # journals per round trip: a year of a big property owner is tens of thousands
@@ -236,6 +298,7 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                         company=company, system="fortnox", kind=VoucherKind.JOURNAL, source_system=source_system,
                         source_reference=journal.reference, date=journal.date, description=journal.description,
                         series=journal.series, currency=company.base_currency or "SEK", created_by=created_by,
+                        extra={"_source": journal_source(journal)},
                     ), journal))
                     result.created += 1
                 elif _same(voucher, existing_rows[voucher.pk], journal):
@@ -250,34 +313,57 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                 else:
                     voucher.date, voucher.series = journal.date, journal.series
                     voucher.description = journal.description
+                    voucher.extra = {**(voucher.extra or {}), "_source": journal_source(journal)}
                     voucher.save()
                     rewritten.append((voucher, journal))
                     result.updated += 1
+                result.waiting += any(r.unmapped_keys for r in journal.rows)
                 result.journals.append(journal.reference)
             if errors:
                 continue  # keep looking for every refused journal; nothing below is kept anyway
             Voucher.objects.bulk_create([voucher for voucher, _journal in new_vouchers])
             VoucherRow.objects.filter(voucher__in=[voucher for voucher, _journal in rewritten]).delete()
             VoucherRow.objects.bulk_create([
-                VoucherRow(voucher=voucher, position=i, account=r.account, debit=r.debit, credit=r.credit,
-                           cost_centre=r.cost_centre, project=r.project, text=r.text)
+                VoucherRow(voucher=voucher, position=i, debit=r.debit, credit=r.credit, text=r.text,
+                           **(r.stored or {"account": r.account, "cost_centre": r.cost_centre, "project": r.project}))
                 for voucher, journal in (*new_vouchers, *rewritten) for i, r in enumerate(journal.rows)
             ], batch_size=1000)
+            # A draft says why it would wait; a new one without unmapped values has nothing to say.
+            for voucher, journal in new_vouchers:
+                if any(r.unmapped_keys for r in journal.rows):
+                    voucher_note_waiting(voucher=voucher)
+            for voucher, _journal in rewritten:
+                voucher_note_waiting(voucher=voucher)
         if errors:
             transaction.set_rollback(True)
             raise JournalImportError(errors)
         audit_record(action="journals:import", actor=actor, company=company, outcome="ok",
-                     message=_("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals.")
-                     % result.__dict__)
+                     message=_("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals; %(waiting)s "
+                               "wait for a mapping.") % result.__dict__)
     return result
+
+
+def is_sie(data: bytes, filename: str = "") -> bool:
+    """SIE 4 or CSV, told apart by content: a SIE file's lines start with '#'."""
+    return data.lstrip()[:1] == b"#" or filename.lower().endswith((".se", ".si", ".sie"))
+
+
+def journals_read(*, company, data: bytes, filename: str = "", series: str | None = None) -> list[JournalData]:
+    """Read a file and resolve every row through the mappings (the preview and the import alike)."""
+    if is_sie(data, filename):
+        journals, _parsed = journals_from_sie(company=company, data=data, series=series)
+    else:
+        journals = journals_from_csv(company=company, data=data, series=series)
+    journals = journals_resolve(company=company, journals=journals)
+    # What the mappings made of each row (a Fortnox account, cost centre, project, series) must fit too.
+    problems = [problem for journal in journals for problem in journal_problems(journal)]
+    if problems:
+        raise JournalImportError(sorted(problems))
+    return journals
 
 
 def journals_import(*, company, data: bytes, filename: str = "", series: str | None = None,
                     actor: Actor = None) -> ImportResult:
-    """SIE 4 or CSV, told apart by content: a SIE file's lines start with '#'."""
-    head = data.lstrip()[:1]
-    if head == b"#" or filename.lower().endswith((".se", ".si", ".sie")):
-        journals, _parsed = journals_from_sie(company=company, data=data, series=series)
-        return journals_store(company=company, journals=journals, source_system="sie", actor=actor)
-    journals = journals_from_csv(company=company, data=data, series=series)
-    return journals_store(company=company, journals=journals, source_system="ledger", actor=actor)
+    journals = journals_read(company=company, data=data, filename=filename, series=series)
+    return journals_store(company=company, journals=journals, source_system="sie" if is_sie(data, filename)
+                          else "ledger", actor=actor)

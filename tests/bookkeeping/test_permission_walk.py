@@ -75,6 +75,15 @@ CUSTOM_DOORS: dict[str, list[Door]] = {
     "admin:bookkeeping_accountmapping_process_import": [Door(("bookkeeping.import_accountmapping",),
                                                              methods=("post",), ok_method="post")],
     "admin:bookkeeping_accountmapping_export": [Door(("bookkeeping.export_accountmapping",))],
+    # account mappings: the values waiting for one (mapping them changes mappings), the import's template
+    "admin:bookkeeping_accountmapping_unmapped": [
+        Door(("bookkeeping.view_accountmapping",), methods=("get",),
+             query=lambda w, c: f"?company={w.company('se', c).pk}&flow=ledger_journals",
+             without=("bookkeeping.change_accountmapping",)),
+        Door(("bookkeeping.change_accountmapping", "bookkeeping.add_accountmapping"), methods=("post",),
+             query=lambda w, c: f"?company={w.company('se', c).pk}&flow=ledger_journals", ok_method="post",
+             ok=(200, 302))],
+    "admin:bookkeeping_accountmapping_template": [Door(("bookkeeping.import_accountmapping",), methods=("get",))],
     "admin:bookkeeping_paymentmethod_import": [Door(("bookkeeping.import_paymentmethod",))],
     "admin:bookkeeping_paymentmethod_process_import": [Door(("bookkeeping.import_paymentmethod",),
                                                             methods=("post",), ok_method="post")],

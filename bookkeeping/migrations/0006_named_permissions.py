@@ -30,7 +30,7 @@ GRANTS = {
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bookkeeping', '0004_expense_documents_moved'),
+        ('bookkeeping', '0005_mappings_drive_the_flows'),
         ('integrations', '0005_named_permissions'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('contenttypes', '0002_remove_content_type_name'),

@@ -14,8 +14,8 @@ GRANTS = {
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('expense_documents', '0001_initial'),
-        ('bookkeeping', '0005_named_permissions'),
+        ('expense_documents', '0004_category_text'),
+        ('bookkeeping', '0006_named_permissions'),
     ]
 
     operations = [default_group_grants(GRANTS)]
