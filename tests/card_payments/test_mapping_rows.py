@@ -45,7 +45,8 @@ def test_the_settings_page_edits_exactly_the_mapping_rows(client, nets_saved, st
     assert not any(k in nets_saved.settings for k in ("sales_account_se", "fee_account", "vat_accounts"))
 
     staff_user.user_permissions.set(Permission.objects.filter(
-        codename__in=["view_integration", "change_integration", "view_netspayout"]))
+        codename__in=["view_integration", "change_integration", "view_netspayout",
+                      "configure_netseasy"]))  # saving the settings is the named permission's (issue 11)
     client.force_login(staff_user)
     url = reverse("admin:card_payments_netspayout_settings", args=[company.pk])
     page = client.get(url)
