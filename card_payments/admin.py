@@ -197,8 +197,11 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
     def url(name):
         return reverse(f"admin:card_payments_netspayout_{name}", args=[integration.company_id])
 
+    from .services.activation import activation_status
+
     tools = [(_("Nets Easy settings"), url("settings"))]
-    if integration.status == IntegrationStatus.AWAITING_CONFIRMATION:
+    # Offered only when OK would be accepted (the test voucher is in Fortnox and Nets accepts the key).
+    if integration.status == IntegrationStatus.AWAITING_CONFIRMATION and activation_status(integration).can_confirm:
         tools.append((_("OK – start automatic booking"), url("confirm")))
     tools += [
         (_("Sync payouts now"), url("sync")),

@@ -29,6 +29,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "import_export",
+    "rangefilter",
+    # Texts stored as a code with parameters, translated when shown (and makemessages for them).
+    "wording",
     # The shared ledger core and the connectors.
     "bookkeeping",
     "integrations",
@@ -48,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "bookkeeping.middleware.RememberLanguage",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -99,6 +103,8 @@ LANGUAGES = [("en", _("English")), ("sv", _("Swedish")), ("da", _("Danish"))]
 LOCALE_PATHS = [BASE_DIR / "bookkeeping" / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="Europe/Stockholm")
 USE_I18N = True
+# Amounts are grouped where Kontera formats them (wording.amount); config/formats sets Danish to 1 234,50.
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

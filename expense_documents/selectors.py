@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookkeeping.models import VoucherState
+from wording import Msg
 
 from .models import ExpenseDocument
 
@@ -53,42 +53,42 @@ def document_sync_state(document: ExpenseDocument) -> SyncState:
     voucher = document.voucher
     rule = document.opted_out_by
     if rule is not None and (voucher is None or voucher.state == S.OPTED_OUT):
-        return SyncState("opted_out", _("Opted out of the sync by workflow rule “%(name)s”.") % {"name": rule.name})
+        return SyncState("opted_out", Msg("Opted out of the sync by workflow rule “%(name)s”.", name=rule.name))
     if voucher is None:
         from integrations.models import Integration
 
         if not Integration.objects.filter(company_id=document.company_id, system="dinero").exists():
-            return SyncState("not_set_up", _("Set up the Dinero integration for this company first."))
-        return SyncState("not_synced", _("Not handed to the sync yet."))
+            return SyncState("not_set_up", Msg("Set up the Dinero integration for this company first."))
+        return SyncState("not_synced", Msg("Not handed to the sync yet."))
     state = voucher.state
     if document.needs_sync and state == S.POSTED:
-        return SyncState("changed", _("Changed after it was synced; the update follows shortly."))
+        return SyncState("changed", Msg("Changed after it was synced; the update follows shortly."))
     if state == S.DRAFT:
         if voucher.last_error_code in WAITING_CODES:
             return SyncState("waiting", voucher.last_error)
-        return SyncState("not_synced", voucher.last_error or _("Not queued yet."))
+        return SyncState("not_synced", voucher.last_error or Msg("Not queued yet."))
     if state == S.QUEUED:
         if voucher.last_error:
-            return SyncState("queued", _("Will try again: %(error)s") % {"error": voucher.last_error})
+            return SyncState("queued", Msg("Will try again: %(error)s", error=voucher.last_error))
         return SyncState("changed" if voucher.remote_id else "queued",
-                         _("Update queued.") if voucher.remote_id else _("Queued for Dinero."))
+                         Msg("Update queued.") if voucher.remote_id else Msg("Queued for Dinero."))
     if state == S.SENDING:
-        return SyncState("sending", _("Being sent to Dinero."))
+        return SyncState("sending", Msg("Being sent to Dinero."))
     if state == S.POSTED:
         number = voucher.remote_number
-        detail = (_("Dinero voucher number %(number)s (%(status)s).") % {"number": number, "status": voucher.remote_status}
-                  if number else _("Draft in Dinero (%(guid)s); book it there.") % {"guid": voucher.remote_id})
+        detail = (Msg("Dinero voucher number %(number)s (%(status)s).", number=number, status=voucher.remote_status)
+                  if number else Msg("Draft in Dinero (%(guid)s); book it there.", guid=voucher.remote_id))
         return SyncState("synced", detail)
     if state == S.NEEDS_UPDATE:
         if voucher.last_error_code in WAITING_CODES:
             return SyncState("waiting", voucher.last_error)
-        return SyncState("changed", voucher.last_error or _("Changed after it was synced; the update is queued."))
+        return SyncState("changed", voucher.last_error or Msg("Changed after it was synced; the update is queued."))
     if state == S.FAILED:
         return SyncState("refused", voucher.last_error)
     if state == S.AWAITING_AUTHORISATION:
         return SyncState("awaiting_authorisation", voucher.last_error)
     if state == S.OPTED_OUT:
-        return SyncState("opted_out", _("Opted out of the sync."))
+        return SyncState("opted_out", Msg("Opted out of the sync."))
     return SyncState(state, voucher.last_error)
 
 

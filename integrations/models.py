@@ -31,6 +31,9 @@ class Integration(models.Model):
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     credentials = EncryptedJSONField(_("credentials"))
     last_success_at = models.DateTimeField(_("last successful call"), null=True, blank=True)
+    # Who the connection reaches: {"name", "organisation_number", "checked_at", "override"}.
+    remote_company = models.JSONField(_("remote company"), default=dict, blank=True, editable=False)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -39,6 +42,12 @@ class Integration(models.Model):
         verbose_name = _("integration")
         verbose_name_plural = _("integrations")
         constraints = [models.UniqueConstraint(fields=["company", "system"], name="one_integration_per_system")]
+        permissions = [
+            ("connect_other_organisation", _("Can connect a company to an organisation with another "
+                                             "organisation number")),
+        ]
+
+    coded_text_fields = ("status_message",)
 
     def __str__(self) -> str:
         return f"{self.company} · {self.get_system_display()}"
@@ -67,6 +76,10 @@ class OAuthState(models.Model):
                              related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    # A connection held back because the remote company is not the company's (organisation numbers
+    # differ): the new tokens wait here, encrypted, until staff connect anyway or cancel.
+    pending_credentials = EncryptedJSONField(_("held-back credentials"))
+    remote_company = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("OAuth state")

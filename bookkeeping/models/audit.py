@@ -26,11 +26,15 @@ class AuditEvent(models.Model):
     http_status = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit trail")
+        indexes = [models.Index(fields=["company", "created_at"], name="audit_company_created_idx")]
+
+    coded_text_fields = ("message",)
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.outcome}"

@@ -10,6 +10,7 @@ from bookkeeping.models import (
 )
 from bookkeeping.services.audit import Actor, actor_parts
 from integrations.models import Integration
+from wording import Msg
 
 logger = logging.getLogger("kontera.expenses")
 
@@ -31,4 +32,4 @@ def _user(actor: Actor):
 
 
 def rules_text(problems) -> str:
-    return "\n".join(str(p) for p in problems)
+    return Msg.join("\n", [str(p) for p in problems])

@@ -13,7 +13,6 @@ from pathlib import Path
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from bookkeeping import rules
 from bookkeeping.models import (
@@ -23,6 +22,7 @@ from bookkeeping.models import (
 )
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
+from wording import Msg
 
 from ..models import DocumentType, ExpenseDocument, ExpenseLine
 from .common import (
@@ -49,8 +49,7 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        return _("line %(line)s, %(field)s: %(message)s") % {"line": self.line, "field": self.field,
-                                                            "message": self.message}
+        return Msg("line %(line)s, %(field)s: %(message)s", line=self.line, field=self.field, message=self.message)
 
 
 @dataclass
@@ -76,7 +75,7 @@ def parse_amount(text: str) -> Decimal:
     """``1234.50``, ``1234,50``, ``1.234,50`` or ``1,234.50``: the last separator is the decimal one."""
     value = (text or "").strip().replace(" ", "").replace("\u00a0", "")
     if not value:
-        raise ValueError(_("the amount is missing"))
+        raise ValueError(Msg("the amount is missing"))
     if "," in value and "." in value:
         decimal_sep = "," if value.rfind(",") > value.rfind(".") else "."
         value = value.replace("." if decimal_sep == "," else ",", "").replace(",", ".")
@@ -85,9 +84,9 @@ def parse_amount(text: str) -> Decimal:
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise ValueError(_("“%(text)s” is not an amount") % {"text": text}) from None
+        raise ValueError(Msg("“%(text)s” is not an amount", text=text)) from None
     if amount != amount.quantize(CENT):
-        raise ValueError(_("amounts have at most two decimals"))
+        raise ValueError(Msg("amounts have at most two decimals"))
     return amount.quantize(CENT)
 
 
@@ -98,7 +97,7 @@ def parse_date(text: str) -> dt.date:
             return dt.datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD)") % {"text": text})
+    raise ValueError(Msg("“%(text)s” is not a date (use YYYY-MM-DD)", text=text))
 
 
 @dataclass
@@ -128,17 +127,17 @@ def _resolve_attachment(value: str, *, root: Path | None, allow_outside: bool) -
     path = Path(value)
     if not path.is_absolute():
         if root is None:
-            raise ValueError(_("give an absolute path"))
+            raise ValueError(Msg("give an absolute path"))
         path = root / path
     path = path.resolve()
     if root is not None and not allow_outside and not path.is_relative_to(root.resolve()):
-        raise ValueError(_("attachments must be inside %(root)s") % {"root": root})
+        raise ValueError(Msg("attachments must be inside %(root)s", root=root))
     if not path.is_file():
-        raise ValueError(_("file %(path)s does not exist") % {"path": value})
+        raise ValueError(Msg("file %(path)s does not exist", path=value))
     if path.stat().st_size > MAX_ATTACHMENT_BYTES:
-        raise ValueError(_("the file is larger than 6 MB, the most Dinero accepts"))
+        raise ValueError(Msg("the file is larger than 6 MB, the most Dinero accepts"))
     if path.suffix.lower() not in (".pdf", ".png", ".jpg", ".jpeg"):
-        raise ValueError(_("attach a PDF, PNG or JPEG file"))
+        raise ValueError(Msg("attach a PDF, PNG or JPEG file"))
     return path
 
 
@@ -148,19 +147,18 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
     try:
         header, rows = _read_csv(text)
     except csv.Error as exc:
-        return [], [RowError(1, "file", _("not a readable CSV file: %(error)s") % {"error": exc})]
+        return [], [RowError(1, "file", Msg("not a readable CSV file: %(error)s", error=exc))]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if missing or unknown:
         message = []
         if missing:
-            message.append(_("missing columns: %(cols)s") % {"cols": ", ".join(missing)})
+            message.append(Msg("missing columns: %(cols)s", cols=", ".join(missing)))
         if unknown:
-            message.append(_("unknown columns: %(cols)s") % {"cols": ", ".join(unknown)})
-        return [], [RowError(1, "header", "; ".join(message) + ". " + _("Expected: %(cols)s")
-                             % {"cols": ",".join(CSV_COLUMNS)})]
+            message.append(Msg("unknown columns: %(cols)s", cols=", ".join(unknown)))
+        return [], [RowError(1, "header", "; ".join(message) + ". " + Msg("Expected: %(cols)s", cols=",".join(CSV_COLUMNS)))]
     if not rows:
-        return [], [RowError(1, "file", _("the file has no rows"))]
+        return [], [RowError(1, "file", Msg("the file has no rows"))]
 
     integration = dinero_integration(company)
     plan = plan_snapshot(company, SYSTEM)
@@ -177,19 +175,19 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
 
         reference = row.get("reference", "")
         if not reference:
-            error("reference", _("the reference is missing"))
+            error("reference", Msg("the reference is missing"))
             continue
         if len(reference) > 100:
-            error("reference", _("at most 100 characters"))
+            error("reference", Msg("at most 100 characters"))
             continue
         values: dict = {}
         kind = row.get("type", "").lower()
         if kind not in DocumentType.values:
-            error("type", _("must be invoice or receipt"))
+            error("type", Msg("must be invoice or receipt"))
         values["type"] = kind
         values["supplier"] = row.get("supplier", "")
         if not values["supplier"]:
-            error("supplier", _("the supplier is missing"))
+            error("supplier", Msg("the supplier is missing"))
         values["supplier_vat"] = row.get("supplier_vat", "")
         values["description"] = row.get("description", "")[:200]
         for key, required in (("date", True), ("due_date", False)):
@@ -201,29 +199,28 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
                 except ValueError as exc:
                     error(key, exc)
             elif required:
-                error(key, _("the date is missing"))
+                error(key, Msg("the date is missing"))
         currency = (row.get("currency") or "DKK").upper()
         if not re.fullmatch(r"[A-Z]{3}", currency):
-            error("currency", _("a three-letter currency code, e.g. DKK or EUR"))
+            error("currency", Msg("a three-letter currency code, e.g. DKK or EUR"))
         values["currency"] = currency
         values["amount_dkk"] = None
         if row.get("amount_dkk"):
             try:
                 values["amount_dkk"] = parse_amount(row["amount_dkk"])
                 if values["amount_dkk"] <= 0:
-                    error("amount_dkk", _("must be more than zero"))
+                    error("amount_dkk", Msg("must be more than zero"))
             except ValueError as exc:
                 error("amount_dkk", exc)
         values["payment_method"] = None
         method_name = row.get("payment_method", "")
         if kind == DocumentType.RECEIPT:
             if not method_name:
-                error("payment_method", _("a receipt needs its payment method"))
+                error("payment_method", Msg("a receipt needs its payment method"))
             else:
                 found = list(methods.filter(name__iexact=method_name)[:2])
                 if len(found) != 1:
-                    error("payment_method", _("“%(name)s” is not one payment method of %(company)s")
-                          % {"name": method_name, "company": company})
+                    error("payment_method", Msg("“%(name)s” is not one payment method of %(company)s", name=method_name, company=company))
                 else:
                     values["payment_method"] = found[0].pk
         values["attachment"] = None
@@ -238,17 +235,17 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
         try:
             line["amount"] = parse_amount(row.get("amount", ""))
             if line["amount"] <= 0:
-                error("amount", _("must be more than zero (supplier credit notes are not supported yet)"))
+                error("amount", Msg("must be more than zero (supplier credit notes are not supported yet)"))
         except ValueError as exc:
             error("amount", exc)
         vat_code = row.get("vat_code", "")
         line["vat_code"] = "" if vat_code.lower() in ("", "none", "-") else vat_code.upper()
         if line["vat_code"] and vat_codes and line["vat_code"] not in vat_codes:
-            error("vat_code", _("Dinero has no VAT code %(code)s") % {"code": line["vat_code"]})
+            error("vat_code", Msg("Dinero has no VAT code %(code)s", code=line["vat_code"]))
         line["category"] = None
         if row.get("category"):
             if not row["category"].isdigit():
-                error("category", _("the category is an account number"))
+                error("category", Msg("the category is an account number"))
             else:
                 number = int(row["category"])
                 line["category"] = number
@@ -264,8 +261,7 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
             continue
         for key in DOCUMENT_FIELDS:
             if existing.values.get(key) != values.get(key):
-                error(key, _("differs from line %(line)s of the same document %(ref)s")
-                      % {"line": existing.first_line, "ref": reference})
+                error(key, Msg("differs from line %(line)s of the same document %(ref)s", line=existing.first_line, ref=reference))
         existing.lines.append(line)
     return list(documents.values()), errors
 
@@ -326,7 +322,7 @@ def expense_document_write(*, company, reference: str, values: dict, lines: list
     if outcome != "unchanged":
         expense_document_changed(document=document, actor=actor)
         audit_record(action=f"expense:{outcome}", company=company, actor=actor,
-                     message=_("Expense document %(ref)s %(outcome)s.") % {"ref": reference, "outcome": outcome})
+                     message=Msg("Expense document %(ref)s %(outcome)s.", ref=reference, outcome=outcome))
     return document, outcome
 
 
@@ -359,9 +355,8 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
             summary["action"] = outcome
             setattr(result, outcome, getattr(result, outcome) + 1)
         audit_record(action="expense:import", outcome=AuditEvent.Outcome.OK, company=company, actor=actor,
-                     message=_("Imported %(created)s new, %(updated)s changed and %(unchanged)s unchanged expense "
-                               "documents.") % {"created": result.created, "updated": result.updated,
-                                                "unchanged": result.unchanged})
+                     message=Msg("Imported %(created)s new, %(updated)s changed and %(unchanged)s unchanged expense "
+                               "documents.", created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
 
 

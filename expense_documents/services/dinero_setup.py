@@ -4,7 +4,6 @@ is the command's one-call twin. Validates what staff typed at once, never inside
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from bookkeeping import rules
 from bookkeeping.models import (
@@ -21,6 +20,7 @@ from integrations import registry
 from integrations.base import ConnectionInfo, ConnectorError, MasterData
 from integrations.crypto import mask_secret
 from integrations.models import Integration, IntegrationStatus
+from wording import Msg
 
 from ..models import ExpenseDocument
 from .common import (
@@ -44,9 +44,8 @@ def dinero_requirements(*, company) -> list[str]:
     problems = []
     lists = PaymentMethodList.objects.filter(company=company, methods__isnull=False).distinct()
     if not lists.exists():
-        problems.append(_("%(company)s has no payment-method list for receipts (with at least one payment method). "
-                          "Create one first: receipts are cash purchases paid from one of its methods.")
-                        % {"company": company})
+        problems.append(Msg("%(company)s has no payment-method list for receipts (with at least one payment method). "
+                          "Create one first: receipts are cash purchases paid from one of its methods.", company=company))
     return problems
 
 
@@ -61,9 +60,9 @@ def dinero_probe(*, company, api_key: str, organization_id: str, settings_: dict
                  ) -> tuple[Integration, ConnectionInfo, MasterData]:
     """Validate the key and organisation at once, then read the master data. Nothing is stored."""
     if not (api_key or "").strip():
-        raise SetupError(_("Enter the organisation's Dinero API key."), field_name="api_key")
+        raise SetupError(Msg("Enter the organisation's Dinero API key."), field_name="api_key")
     if not str(organization_id or "").strip().isdigit():
-        raise SetupError(_("The organisation id (firma-ID) is a number, e.g. 123456."), field_name="organization_id")
+        raise SetupError(Msg("The organisation id (firma-ID) is a number, e.g. 123456."), field_name="organization_id")
     transient = _transient(company, api_key, organization_id, settings_)
     connector = registry.connector_for(transient)
     try:
@@ -90,14 +89,12 @@ def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor 
         integration.credentials = dict(transient.credentials)
         if integration.status != IntegrationStatus.ACTIVE:
             integration.status = IntegrationStatus.SETTING_UP
-            integration.status_message = _("Dinero setup started; finish the wizard to start syncing.")
+            integration.status_message = Msg("Dinero setup started; finish the wizard to start syncing.")
         integration.save()
         summary = master_data_store(integration=integration, data=data)
         audit_record(action="dinero:connected", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
-                     message=_("API key %(key)s and organisation %(org)s (%(name)s) accepted by Dinero; %(n)s "
-                               "accounts and %(vat)s VAT types read.")
-                     % {"key": mask_secret(api_key.strip()), "org": organization_id, "name": info.company_name,
-                        "n": summary.accounts, "vat": summary.vat_codes})
+                     message=Msg("API key %(key)s and organisation %(org)s (%(name)s) accepted by Dinero; %(n)s "
+                               "accounts and %(vat)s VAT types read.", key=mask_secret(api_key.strip()), org=organization_id, name=info.company_name, n=summary.accounts, vat=summary.vat_codes))
     return integration
 
 
@@ -110,7 +107,7 @@ def resolve_counter_account(company, value) -> int:
     """``--invoice-payment-method``: an account number, or the name or id of one of the company's payment methods."""
     text = str(value or "").strip()
     if not text:
-        raise SetupError(_("Choose the default payment method / counter account for invoices."),
+        raise SetupError(Msg("Choose the default payment method / counter account for invoices."),
                          field_name="invoice_counter_account")
     methods = PaymentMethod.objects.filter(payment_list__company=company)
     by_name = list(methods.filter(name__iexact=text))
@@ -120,8 +117,7 @@ def resolve_counter_account(company, value) -> int:
         if len(text) <= 3 and methods.filter(pk=int(text)).exists():
             return methods.get(pk=int(text)).account_number
         return int(text)
-    raise SetupError(_("“%(value)s” is neither an account number nor one of %(company)s's payment methods.")
-                     % {"value": text, "company": company}, field_name="invoice_counter_account")
+    raise SetupError(Msg("“%(value)s” is neither an account number nor one of %(company)s's payment methods.", value=text, company=company), field_name="invoice_counter_account")
 
 
 def resolve_payment_list(company, value) -> PaymentMethodList:
@@ -130,8 +126,7 @@ def resolve_payment_list(company, value) -> PaymentMethodList:
     found = lists.filter(pk=int(text)).first() if text.isdigit() else None
     found = found or lists.filter(name__iexact=text).first()
     if found is None:
-        raise SetupError(_("%(company)s has no payment-method list “%(value)s”. Create the list for receipts first.")
-                         % {"company": company, "value": text}, field_name="receipt_payment_list")
+        raise SetupError(Msg("%(company)s has no payment-method list “%(value)s”. Create the list for receipts first.", company=company, value=text), field_name="receipt_payment_list")
     return found
 
 
@@ -145,28 +140,26 @@ def _check_choices(integration: Integration, choices: dict) -> None:
         number = choices["error_account"]
         problems = rules.check_account_number(plan, number) + rules.check_profit_and_loss(plan, number)
         if not problems and purchase and number not in purchase:
-            problems = [rules.Problem("not_purchase_account", _("Account %(account)s is not a purchase account in "
-                                                                "Dinero.") % {"account": number})]
+            problems = [rules.Problem("not_purchase_account", Msg("Account %(account)s is not a purchase account in "
+                                                                "Dinero.", account=number))]
         if problems:
-            raise SetupError(_("Error account: %(problems)s") % {"problems": rules_text(problems)},
+            raise SetupError(Msg("Error account: %(problems)s", problems=rules_text(problems)),
                              field_name="error_account")
     if "invoice_counter_account" in choices:
         problems = rules.check_account_number(plan, choices["invoice_counter_account"])
         if problems:
-            raise SetupError(_("Counter account for invoices: %(problems)s") % {"problems": rules_text(problems)},
+            raise SetupError(Msg("Counter account for invoices: %(problems)s", problems=rules_text(problems)),
                              field_name="invoice_counter_account")
     if "receipt_payment_list" in choices:
         payment_list = PaymentMethodList.objects.filter(company=company, pk=choices["receipt_payment_list"]).first()
         if payment_list is None or not payment_list.methods.exists():
-            raise SetupError(_("Choose a payment-method list of %(company)s with at least one payment method.")
-                             % {"company": company}, field_name="receipt_payment_list")
+            raise SetupError(Msg("Choose a payment-method list of %(company)s with at least one payment method.", company=company), field_name="receipt_payment_list")
         wrong = [f"{m.name} ({m.account_number})" for m in payment_list.methods.all()
                  if (deposit and m.account_number not in deposit)
                  or (not deposit and m.account_number not in plan.accounts)]
         if wrong:
-            raise SetupError(_("These payment methods do not point at a deposit account (beholdning) in Dinero: "
-                               "%(methods)s. Dinero pays cash purchases from deposit accounts only.")
-                             % {"methods": ", ".join(wrong)}, field_name="receipt_payment_list")
+            raise SetupError(Msg("These payment methods do not point at a deposit account (beholdning) in Dinero: "
+                               "%(methods)s. Dinero pays cash purchases from deposit accounts only.", methods=", ".join(wrong)), field_name="receipt_payment_list")
 
 
 def dinero_configure(*, integration: Integration, actor: Actor = None, **choices) -> Integration:
@@ -177,7 +170,7 @@ def dinero_configure(*, integration: Integration, actor: Actor = None, **choices
             try:
                 choices[key] = int(choices[key])
             except (TypeError, ValueError):
-                raise SetupError(_("%(name)s must be a number.") % {"name": key}, field_name=key) from None
+                raise SetupError(Msg("%(name)s must be a number.", name=key), field_name=key) from None
     _check_choices(integration, choices)
     connector = registry.connector_class(SYSTEM)
     with transaction.atomic():
@@ -191,8 +184,7 @@ def dinero_configure(*, integration: Integration, actor: Actor = None, **choices
         if "import_chart" in choices:
             _apply_chart_choice(locked)
         audit_record(action="dinero:configured", integration=locked, actor=actor,
-                     message=_("Dinero settings chosen: %(choices)s")
-                     % {"choices": ", ".join(f"{k}={v}" for k, v in sorted(choices.items()))})
+                     message=Msg("Dinero settings chosen: %(choices)s", choices=", ".join(f"{k}={v}" for k, v in sorted(choices.items()))))
     integration.settings = locked.settings
     return integration
 
@@ -220,17 +212,17 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
         raise SetupError(" ".join(problems), field_name="receipt_payment_list")
     conf = integration.settings or {}
     missing = [label for key, label in (
-        ("error_account", _("the error account")),
-        ("invoice_counter_account", _("the counter account for invoices")),
-        ("receipt_payment_list", _("the payment-method list for receipts")),
+        ("error_account", Msg("the error account")),
+        ("invoice_counter_account", Msg("the counter account for invoices")),
+        ("receipt_payment_list", Msg("the payment-method list for receipts")),
     ) if not conf.get(key)]
     if missing or not (integration.credentials or {}).get("api_key"):
-        raise SetupError(_("Not finished yet: choose %(missing)s.") % {"missing": ", ".join(missing) or _("the API key")})
+        raise SetupError(Msg("Not finished yet: choose %(missing)s.", missing=", ".join(missing) or Msg("the API key")))
     _check_choices(integration, {k: conf[k] for k in ("error_account", "invoice_counter_account",
                                                       "receipt_payment_list")})
     integration_reconnected(integration=integration, actor=actor)
     audit_record(action="dinero:finished", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
-                 message=_("Dinero setup finished; documents are synced from now on."))
+                 message=Msg("Dinero setup finished; documents are synced from now on."))
     ExpenseDocument.objects.filter(company=integration.company, voucher__isnull=True).update(needs_sync=True)
     company_id = integration.company_id
     transaction.on_commit(lambda: _enqueue(company_id))

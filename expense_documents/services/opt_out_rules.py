@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-
 from bookkeeping.models import (
     Voucher,
 )
 from bookkeeping.services.audit import Actor
 from bookkeeping.services.vouchers import voucher_transition
+from wording import Msg
 
 from ..models import DocumentType, ExpenseDocument, WorkflowAction, WorkflowRule
 from .common import (
@@ -54,7 +53,7 @@ def workflow_rule_for(document: ExpenseDocument) -> WorkflowRule | None:
 
 
 def _opt_out(voucher: Voucher, rule: WorkflowRule, actor: Actor) -> None:
-    message = _("Opted out of the sync by workflow rule “%(name)s”.") % {"name": rule.name}
+    message = Msg("Opted out of the sync by workflow rule “%(name)s”.", name=rule.name)
     if voucher.state == S.AWAITING_AUTHORISATION:
         voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, message=message)
     if voucher.state in (S.DRAFT, S.QUEUED, S.FAILED):

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from bookkeeping import rules, sie
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.preflight import vouchers_preflight_refresh
+from wording import Msg
 
 from .series import _series_for
 
@@ -88,7 +89,7 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
             reference = f"{reference}#{seen[reference]}"
         journal = JournalData(
             reference=reference[:128], date=voucher.date,
-            description=(voucher.text or _("Journal %(ref)s") % {"ref": reference})[:200],
+            description=(voucher.text or Msg("Journal %(ref)s", ref=reference))[:200],
             series=_series_for(company, voucher.series, series, plan), line=voucher.line_no,
         )
         for row in voucher.rows:
@@ -111,10 +112,10 @@ def _amount(value: str, line: int, column: str, errors: list) -> Decimal:
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        errors.append((line, _("%(column)s '%(value)s' is not an amount.") % {"column": column, "value": value}))
+        errors.append((line, Msg("%(column)s '%(value)s' is not an amount.", column=column, value=value)))
         return Decimal("0.00")
     if amount != amount.quantize(Decimal("0.01")):
-        errors.append((line, _("%(column)s has more than two decimals.") % {"column": column}))
+        errors.append((line, Msg("%(column)s has more than two decimals.", column=column)))
     return amount.quantize(Decimal("0.01"))
 
 
@@ -130,8 +131,7 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in ("journal", "date", "account", "debit", "credit") if c not in header]
     if missing:
-        raise JournalImportError([(1, _("Missing columns: %(cols)s. Expected: %(all)s")
-                                   % {"cols": ", ".join(missing), "all": ",".join(CSV_COLUMNS)})])
+        raise JournalImportError([(1, Msg("Missing columns: %(cols)s. Expected: %(all)s", cols=", ".join(missing), all=",".join(CSV_COLUMNS)))])
     reader.fieldnames = header
     errors: list[tuple[int, str]] = []
     journals: dict[str, JournalData] = {}
@@ -139,25 +139,25 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
         line = reader.line_num
         ref = (row.get("journal") or "").strip()
         if not ref:
-            errors.append((line, _("The journal id is empty.")))
+            errors.append((line, Msg("The journal id is empty.")))
             continue
         try:
             day = dt.date.fromisoformat((row.get("date") or "").strip())
         except ValueError:
-            errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": row.get("date")}))
+            errors.append((line, Msg("Date '%(value)s' is not YYYY-MM-DD.", value=row.get("date"))))
             continue
         account = (row.get("account") or "").strip()
         if not account.isdigit():
-            errors.append((line, _("Account '%(value)s' is not a number.") % {"value": row.get("account")}))
+            errors.append((line, Msg("Account '%(value)s' is not a number.", value=row.get("account"))))
             continue
         journal = journals.get(ref)
         row_series = (row.get("series") or "").strip()
         if journal is None:
             journal = journals[ref] = JournalData(
-                reference=ref[:128], date=day, description=_("Journal %(ref)s") % {"ref": ref},
+                reference=ref[:128], date=day, description=Msg("Journal %(ref)s", ref=ref),
                 series=series or row_series or company.default_series or "A", line=line)
         elif journal.date != day:
-            errors.append((line, _("Journal %(ref)s has rows with different dates.") % {"ref": ref}))
+            errors.append((line, Msg("Journal %(ref)s has rows with different dates.", ref=ref)))
         journal.rows.append(JournalRowData(
             account=account, debit=_amount(row.get("debit"), line, "debit", errors),
             credit=_amount(row.get("credit"), line, "credit", errors),
@@ -166,8 +166,7 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
         ))
     for journal in journals.values():
         for problem in rules.check_balance(journal.rows):
-            errors.append((journal.line, _("Journal %(ref)s: %(problem)s") % {"ref": journal.reference,
-                                                                                "problem": problem}))
+            errors.append((journal.line, Msg("Journal %(ref)s: %(problem)s", ref=journal.reference, problem=problem)))
     if errors:
         raise JournalImportError(sorted(errors))
     return list(journals.values())
@@ -202,10 +201,9 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                 result.unchanged += 1
                 continue
             elif voucher.state not in EDITABLE:
-                errors.append((journal.line, _("Journal %(ref)s is already on its way to Fortnox or posted there "
+                errors.append((journal.line, Msg("Journal %(ref)s is already on its way to Fortnox or posted there "
                                                "(status: %(state)s) with other content; post a correcting journal "
-                                               "instead.")
-                               % {"ref": journal.reference, "state": voucher.get_state_display()}))
+                                               "instead.", ref=journal.reference, state=voucher.get_state_display())))
                 continue
             else:
                 voucher.date, voucher.series, voucher.description = journal.date, journal.series, journal.description
@@ -222,8 +220,13 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
             transaction.set_rollback(True)
             raise JournalImportError(errors)
         audit_record(action="journals:import", actor=actor, company=company, outcome="ok",
-                     message=_("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals.")
-                     % result.__dict__)
+                     message=Msg("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals.",
+                                 created=result.created, updated=result.updated, unchanged=result.unchanged))
+        # Each journal says from now on whether it can be sent, and why not (the pre-flight check).
+        stored_ids = list(Voucher.objects.filter(company=company, source_system=source_system,
+                                                 source_reference__in=result.journals).values_list("id", flat=True))
+        vouchers_preflight_refresh(company=company, system="fortnox", voucher_ids=stored_ids, actor=actor,
+                                   queue_fixed=False)
     return result
 
 
