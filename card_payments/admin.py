@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 from bookkeeping.admin.integrations import register_integration_page
+from bookkeeping.admin.overview import register_attention
 from bookkeeping.selectors.companies import companies_for_user
 from integrations.models import IntegrationStatus
 
@@ -212,3 +213,20 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
     return tools
 
 register_integration_page(SOURCE, settings_check=integration_settings_check, tools=integration_tools)
+
+
+def _payouts_url(company_id=None) -> str:
+    from .selectors import NEEDS_STAFF
+
+    url = reverse("admin:card_payments_netspayout_changelist") + "?state__in=" + ",".join(NEEDS_STAFF)
+    return url + (f"&company__id__exact={company_id}" if company_id else "")
+
+
+def _payouts_needing_staff(company_ids):
+    from .selectors import payouts_needing_staff
+
+    return payouts_needing_staff(company_ids)
+
+
+register_attention(key="payouts_need_staff", label=_("payouts that need staff"), system=SOURCE,
+                   count=_payouts_needing_staff, url=_payouts_url, severity="error")

@@ -153,7 +153,7 @@ Q_CLUSTER = {
     "queue_limit": 10,
     "catch_up": False,
     "save_limit": 500,
-    "label": "Background tasks",
+    "label": _("Background tasks"),  # the task-queue tables in the admin, translated
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

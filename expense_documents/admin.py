@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,12 +17,13 @@ from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin
 from bookkeeping.admin.integrations import register_integration_page
+from bookkeeping.admin.overview import register_attention
 from bookkeeping.models import PaymentMethod
 from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
 
 from . import views
 from .models import ExpenseDocument, ExpenseLine, WorkflowRule
-from .selectors import document_sync_state
+from .selectors import document_sync_state, documents_on_error_account, documents_opted_out
 from .services.common import MAX_ATTACHMENT_BYTES, SYSTEM
 from .services.csv_import import CSV_COLUMNS, documents_import, import_root
 from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
@@ -278,3 +280,16 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
 
 
 register_integration_page(SYSTEM, tools=integration_tools)
+
+
+def _documents_url(**filters):
+    def url(company_id=None) -> str:
+        query = {**filters, **({"company__id__exact": company_id} if company_id else {})}
+        return reverse("admin:expense_documents_expensedocument_changelist") + "?" + urlencode(query)
+    return url
+
+
+register_attention(key="documents_error_account", label=_("documents on the error account"), system=SYSTEM,
+                   count=documents_on_error_account, url=_documents_url(used_error_account__exact=1))
+register_attention(key="documents_opted_out", label=_("opted out"), system=SYSTEM, count=documents_opted_out,
+                   url=_documents_url(opted_out_by__isnull="False"), severity="info")

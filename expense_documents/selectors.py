@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils.translation import gettext_lazy
 
 from bookkeeping.models import VoucherState
@@ -97,3 +97,20 @@ def documents_needing_sync(*, company_ids=None) -> QuerySet[ExpenseDocument]:
     if company_ids is not None:
         qs = qs.filter(company_id__in=company_ids)
     return qs.order_by("company_id", "document_date", "id")
+
+
+def documents_on_error_account(company_ids=None) -> dict[int, int]:
+    """Per company: documents with a line on the error account, to be recategorised."""
+    return _count_per_company(ExpenseDocument.objects.filter(used_error_account=True), company_ids)
+
+
+def documents_opted_out(company_ids=None) -> dict[int, int]:
+    """Per company: documents a workflow rule keeps out of the sync."""
+    return _count_per_company(ExpenseDocument.objects.filter(opted_out_by__isnull=False), company_ids)
+
+
+def _count_per_company(documents, company_ids) -> dict[int, int]:
+    if company_ids is not None:
+        documents = documents.filter(company_id__in=company_ids)
+    return dict(documents.values_list("company_id").annotate(n=Count("id")).values_list("company_id", "n")
+                .order_by())

@@ -1,16 +1,145 @@
-from django.contrib import admin
+"""The audit trail in words: local time, what happened in human terms, who caused it (also when the worker
+carried it out), the message in the reader's language, links instead of ids."""
 
-from ..models import AuditEvent
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from rangefilter.filters import DateRangeFilterBuilder
+
+from integrations.models import IntegrationStatus
+from wording import text_of
+
+from ..models import AuditEvent, VoucherState
 from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
+
+# What an action code means to an accountant; state changes are read from their target state.
+ACTIONS = {
+    "company:created": _("Company added"),
+    "dinero:configured": _("Dinero settings chosen"),
+    "dinero:connected": _("Connected to Dinero"),
+    "dinero:finished": _("Dinero setup finished"),
+    "dinero:other_organisation": _("Connected to another organisation (confirmed by staff)"),
+    "expense:import": _("Expense documents imported"),
+    "expense:version": _("Document changed"),
+    "expense:voucher_created": _("Voucher made from a document"),
+    "fortnox:authorise_failed": _("Fortnox connection failed"),
+    "fortnox:authorise_refused": _("Fortnox did not grant access"),
+    "fortnox:authorise_started": _("Sent to Fortnox to approve the connection"),
+    "fortnox:wrong_company": _("Fortnox connection refused: another company"),
+    "fortnox:other_company": _("Connected to another company (confirmed by staff)"),
+    "integration:authorised": _("Connection authorised"),
+    "integration:needs_reauthorisation": _("Connection lost: needs re-authorisation"),
+    "journals:import": _("Journals imported"),
+    "master_data:import": _("Master data imported"),
+    "netseasy:confirmed": _("Automatic booking started (OK)"),
+    "netseasy:key_check": _("Secret key checked with Nets Easy"),
+    "netseasy:key_refused": _("Nets Easy refused the secret key"),
+    "netseasy:payout_booked": _("Payout booked"),
+    "netseasy:payout_handled_by_hand": _("Payout marked as booked by hand"),
+    "netseasy:problem_report": _("Problem reported to support"),
+    "netseasy:settings_saved": _("Nets Easy settings saved"),
+    "netseasy:sync": _("Nets Easy payouts read"),
+    "netseasy:test_voucher_mail": _("Test voucher e-mail sent"),
+    "preflight:note": _("Text adjusted for the target"),
+    "preflight:passes": _("Pre-flight check passes now"),
+    "remote:lookup": _("Looked up in the target after an unknown outcome"),
+    "remote:step": _("Step in the target"),
+    "workflow_rule:created": _("Workflow rule added"),
+    "workflow_rule:changed": _("Workflow rule changed"),
+    "workflow_rule:deleted": _("Workflow rule deleted"),
+}
+STATE_ACTIONS = {
+    VoucherState.QUEUED: _("Queued for sending"),
+    VoucherState.SENDING: _("Sending"),
+    VoucherState.DRAFT: _("Back to draft"),
+    VoucherState.NEEDS_UPDATE: _("Changed after posting"),
+    VoucherState.OPTED_OUT: _("Opted out by a workflow rule"),
+    VoucherState.AWAITING_AUTHORISATION: _("Waiting for authorisation"),
+    VoucherState.HANDLED_OUTSIDE: _("Handled outside Kontera"),
+}
+WORKER_LABELS = {"worker": _("the worker"), "sweeper": _("the worker"), "system": _("Kontera"),
+                 "command": _("a command"), "demo": _("the demo")}
+
+
+def action_label(event: AuditEvent) -> str:
+    action = event.action or ""
+    if action.startswith("state:") and "->" in action:
+        to = action.split("->", 1)[1]
+        system = event.voucher.get_system_display() if event.voucher_id and event.voucher else ""
+        if to == VoucherState.POSTED:
+            return _("Sent to %(system)s") % {"system": system or _("the target")}
+        if to == VoucherState.FAILED:
+            return _("Refused by the pre-flight check") if "Not sent" in (event.message or "")[:20] \
+                else _("Refused or given up")
+        if to in STATE_ACTIONS:
+            return STATE_ACTIONS[to]
+    if action.startswith("integration:") and "->" in action:
+        to = action.split("->", 1)[1]
+        return _("Connection: %(status)s") % {"status": IntegrationStatus(to).label} \
+            if to in IntegrationStatus.values else action
+    return ACTIONS.get(action, action)
+
+
+def who_label(event: AuditEvent) -> str:
+    """The staff member who caused it; "anna (by the worker)" when the worker carried it out for them."""
+    user = event.actor
+    name = (user.get_full_name() or user.get_username()) if user is not None else ""
+    machine = WORKER_LABELS.get(event.actor_label)
+    if name and machine and event.actor_label != (user.get_username() if user else ""):
+        return _("%(person)s (by %(machine)s)") % {"person": name, "machine": machine}
+    return name or machine or event.actor_label or "–"
+
+
+class AuditTrailColumns:
+    """Readable columns for the audit trail, shared by its list and the voucher page's inline."""
+
+    @admin.display(description=_("when"), ordering="created_at")
+    def when(self, event):
+        return timezone.localtime(event.created_at).strftime("%Y-%m-%d %H:%M:%S") if event.created_at else "–"
+
+    @admin.display(description=_("who"))
+    def who(self, event):
+        return who_label(event)
+
+    @admin.display(description=_("what"), ordering="action")
+    def what(self, event):
+        return action_label(event)
+
+    @admin.display(description=_("message"))
+    def message_shown(self, event):
+        return format_html('<span style="white-space:pre-line">{}</span>', text_of(event, "message"))
+
+    @admin.display(description=_("voucher"))
+    def voucher_link(self, event):
+        if not event.voucher_id:
+            return "–"
+        voucher = event.voucher
+        return format_html('<a href="{}">{}</a>', reverse("admin:bookkeeping_voucher_change", args=[voucher.pk]),
+                           voucher.source_reference[:32])
+
+    @admin.display(description=_("integration"))
+    def integration_link(self, event):
+        if not event.integration_id:
+            return "–"
+        return format_html('<a href="{}">{}</a>', reverse("admin:integrations_integration_change",
+                                                          args=[event.integration_id]),
+                           event.integration.get_system_display())
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
-    list_display = ("created_at", "company", "actor_label", "action", "outcome", "http_status", "voucher", "message")
-    list_filter = ("outcome", ("company", admin.RelatedOnlyFieldListFilter), "action")
+class AuditEventAdmin(AuditTrailColumns, ReadOnlyAdminMixin, CompanyScopedAdmin):
+    list_display = ("when", "company", "who", "what", "outcome", "voucher_link", "integration_link", "message_shown")
+    list_filter = (("created_at", DateRangeFilterBuilder(title=_("period"))), "outcome",
+                   ("company", admin.RelatedOnlyFieldListFilter), "action")
     search_fields = ("message", "action", "actor_label")
-    date_hierarchy = "created_at"
-    list_select_related = ("company", "voucher")
+    list_select_related = ("company", "voucher", "integration", "actor")
+    fields = ("when", "company", "who", "what", "outcome", "http_status", "voucher_link", "integration_link",
+              "message_shown", "data")
+    readonly_fields = fields
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_staff and self._allowed(request, obj)

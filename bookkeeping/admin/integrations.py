@@ -12,6 +12,8 @@ from integrations import registry
 from integrations.crypto import mask_secret
 from integrations.models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
 
+from .technical import SuperusersOnly
+
 # What a flow adds to an integration's page, per system: a settings check that needs the flow's
 # knowledge (e.g. the company's chart) and buttons to the flow's own pages. Flows register in their
 # admin module, so the core and the connectors need not know them.
@@ -167,7 +169,7 @@ class IntegrationAdmin(CompanyScopedAdmin):
 
 
 @admin.register(OAuthState)
-class OAuthStateAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
+class OAuthStateAdmin(SuperusersOnly, ReadOnlyAdminMixin, CompanyScopedAdmin):
     """Authorisation requests: who started which, and whether it was used (read-only)."""
 
     company_field = "integration__company"
@@ -177,7 +179,7 @@ class OAuthStateAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
 
 
 @admin.register(RateLimitSlot)
-class RateLimitSlotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RateLimitSlotAdmin(SuperusersOnly, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The shared pacing rows per remote tenant (read-only; superusers only)."""
 
     list_display = ("key", "next_at", "paused_until")
