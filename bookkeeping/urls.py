@@ -9,4 +9,5 @@ app_name = "integrations"
 urlpatterns = [
     path("fortnox/<int:pk>/connect/", views.fortnox_connect, name="fortnox_connect"),
     path("fortnox/callback", views.fortnox_callback, name="fortnox_callback"),
+    path("fortnox/held/<int:pk>/", views.fortnox_held, name="fortnox_held"),
 ]

@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from django.utils.translation import gettext_lazy
 
 from bookkeeping.models import VoucherState
-from wording import Msg
+from wording import Msg, text_of
 
 from .models import ExpenseDocument
 
@@ -27,9 +27,10 @@ STATE_LABELS = {
     "changed": gettext_lazy("Changed — update pending"),
     "refused": gettext_lazy("Refused"),
     "awaiting_authorisation": gettext_lazy("Waiting for a new API key"),
+    "handled_outside": gettext_lazy("Handled outside Kontera"),
 }
 STATE_COLOURS = {
-    "synced": "#2e7d32", "refused": "#c62828", "waiting": "#ef6c00", "awaiting_authorisation": "#ef6c00",
+    "synced": "#2e7d32", "handled_outside": "#2e7d32", "refused": "#c62828", "waiting": "#ef6c00", "awaiting_authorisation": "#ef6c00",
     "changed": "#ef6c00", "queued": "#1565c0", "sending": "#1565c0",
 }
 
@@ -61,15 +62,16 @@ def document_sync_state(document: ExpenseDocument) -> SyncState:
             return SyncState("not_set_up", Msg("Set up the Dinero integration for this company first."))
         return SyncState("not_synced", Msg("Not handed to the sync yet."))
     state = voucher.state
+    error = text_of(voucher, "last_error")
     if document.needs_sync and state == S.POSTED:
         return SyncState("changed", Msg("Changed after it was synced; the update follows shortly."))
     if state == S.DRAFT:
         if voucher.last_error_code in WAITING_CODES:
-            return SyncState("waiting", voucher.last_error)
-        return SyncState("not_synced", voucher.last_error or Msg("Not queued yet."))
+            return SyncState("waiting", error)
+        return SyncState("not_synced", error or Msg("Not queued yet."))
     if state == S.QUEUED:
         if voucher.last_error:
-            return SyncState("queued", Msg("Will try again: %(error)s", error=voucher.last_error))
+            return SyncState("queued", Msg("Will try again: %(error)s", error=error))
         return SyncState("changed" if voucher.remote_id else "queued",
                          Msg("Update queued.") if voucher.remote_id else Msg("Queued for Dinero."))
     if state == S.SENDING:
@@ -81,15 +83,17 @@ def document_sync_state(document: ExpenseDocument) -> SyncState:
         return SyncState("synced", detail)
     if state == S.NEEDS_UPDATE:
         if voucher.last_error_code in WAITING_CODES:
-            return SyncState("waiting", voucher.last_error)
-        return SyncState("changed", voucher.last_error or Msg("Changed after it was synced; the update is queued."))
+            return SyncState("waiting", error)
+        return SyncState("changed", error or Msg("Changed after it was synced; the update is queued."))
     if state == S.FAILED:
-        return SyncState("refused", voucher.last_error)
+        return SyncState("refused", error)
     if state == S.AWAITING_AUTHORISATION:
-        return SyncState("awaiting_authorisation", voucher.last_error)
+        return SyncState("awaiting_authorisation", error)
     if state == S.OPTED_OUT:
         return SyncState("opted_out", Msg("Opted out of the sync."))
-    return SyncState(state, voucher.last_error)
+    if state == S.HANDLED_OUTSIDE:
+        return SyncState("handled_outside", Msg("Handled outside Kontera (see the voucher's audit trail)."))
+    return SyncState(state, error)
 
 
 def documents_needing_sync(*, company_ids=None) -> QuerySet[ExpenseDocument]:

@@ -94,6 +94,13 @@ def consume_state(*, state: str, user, user_can_act_on) -> Integration:
 
 
 def _store(integration: Integration, token: dict) -> dict:
+    integration.credentials = credentials_from_token(integration, token)
+    integration.save(update_fields=["credentials", "updated_at"])
+    return integration.credentials
+
+
+def credentials_from_token(integration: Integration, token: dict) -> dict:
+    """The integration's credentials with a new token pair in them (nothing saved)."""
     now = time.time()
     credentials = dict(integration.credentials or {})
     credentials.update({
@@ -105,8 +112,6 @@ def _store(integration: Integration, token: dict) -> dict:
     })
     if token.get("refresh_token"):
         credentials["refresh_expires_at"] = now + REFRESH_TOKEN_LIFETIME.total_seconds()
-    integration.credentials = credentials
-    integration.save(update_fields=["credentials", "updated_at"])
     return credentials
 
 
@@ -123,17 +128,31 @@ def _token_error(exc: Exception) -> Exception:
     return RetryableError(f"Fortnox token endpoint answered unexpectedly: {exc}")
 
 
-def fortnox_exchange_code(*, integration: Integration, code: str) -> dict:
-    """Exchange the authorisation code for the first token pair and store it (encrypted)."""
+def fortnox_exchange_code(*, integration: Integration, code: str, store: bool = True) -> dict:
+    """Exchange the authorisation code for the first token pair and store it (encrypted).
+
+    ``store=False`` only returns the new credentials, e.g. to check which Fortnox company they reach
+    before they replace the stored ones (``fortnox_store_credentials``)."""
     session = _oauth_session()
     try:
         token = session.fetch_token(f"{settings.FORTNOX_OAUTH_URL}/token", code=code, auth=_client_auth(),
                                     include_client_id=False, timeout=settings.KONTERA_HTTP_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
         raise _token_error(exc) from None
+    if not store:
+        return credentials_from_token(integration, token)
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
         return _store(locked, token)
+
+
+def fortnox_store_credentials(*, integration: Integration, credentials: dict) -> None:
+    """Keep credentials obtained earlier with ``fortnox_exchange_code(store=False)``."""
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        locked.credentials = credentials
+        locked.save(update_fields=["credentials", "updated_at"])
+    integration.credentials = credentials
 
 
 def _needs_refresh(credentials: dict, *, stale_access_token: str | None, now: float) -> bool:

@@ -46,6 +46,7 @@ class SyncResult:
     to_date: str = ""
     payouts_seen: int = 0
     payouts_new: int = 0
+    already_booked: int = 0  # read again, booked (or handled by hand) by an earlier sync
     actions_new: int = 0
     payments_fetched: int = 0
     vouchers_created: int = 0

@@ -22,7 +22,7 @@ from integrations.base import (
     lines_to_json,
 )
 from integrations.models import Integration, IntegrationStatus
-from wording import Msg, set_text, update_values
+from wording import Msg, set_text, stored, update_values
 
 from ..models import NetsPayment, NetsPaymentAction, NetsPayout, PayoutState
 from .payout_booking import SyncResult, payouts_book
@@ -103,7 +103,9 @@ def payouts_sync(*, integration: Integration, from_date: dt.date | None = None, 
     _remember_sync(integration, result)
     audit_record(action="netseasy:sync", integration=integration, actor=actor,
                  outcome=AuditEvent.Outcome.OK if result.ok else AuditEvent.Outcome.ERROR,
-                 message=Msg("%(seen)s payouts read, %(new)s new, %(vouchers)s vouchers created.", seen=result.payouts_seen, new=result.payouts_new, vouchers=result.vouchers_created),
+                 message=Msg("%(seen)s payouts read, %(new)s new, %(booked)s already booked, %(vouchers)s vouchers "
+                             "created.", seen=result.payouts_seen, new=result.payouts_new,
+                             booked=result.already_booked, vouchers=result.vouchers_created),
                  data=result.as_dict())
     step(Msg("Done"), done=result.payouts_seen, total=result.payouts_seen)
     return result
@@ -138,7 +140,10 @@ def _fetch_payout(integration: Integration, dto: PayoutDTO, connector, result: S
                                   payment_method=action.payment_method[:40],
                                   tax_details={k: str(v) for k, v in action.tax_details}))
                 result.actions_new += new
-    if stored.state in (PayoutState.BOOKED, PayoutState.HANDLED_MANUALLY) or stored.currency != HOME_CURRENCY:
+    if stored.state in (PayoutState.BOOKED, PayoutState.HANDLED_MANUALLY):
+        result.already_booked += 1
+        return
+    if stored.currency != HOME_CURRENCY:
         return
     # The customer's country is needed for every unbooked charge and refund: fetch each payment once.
     for action in stored.actions.filter(booked_at__isnull=True, action__in=["CHARGE", "REFUND"]):
@@ -184,7 +189,7 @@ def _remember_sync(integration: Integration, result: SyncResult) -> None:
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
         locked.settings = {**(locked.settings or {}), "last_sync": {
-            "at": timezone.now().isoformat(), "ok": result.ok, "errors": result.errors[:5],
+            "at": timezone.now().isoformat(), "ok": result.ok, "errors": [stored(e) for e in result.errors[:5]],
             "vouchers_created": result.vouchers_created, "payouts_seen": result.payouts_seen}}
         locked.save(update_fields=["settings", "updated_at"])
         if result.ok and not result.errors:

@@ -106,6 +106,7 @@ class _ParsedDocument:
     first_line: int
     values: dict
     lines: list[dict] = field(default_factory=list)
+    line_numbers: list[int] = field(default_factory=list)  # the file's lines of this document
 
 
 def _read_csv(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -131,7 +132,7 @@ def _resolve_attachment(value: str, *, root: Path | None, allow_outside: bool) -
         path = root / path
     path = path.resolve()
     if root is not None and not allow_outside and not path.is_relative_to(root.resolve()):
-        raise ValueError(Msg("attachments must be inside %(root)s", root=root))
+        raise ValueError(Msg("attachments must be inside the import folder (a path relative to it)"))
     if not path.is_file():
         raise ValueError(Msg("file %(path)s does not exist", path=value))
     if path.stat().st_size > MAX_ATTACHMENT_BYTES:
@@ -257,8 +258,9 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
 
         existing = documents.get(reference)
         if existing is None:
-            documents[reference] = _ParsedDocument(reference, line_no, values, [line])
+            documents[reference] = _ParsedDocument(reference, line_no, values, [line], [line_no])
             continue
+        existing.line_numbers.append(line_no)
         for key in DOCUMENT_FIELDS:
             if existing.values.get(key) != values.get(key):
                 error(key, Msg("differs from line %(line)s of the same document %(ref)s", line=existing.first_line, ref=reference))
@@ -339,10 +341,12 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
         company=company, reference__in=[p.reference for p in parsed]).prefetch_related("lines")}
     for item in parsed:
         total = sum((ln.get("amount") or ZERO for ln in item.lines), ZERO)
+        problems = [e for e in result.errors if e.line in item.line_numbers]
+        action = "refused" if problems else ("update" if item.reference in existing else "create")
         result.documents.append({"reference": item.reference, "type": item.values.get("type"),
                                  "supplier": item.values.get("supplier"), "lines": len(item.lines),
                                  "total": f"{total:.2f}", "currency": item.values.get("currency"),
-                                 "action": "update" if item.reference in existing else "create"})
+                                 "action": action, "problems": len(problems)})
     if result.errors or dry_run:
         if not result.errors:
             result.created = sum(1 for d in result.documents if d["action"] == "create")

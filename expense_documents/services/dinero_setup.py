@@ -16,6 +16,7 @@ from bookkeeping.models import (
 from bookkeeping.models.plans import Origin
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.connection_identity import identity_check, identity_record
 from integrations import registry
 from integrations.base import ConnectionInfo, ConnectorError, MasterData
 from integrations.crypto import mask_secret
@@ -32,11 +33,12 @@ from .sync import _enqueue
 
 
 class SetupError(Exception):
-    def __init__(self, message: str, *, field_name: str = "", link: str = ""):
+    def __init__(self, message: str, *, field_name: str = "", link: str = "", identity=None):
         super().__init__(message)
         self.message = message
         self.field_name = field_name
         self.link = link
+        self.identity = identity  # an IdentityCheck when the organisation is not the company's
 
 
 def dinero_requirements(*, company) -> list[str]:
@@ -74,14 +76,28 @@ def dinero_probe(*, company, api_key: str, organization_id: str, settings_: dict
     return transient, info, data
 
 
-def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor = None) -> Integration:
-    """Wizard step: key and organisation validated; stored (the key encrypted) with the master data."""
+def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor = None,
+                   connect_anyway: str = "") -> Integration:
+    """Wizard step: key and organisation validated; stored (the key encrypted) with the master data.
+
+    An empty key keeps the stored one. The organisation's CVR must be the company's; otherwise it is
+    refused with both names and numbers — unless ``connect_anyway`` gives staff's reason (audited).
+    """
     from bookkeeping.services.plans import master_data_store
 
     existing = dinero_integration(company)
     keep = dict(existing.settings or {}) if existing else {}
+    if not (api_key or "").strip() and existing is not None:
+        api_key = (existing.credentials or {}).get("api_key") or ""
     transient, info, data = dinero_probe(company=company, api_key=api_key, organization_id=organization_id,
                                          settings_=keep)
+    check = identity_check(company=company, system=SYSTEM, remote_name=info.company_name,
+                           remote_number=info.organisation_number)
+    note = (connect_anyway or "").strip()
+    if check.refused and not note:
+        audit_record(action="dinero:other_organisation", outcome=AuditEvent.Outcome.ERROR, company=company,
+                     actor=actor, message=check.message, data=check.as_dict())
+        raise SetupError(check.message, field_name="organization_id", identity=check)
     with transaction.atomic():
         integration, created = Integration.objects.select_for_update().get_or_create(
             company=company, system=SYSTEM, defaults={"status": IntegrationStatus.SETTING_UP})
@@ -92,6 +108,7 @@ def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor 
             integration.status_message = Msg("Dinero setup started; finish the wizard to start syncing.")
         integration.save()
         summary = master_data_store(integration=integration, data=data)
+        identity_record(integration=integration, check=check, actor=actor, note=note if check.refused else "")
         audit_record(action="dinero:connected", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
                      message=Msg("API key %(key)s and organisation %(org)s (%(name)s) accepted by Dinero; %(n)s "
                                "accounts and %(vat)s VAT types read.", key=mask_secret(api_key.strip()), org=organization_id, name=info.company_name, n=summary.accounts, vat=summary.vat_codes))
@@ -232,14 +249,15 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
 
 def dinero_setup(*, company, api_key: str, organization_id: str, error_account, import_chart: bool,
                  invoice_payment_method, receipt_payment_list, book_vouchers: bool = True,
-                 rate_limit_per_minute: int | None = None, actor: Actor = None) -> dict:
+                 rate_limit_per_minute: int | None = None, actor: Actor = None, connect_anyway: str = "") -> dict:
     """The whole wizard in one call (``manage.py dinero_setup``)."""
     problems = dinero_requirements(company=company)
     if problems:
         raise SetupError(" ".join(problems), field_name="receipt_payment_list")
     payment_list = resolve_payment_list(company, receipt_payment_list)
     counter = resolve_counter_account(company, invoice_payment_method)
-    integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor)
+    integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor,
+                                 connect_anyway=connect_anyway)
     choices = {"error_account": error_account, "import_chart": bool(import_chart),
                "invoice_counter_account": counter, "receipt_payment_list": payment_list.pk,
                "book_vouchers": bool(book_vouchers)}

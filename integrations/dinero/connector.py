@@ -123,7 +123,9 @@ class DineroConnector:
         organisation-scoped read (Dinero refuses it with 403 when Pro is missing)."""
         organization_id = self.client.organization_id
         self.client.access_token()
-        organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro") or []
+        # VatNumber: the organisation's CVR, compared with the company's before connecting. Its name on
+        # the organisation is ASSUMED (as on contacts); when Dinero leaves it out, staff are asked to check.
+        organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro,VatNumber") or []
         match = next((o for o in organisations if str(o.get("Id")) == organization_id), None)
         if match is None:
             reachable = ", ".join(f"{o.get('Name')} ({o.get('Id')})" for o in organisations)
@@ -134,7 +136,8 @@ class DineroConnector:
         if match.get("IsPro") is False:
             raise AuthError(pro_required_message(organization_id), code="90")
         self.client.get("accounts/deposit", fields="AccountNumber,Name")
-        return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id)
+        return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id,
+                              organisation_number=str(match.get("VatNumber") or ""))
 
     def import_master_data(self, *, progress=None) -> MasterData:
         def step(message):

@@ -688,14 +688,15 @@ class DineroSandbox:
             self._clients[client_id] = client_secret
 
     def add_organization(
-        self, org_id: int, name: str, api_key: str, *, is_pro: bool = True, seed: bool = True
+        self, org_id: int, name: str, api_key: str, *, is_pro: bool = True, seed: bool = True,
+        vat_number: str | None = None,
     ) -> Organization:
         with self._lock:
             if org_id in self._organizations:
                 raise ValueError(f"organisation {org_id} already exists")
             if any(o.api_key == api_key for o in self._organizations.values()):
                 raise ValueError("API key already belongs to another organisation")
-            org = Organization(id=int(org_id), name=name, api_key=api_key, is_pro=is_pro)
+            org = Organization(id=int(org_id), name=name, api_key=api_key, is_pro=is_pro, vat_number=vat_number)
             if seed:
                 self._seed_organization(org)
             self._organizations[org.id] = org
@@ -865,15 +866,18 @@ class DineroSandbox:
             "client_id": "kontera-demo",
             "client_secret": "kontera-demo-secret",
             "organizations": [
-                {"id": 123456, "name": "Demo ApS", "api_key": "demo-dinero-api-key", "is_pro": True},
-                {"id": 654321, "name": "Uden Pro ApS", "api_key": "demo-dinero-nopro-key", "is_pro": False},
+                {"id": 123456, "name": "Demo ApS", "api_key": "demo-dinero-api-key", "is_pro": True,
+                 "vat_number": "DK12345678"},
+                {"id": 654321, "name": "Uden Pro ApS", "api_key": "demo-dinero-nopro-key", "is_pro": False,
+                 "vat_number": "DK87654321"},
             ],
         }
         with self._lock:
             self.register_client(demo["client_id"], demo["client_secret"])
             for spec in demo["organizations"]:
                 if spec["id"] not in self._organizations:
-                    self.add_organization(spec["id"], spec["name"], spec["api_key"], is_pro=spec["is_pro"])
+                    self.add_organization(spec["id"], spec["name"], spec["api_key"], is_pro=spec["is_pro"],
+                                          vat_number=spec["vat_number"])
             org = self._organizations[123456]
             if not org.contacts:
                 self.add_contact(
