@@ -29,9 +29,10 @@ class Problem:
     row: int | None = None  # 1-based row number, when the problem belongs to a row
 
     def __str__(self) -> str:
+        # A Msg (a str carrying its code), so that it is stored as a code and shown translated.
         if self.row is not None:
-            return str(Msg("Row %(row)s: %(message)s", row=self.row, message=self.message))
-        return str(self.message)
+            return Msg("Row %(row)s: %(message)s", row=self.row, message=self.message)
+        return self.message if isinstance(self.message, str) else str(self.message)
 
 
 class RowLike(Protocol):

@@ -114,7 +114,7 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
         if payout.residual is None:
             return "–"
         colour = "#2e7d32" if payout.residual == 0 else "#c62828"
-        return format_html('<span style="color:{};white-space:nowrap">{}</span>', colour, amount(payout.residual))
+        return format_html('<span style="color:{}">{}</span>', colour, amount(payout.residual))
 
     @admin.display(description=_("payout amount"), ordering="amount")
     def amount_display(self, payout):

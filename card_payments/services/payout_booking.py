@@ -166,7 +166,7 @@ def payout_book(*, integration: Integration, payout: NetsPayout, config: NetsCon
     problems = payout_check(payout)
     if problems:
         _set_state(payout, PayoutState.RESIDUAL_ERROR,
-                   Msg("Nothing of this payout was booked: ") + " ".join(problems))
+                   Msg("Nothing of this payout was booked: %(problems)s", problems=Msg.join(" ", problems)))
         return payout.state
 
     unbooked = list(payout.actions.filter(booked_at__isnull=True).order_by("timestamp", "id"))

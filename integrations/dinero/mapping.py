@@ -461,7 +461,7 @@ def plain_validation(errors: dict, message: str = "") -> str:
     for key, text in errors.items():
         parts.append(f"{key}: {text}")
         for pattern, explanation in _EXPLANATIONS:
-            if pattern.search(str(text)) and str(explanation) not in explanations:
-                explanations.append(str(explanation))
+            if pattern.search(str(text)) and explanation not in explanations:
+                explanations.append(explanation)
     words = Msg("Dinero refused the voucher: %(errors)s.", errors="; ".join(parts))
-    return " ".join([words, *explanations])
+    return Msg.join(" ", [words, *explanations])

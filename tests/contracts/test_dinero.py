@@ -92,7 +92,7 @@ def test_organisations_and_the_chart(dinero, wire):
         {"Name": "2026", "FromDate": "2026-01-01", "ToDate": "2026-12-31"}]})
     data = dinero.import_master_data()
     paths = {
-        "/v1/organizations": {"fields": "Id,Name,IsPro,VatNumber"},
+        "/v1/organizations": {"fields": "Id,Name,IsPro"},
         f"/v1/{ORG}/accounts/entry": {"fields": ENTRY_ACCOUNT_FIELDS},
         f"/v1/{ORG}/accounts/purchase": {"fields": "AccountNumber"},
         f"/v1/{ORG}/accounts/deposit": {"fields": "AccountNumber,Name,IsDefault,IsHidden"},
