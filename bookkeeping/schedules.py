@@ -24,4 +24,7 @@ SCHEDULES: list[ScheduleSpec] = [
                  "Read new Nets Easy payouts of every active integration and book them in Fortnox."),
     ScheduleSpec("kontera: Nets Easy test-voucher e-mail", "card_payments.tasks.test_voucher_followups", 1,
                  "E-mail staff the Fortnox number (or the failure) of a Nets Easy test voucher once known."),
+    ScheduleSpec("kontera: retention", "operations.tasks.prune", 24 * 60,
+                 "Prune task results, OAuth states, rate-limit rows and technical audit events past their "
+                 "retention; the bookkeeping audit trail is kept as long as the accounting law asks."),
 ]

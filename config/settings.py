@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from .logs import logging_config
+from .sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,6 +23,26 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A previous SECRET_KEY kept for a while: sessions and password-reset links stay valid, and secrets
+# encrypted with a key derived from it stay readable (decrypt only) until `rotate_secrets`.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
+# HTTPS (README "Run in production"): off for local use, on behind the TLS proxy in production.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # a load balancer may probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# e.g. "HTTP_X_FORWARDED_PROTO,https": trust the proxy's header saying the request came over HTTPS.
+# Set it only behind a proxy that always sets (or strips) that header.
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
+    SECURE_PROXY_SSL_HEADER = (_proxy_header[0], _proxy_header[1])
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,10 +65,14 @@ INSTALLED_APPS = [
     "card_payments",
     # The local demo: `manage.py run` and `manage.py demo`.
     "demo",
+    # Running in production: the cache table, retention, key checks, error reporting.
+    "operations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, compressed and cached (https://whitenoise.readthedocs.io/).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -108,7 +136,12 @@ FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # `collectstatic` writes hashed, compressed copies; whitenoise serves them with far-future caching.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
@@ -163,22 +196,33 @@ else:
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    # Shared by every process (web, workers): used for dispatch tickets and the rate limiter.
+    # Shared by every process (web, workers on any machine): dispatch tickets live here. `migrate`
+    # creates the table (operations/migrations/0001_cache_table.py).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kontera_cache"}}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "integrations.http.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django_q": {"level": "WARNING"},
-        "urllib3": {"level": "WARNING"},
-        "oauthlib": {"level": "WARNING"},
-        "requests_oauthlib": {"level": "WARNING"},
-    },
+# Logs: plain text by default (what `run` shows), one JSON object per line with LOG_FORMAT=json.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is 'plain' or 'json'.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+
+# Error tracking (optional): errors of the web app and of background tasks go to Sentry.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+init_sentry(dsn=SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT", default=""),
+            release=env("SENTRY_RELEASE", default=""),
+            traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
+
+# Retention (operations/retention.py, run daily by the scheduler). Technical rows go after the given
+# number of days; the bookkeeping audit trail is kept at least as long as the accounting law asks
+# (Sweden 7 years, Denmark 5, counted from the end of the year; never less, whatever is set here).
+KONTERA_RETENTION = {
+    "task_successes_days": env.int("RETENTION_TASK_SUCCESSES_DAYS", default=14),
+    "task_failures_days": env.int("RETENTION_TASK_FAILURES_DAYS", default=90),
+    "oauth_states_days": env.int("RETENTION_OAUTH_STATES_DAYS", default=7),
+    "rate_limit_rows_days": env.int("RETENTION_RATE_LIMIT_ROWS_DAYS", default=30),
+    "technical_audit_days": env.int("RETENTION_TECHNICAL_AUDIT_DAYS", default=180),
+    "bookkeeping_audit_years_se": env.int("RETENTION_AUDIT_YEARS_SE", default=7),
+    "bookkeeping_audit_years_dk": env.int("RETENTION_AUDIT_YEARS_DK", default=5),
 }
 
 # django-import-export: an import needs the model's "import" permission; everything in one transaction.

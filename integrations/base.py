@@ -65,6 +65,11 @@ class StaleVersionError(RemoteValidationError):
     """Optimistic concurrency: the target's copy changed since we read it (e.g. Dinero code 58)."""
 
 
+class CredentialsUnreadable(ConnectorError):
+    """No configured key opens the stored credentials: staff reconnect or enter them again, or the
+    operator restores the key. Nothing is sent meanwhile; nothing is lost."""
+
+
 class NotSupported(ConnectorError):
     """The target cannot do this (e.g. Fortnox vouchers are immutable)."""
 

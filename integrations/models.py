@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .crypto import EncryptedJSONField, mask_secret
+from .crypto import EncryptedJSONField, mask_secret, secrets_unreadable
 from .registry import SYSTEM_CHOICES
 
 
@@ -16,6 +16,9 @@ class IntegrationStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     NEEDS_REAUTHORISATION = "needs_reauthorisation", _("Needs re-authorisation")
     PAUSED = "paused", _("Paused")
+
+
+CREDENTIALS_UNREADABLE = _("Credentials unreadable — reconnect or enter them again.")
 
 
 class Integration(models.Model):
@@ -55,6 +58,15 @@ class Integration(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.status == IntegrationStatus.ACTIVE
+
+    @property
+    def credentials_unreadable(self) -> bool:
+        """No configured key opens the stored credentials (a lost key, a changed SECRET_KEY)."""
+        return secrets_unreadable(self.credentials)
+
+    @property
+    def credentials_unreadable_message(self) -> str:
+        return str(CREDENTIALS_UNREADABLE)
 
     def masked_credentials(self) -> dict[str, str]:
         """For display: every credential value masked (``••••3f9a``); expiry times kept."""

@@ -30,5 +30,9 @@ def connector_class(system: str):
 
 
 def connector_for(integration, **kwargs):
-    """Build the connector for an ``Integration`` row."""
+    """Build the connector for an ``Integration`` row (never with credentials no key could open)."""
+    if getattr(integration, "credentials_unreadable", False):
+        from .base import CredentialsUnreadable
+
+        raise CredentialsUnreadable(integration.credentials_unreadable_message, code="credentials_unreadable")
     return connector_class(integration.system)(integration, **kwargs)

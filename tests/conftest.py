@@ -35,6 +35,9 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Pages render without `collectstatic` (production's manifest storage needs it; tests/operations prove that).
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 @pytest.fixture
@@ -86,16 +89,43 @@ def sandbox_server():
     server.stop()
 
 
+@pytest.fixture
+def sandbox_clock():
+    """One clock for every sandbox of a test (wall time plus what the test and the pacing advanced)."""
+    from integrations.sandboxes.base import SandboxClock
+
+    return SandboxClock()
+
+
+@pytest.fixture
+def virtual_time(sandbox_clock, monkeypatch):
+    """Kontera's pacing reads the sandboxes' clock, and its sleeps advance that clock instead of waiting.
+
+    The sandboxes enforce their rate limits on the same clock, so a pacing mistake still shows as a 429;
+    only the waiting is skipped. Token expiry stays on the real clock (a test advances the sandbox's to
+    make Fortnox consider a token expired before Kontera knows).
+    """
+    import integrations.http as http
+    import integrations.ratelimit as ratelimit
+    from tests.dinero_fixtures import VirtualTime
+
+    virtual = VirtualTime(sandbox_clock)
+    monkeypatch.setattr(ratelimit, "time", virtual)
+    monkeypatch.setattr(http, "time", virtual)
+    return virtual
+
+
 FORTNOX_CLIENT = ("kontera-test", "kontera-test-secret")
 FORTNOX_REDIRECT = "http://testserver/integrations/fortnox/callback"
 
 
 @pytest.fixture
-def fortnox_sandbox(sandbox_server, settings):
-    """A fresh Fortnox sandbox with one seeded tenant; Kontera's settings point at it."""
+def fortnox_sandbox(sandbox_server, settings, sandbox_clock, virtual_time):
+    """A fresh Fortnox sandbox with one seeded tenant; Kontera's settings point at it (paced on virtual time)."""
     from integrations.sandboxes.fortnox import FortnoxSandbox
 
     sandbox = FortnoxSandbox()
+    sandbox.clock = sandbox_clock  # before any tenant is added: tenants keep the clock they were given
     sandbox.register_client(*FORTNOX_CLIENT, [FORTNOX_REDIRECT])
     sandbox.add_tenant(1046823, "Brf Exempelgården", "769600-1234")
     sandbox_server.board.apps["/fortnox"] = sandbox

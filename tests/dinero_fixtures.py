@@ -82,13 +82,12 @@ class VirtualTime:
 
 
 @pytest.fixture
-def dinero_sandbox(sandbox_server, settings, monkeypatch):
+def dinero_sandbox(sandbox_server, settings, monkeypatch, sandbox_clock, virtual_time):
     """A fresh Dinero sandbox with the demo client and organisations; Kontera's settings point at it."""
     import integrations.dinero.client as dinero_client
-    import integrations.ratelimit as ratelimit
     from integrations.sandboxes.dinero import DineroSandbox
 
-    sandbox = DineroSandbox()
+    sandbox = DineroSandbox(clock=sandbox_clock)
     sandbox.seed_demo()
     recorder = Recorder(sandbox)
     sandbox_server.board.apps["/dinero"] = recorder
@@ -96,8 +95,7 @@ def dinero_sandbox(sandbox_server, settings, monkeypatch):
     settings.DINERO_AUTH_URL = f"{sandbox_server.url}/dinero/dineroapi/oauth/token"
     settings.DINERO_CLIENT_ID, settings.DINERO_CLIENT_SECRET = DINERO_CLIENT
     settings.KONTERA_HTTP_TIMEOUT = (2.0, 3.0)
-    virtual = VirtualTime(sandbox.clock)
-    monkeypatch.setattr(ratelimit, "time", virtual)
+    virtual = virtual_time  # the pacing already reads the shared clock (conftest.virtual_time)
     monkeypatch.setattr(dinero_client, "time", virtual)
     sandbox.received = recorder
     sandbox.virtual_time = virtual

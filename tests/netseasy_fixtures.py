@@ -53,11 +53,12 @@ def remote_balance(fortnox_sandbox, account: int, tenant: int = FORTNOX_TENANT) 
 
 
 @pytest.fixture
-def nets_sandbox(sandbox_server, settings):
+def nets_sandbox(sandbox_server, settings, sandbox_clock, virtual_time):
     """A fresh Nets Easy sandbox with the web shop's merchant; Kontera's settings point at it."""
     from integrations.sandboxes.netseasy import NetsEasySandbox
 
     sandbox = NetsEasySandbox()
+    sandbox.clock = sandbox_clock
     sandbox.add_merchant(NETS_KEY, "Webbshop AB")
     sandbox_server.board.apps["/netseasy"] = sandbox
     settings.NETS_EASY_API_URL = f"{sandbox_server.url}/netseasy"

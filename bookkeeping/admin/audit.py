@@ -4,6 +4,7 @@ carried it out), the message in the reader's language, links instead of ids."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -14,6 +15,7 @@ from integrations.models import IntegrationStatus
 from wording import text_of
 
 from ..models import AuditEvent, VoucherState
+from ..services.audit_export import audit_csv_lines, audit_events_for_export
 from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
 # What an action code means to an accountant; state changes are read from their target state.
@@ -140,6 +142,20 @@ class AuditEventAdmin(AuditTrailColumns, ReadOnlyAdminMixin, CompanyScopedAdmin)
     fields = ("when", "company", "who", "what", "outcome", "http_status", "voucher_link", "integration_link",
               "message_shown", "data")
     readonly_fields = fields
+    actions = ["export_csv"]
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_staff and self._allowed(request, obj)
+
+    def has_export_permission(self, request):
+        # The named permission, not just staff status: an export leaves the building.
+        return request.user.has_perm("bookkeeping.view_auditevent")
+
+    @admin.action(description=_("Export selected events (CSV, for the auditor)"), permissions=["export"])
+    def export_csv(self, request, queryset):
+        # ``queryset`` is already limited to the user's companies (CompanyScopedAdmin.get_queryset).
+        events = audit_events_for_export(queryset=queryset)
+        response = StreamingHttpResponse(audit_csv_lines(events), content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="kontera-audit-{stamp}.csv"'
+        return response

@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 from integrations import registry
-from integrations.crypto import mask_secret
+from integrations.crypto import mask_secret, secrets_unreadable
 from integrations.models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
 from wording import text_of
 
@@ -95,11 +95,12 @@ class IntegrationForm(forms.ModelForm):
 
     def save(self, commit=True):
         integration = super().save(commit=False)
-        credentials = dict(integration.credentials or {})
-        for name, value in self.cleaned_data.items():
-            if name.startswith("secret_") and (value or "").strip():
-                credentials[name.removeprefix("secret_")] = value.strip()
-        integration.credentials = credentials
+        entered = {name.removeprefix("secret_"): value.strip() for name, value in self.cleaned_data.items()
+                   if name.startswith("secret_") and (value or "").strip()}
+        # Unreadable credentials (a lost key) stay as they are unless new ones are entered: restoring
+        # the key must still be enough.
+        if entered or not secrets_unreadable(integration.credentials):
+            integration.credentials = {**dict(integration.credentials or {}), **entered}
         if commit:
             integration.save()
         return integration
@@ -191,6 +192,8 @@ class IntegrationAdmin(CompanyScopedAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_display(self, integration):
+        if integration.credentials_unreadable:
+            return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
         colour = {IntegrationStatus.ACTIVE: "#2e7d32", IntegrationStatus.NEEDS_REAUTHORISATION: "#c62828",
                   IntegrationStatus.AWAITING_CONFIRMATION: "#ef6c00"}.get(integration.status, "#555")
         return format_html('<strong style="color:{}">{}</strong>', colour, integration.get_status_display())
@@ -198,6 +201,8 @@ class IntegrationAdmin(CompanyScopedAdmin):
     @admin.display(description=_("why"))
     def status_message_short(self, integration):
         message = text_of(integration, "status_message")
+        if integration.credentials_unreadable:
+            message = integration.credentials_unreadable_message
         return message[:90] + ("…" if len(message) > 90 else "")
 
     @admin.display(description=_("why"))
@@ -228,6 +233,8 @@ class IntegrationAdmin(CompanyScopedAdmin):
 
     @admin.display(description=_("stored credentials"))
     def credentials_display(self, integration):
+        if integration.credentials_unreadable:
+            return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
         lines = credentials_words(integration.credentials or {}) if integration else []
         if not lines:
             return "–"

@@ -60,6 +60,9 @@ def audit_record(*, action: str, outcome: str = AuditEvent.Outcome.INFO, message
     set_text(event, "message", message, clean=redact, limit=4000)
     event.save()
     level = logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO
-    logger.log(level, "%s %s %s%s: %s", label, action, outcome,
-               f" voucher={voucher.pk}" if voucher is not None else "", event.message)
+    ids = {"company_id": company.pk if company is not None else None,
+           "integration_id": integration.pk if integration is not None else None,
+           "voucher_id": voucher.pk if voucher is not None else None}
+    logger.log(level, "%s %s %s: %s", label, action, outcome, event.message,
+               extra={key: value for key, value in ids.items() if value is not None})
     return event

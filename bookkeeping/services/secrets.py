@@ -5,15 +5,20 @@ from django.db import transaction
 from integrations.models import Integration
 
 
-def secrets_rotate() -> int:
+def secrets_rotate() -> dict[str, int]:
     """Re-encrypt every integration's credentials with the current (first) key.
 
-    Loading decrypts with whichever configured key fits; saving encrypts with the first one, so
-    after this the old keys can be removed from KONTERA_ENCRYPTION_KEYS.
+    Loading decrypts with whichever configured key (or decrypt-only fallback) fits; saving encrypts
+    with the first one, so after this the old keys can be removed from KONTERA_ENCRYPTION_KEYS and
+    SECRET_KEY_FALLBACKS. Credentials no key opens are left exactly as they are (a restored key may
+    still open them) and counted.
     """
-    count = 0
+    re_encrypted = unreadable = 0
     with transaction.atomic():
         for integration in Integration.objects.select_for_update().order_by("pk"):
+            if integration.credentials_unreadable:
+                unreadable += 1
+                continue
             integration.save(update_fields=["credentials"])
-            count += 1
-    return count
+            re_encrypted += 1
+    return {"re_encrypted": re_encrypted, "unreadable": unreadable}

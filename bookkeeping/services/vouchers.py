@@ -17,6 +17,8 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.utils import timezone
 
+from config.logs import bind as log_bind
+from config.logs import log_context
 from integrations import registry
 from integrations.base import (
     AuthError,
@@ -34,6 +36,7 @@ from .. import rules
 from ..models import AuditEvent, Voucher, VoucherState
 from ..selectors.plans import plan_snapshot
 from .audit import Actor, actor_parts, audit_record
+from .credentials import voucher_wait_for_credentials
 
 logger = logging.getLogger("kontera.vouchers")
 
@@ -288,6 +291,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             return "awaiting_authorisation"
         if integration.status != IntegrationStatus.ACTIVE:
             return "paused"
+        if integration.credentials_unreadable:
+            return voucher_wait_for_credentials(voucher=voucher, integration=integration, actor=actor)
         plan = plan_snapshot(voucher.company, voucher.system)
         problems = voucher_preflight(voucher, integration=integration, plan=plan)
         checked = preflight_fields(voucher, problems)
@@ -297,6 +302,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
                                last_error=problems_text(problems), last_error_code=problems[0].code,
                                pending_since=voucher.pending_since, **{n: getattr(voucher, n) for n in checked})
             return "failed"
+        log_bind(company_id=voucher.company_id, integration_id=integration.pk)
         look_up_first = voucher.pending_since is not None
         previous = _remote_of(voucher) if voucher.remote_id else None
         dto = voucher_dto(voucher, integration=integration, plan=plan)
@@ -435,7 +441,8 @@ def vouchers_dispatch(*, system: str | None = None, slot: int = 0, slots: int = 
         for voucher_id in batch:
             if timezone.now() >= deadline:
                 break
-            outcome = voucher_send(voucher_id=voucher_id)
+            with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
+                outcome = voucher_send(voucher_id=voucher_id)
             if outcome in ("skipped", "not_due", "paused"):
                 continue
             progressed = True

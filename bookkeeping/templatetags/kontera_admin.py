@@ -13,10 +13,10 @@ def kontera_alerts(context):
     request = context.get("request")
     if request is None or not request.user.is_authenticated:
         return []
-    qs = Integration.objects.filter(
-        status__in=[IntegrationStatus.NEEDS_REAUTHORISATION, IntegrationStatus.AWAITING_CONFIRMATION]
-    ).select_related("company")
-    return list(scope_to_user(qs, request.user))
+    attention = [IntegrationStatus.NEEDS_REAUTHORISATION, IntegrationStatus.AWAITING_CONFIRMATION]
+    qs = scope_to_user(Integration.objects.select_related("company"), request.user)
+    # Credentials no key can open show here too, whatever the status (a lost key, a changed SECRET_KEY).
+    return [i for i in qs if i.status in attention or i.credentials_unreadable]
 
 
 @register.simple_tag(takes_context=True)

@@ -5,7 +5,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
 
-from integrations.crypto import mask_secret
+from integrations.crypto import decrypt_text, mask_secret
 from integrations.models import Integration
 from tests.factories import CompanyFactory
 
@@ -51,8 +51,30 @@ def test_key_rotation(db, settings):
     Fernet(new_key.encode()).decrypt(after.removeprefix("fernet:").encode())
 
 
-def test_a_row_without_its_key_fails_loudly(db, settings):
+def test_a_row_without_its_key_is_unreadable_but_never_breaks_loading(db, settings):
+    """Issue 12: a lost key used to raise on every query of the row (500 on the admin pages)."""
+    key = settings.KONTERA_ENCRYPTION_KEYS[0]
+    integration = Integration.objects.create(company=CompanyFactory(), system="dinero", credentials={"api_key": "x" * 20})
+    raw = raw_credentials(integration.pk)
+    settings.KONTERA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    # the crypto layer still says so loudly …
+    with pytest.raises(Exception, match="cannot be decrypted"):
+        decrypt_text(raw)
+    # … but the model loads, empty and marked unreadable, and saving it keeps the ciphertext as it was
+    loaded = Integration.objects.get(pk=integration.pk)
+    assert loaded.credentials_unreadable and loaded.credentials == {}
+    loaded.status = "paused"
+    loaded.save()
+    assert raw_credentials(integration.pk) == raw
+    settings.KONTERA_ENCRYPTION_KEYS = [key]  # the key is found again: nothing was lost
+    assert Integration.objects.get(pk=integration.pk).credentials == {"api_key": "x" * 20}
+
+
+def test_entering_credentials_again_replaces_an_unreadable_value(db, settings):
     integration = Integration.objects.create(company=CompanyFactory(), system="dinero", credentials={"api_key": "x" * 20})
     settings.KONTERA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    with pytest.raises(Exception, match="cannot be decrypted"):
-        Integration.objects.get(pk=integration.pk)
+    loaded = Integration.objects.get(pk=integration.pk)
+    loaded.credentials = {**loaded.credentials, "api_key": "new-api-key-0000"}
+    loaded.save()
+    again = Integration.objects.get(pk=integration.pk)
+    assert not again.credentials_unreadable and again.credentials == {"api_key": "new-api-key-0000"}

@@ -6,5 +6,4 @@ class Command(KonteraCommand):
     help = "Re-encrypt every stored secret with the first key in KONTERA_ENCRYPTION_KEYS (after adding a new key)."
 
     def run(self, **options):
-        count = secrets_rotate()
-        return {"re_encrypted": count}
+        return secrets_rotate()

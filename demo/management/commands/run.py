@@ -30,26 +30,57 @@ VAR = ROOT / "var"
 REPRINT_AFTER = 20.0
 
 
-def local_env(web_port: int, sandbox_port: int) -> str:
-    sandbox = f"http://127.0.0.1:{sandbox_port}"
+ENV_HEADER = "# Written by `manage.py run` for local use"
+# Where the sandboxes and the web server listen: given to every process at start, never kept in .env,
+# so `run --port/--sandbox-port` with other ports than last time just works.
+PORT_KEYS = ("FORTNOX_API_URL", "FORTNOX_OAUTH_URL", "FORTNOX_REDIRECT_URI", "DINERO_API_URL", "DINERO_AUTH_URL",
+             "NETS_EASY_API_URL")
+
+
+def local_env() -> str:
     return "\n".join([
-        "# Written by `manage.py run` for local use: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        f"{ENV_HEADER}: the sandboxes stand in for Fortnox, Dinero and Nets Easy.",
+        "# Their addresses follow --port/--sandbox-port on every start and are not written here.",
         "DEBUG=true",
         f"SECRET_KEY={secrets.token_urlsafe(48)}",
         f"KONTERA_ENCRYPTION_KEYS={Fernet.generate_key().decode()}",
         "ALLOWED_HOSTS=127.0.0.1,localhost",
-        f"FORTNOX_API_URL={sandbox}/fortnox/3",
-        f"FORTNOX_OAUTH_URL={sandbox}/fortnox/oauth-v1",
         "FORTNOX_CLIENT_ID=kontera-demo",
         "FORTNOX_CLIENT_SECRET=kontera-demo-secret",
-        f"FORTNOX_REDIRECT_URI=http://127.0.0.1:{web_port}/integrations/fortnox/callback",
-        f"DINERO_API_URL={sandbox}/dinero",
-        f"DINERO_AUTH_URL={sandbox}/dinero/dineroapi/oauth/token",
         "DINERO_CLIENT_ID=kontera-demo",
         "DINERO_CLIENT_SECRET=kontera-demo-secret",
-        f"NETS_EASY_API_URL={sandbox}/netseasy",
         "",
     ])
+
+
+def port_env(web_port: int, sandbox_port: int) -> dict[str, str]:
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    return {
+        "FORTNOX_API_URL": f"{sandbox}/fortnox/3",
+        "FORTNOX_OAUTH_URL": f"{sandbox}/fortnox/oauth-v1",
+        "FORTNOX_REDIRECT_URI": redirect_uri(web_port),
+        "DINERO_API_URL": f"{sandbox}/dinero",
+        "DINERO_AUTH_URL": f"{sandbox}/dinero/dineroapi/oauth/token",
+        "NETS_EASY_API_URL": f"{sandbox}/netseasy",
+    }
+
+
+def redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/fortnox/callback"
+
+
+def forget_pinned_ports(env_file: Path) -> bool:
+    """Drop the sandbox and web addresses an earlier `run` wrote into its .env (they pinned old ports)."""
+    if not env_file.exists():
+        return False
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in PORT_KEYS]
+    if kept == lines:
+        return False
+    env_file.write_text("\n".join(kept) + "\n")
+    return True
 
 
 def wait_for_port(port: int, seconds: float = 20) -> bool:
@@ -72,16 +103,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         env_file = ROOT / ".env"
+        restart = False
         if not env_file.exists():
-            env_file.write_text(local_env(options["port"], options["sandbox_port"]))
+            env_file.write_text(local_env())
             env_file.chmod(0o600)
             self.stdout.write("Wrote .env for local use (sandboxes, fresh secrets).")
-            # settings are read at start-up: start again with the new .env
+            restart = True
+        restart = forget_pinned_ports(env_file) or restart
+        ports = port_env(options["port"], options["sandbox_port"])
+        if restart or any(os.environ.get(key) != value for key, value in ports.items()):
+            # Settings are read at start-up: start again with this run's addresses (children inherit them).
+            os.environ.update(ports)
             os.execv(sys.executable, [sys.executable, str(ROOT / "manage.py"), *sys.argv[1:]])
 
         VAR.mkdir(exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
         call_command("setup_schedules", stdout=open(os.devnull, "w"))
         login = self.admin_login()
 
@@ -99,7 +135,8 @@ class Command(BaseCommand):
                     child.kill()
 
         try:
-            children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"])]))
+            children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"]),
+                                              "--redirect-uri", redirect_uri(options["port"])]))
             if not wait_for_port(options["sandbox_port"]):
                 self.stderr.write("The sandboxes did not start.")
                 return

@@ -34,6 +34,21 @@ def build_sandboxes(state_file: Path | None, *, reset: bool = False) -> dict:
     return sandboxes
 
 
+def allow_redirect_uri(sandboxes: dict, redirect_uri: str) -> None:
+    """Register the web server's callback for the demo app, as one does in Fortnox's Developer Portal.
+
+    Exactly that URI (stricter than keeping old ones): a callback on a port nobody listens on
+    any more is refused by the sandbox, as Fortnox refuses an unregistered redirect_uri.
+    """
+    from integrations.sandboxes.fortnox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+    fortnox = sandboxes["/fortnox"]
+    current = fortnox.clients.get(DEMO_CLIENT_ID)
+    fortnox.register_client(DEMO_CLIENT_ID, current.client_secret if current else DEMO_CLIENT_SECRET,
+                            [redirect_uri], name=current.name if current else "Kontera (demo)",
+                            service_accounts=current.service_accounts if current else True)
+
+
 def save_state(sandboxes: dict, state_file: Path) -> None:
     state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_file.with_suffix(".tmp")
@@ -48,10 +63,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8100)
         parser.add_argument("--state", default=str(Path(settings.BASE_DIR) / "var" / "sandboxes.json"))
         parser.add_argument("--reset", action="store_true", help="Forget saved state and start from the demo data.")
+        parser.add_argument("--redirect-uri", default=settings.FORTNOX_REDIRECT_URI,
+                            help="Kontera's Fortnox callback (default: FORTNOX_REDIRECT_URI), registered for the "
+                                 "demo app.")
 
     def handle(self, *args, **options):
         state_file = Path(options["state"])
         sandboxes = build_sandboxes(state_file, reset=options["reset"])
+        allow_redirect_uri(sandboxes, options["redirect_uri"])
         server = ServerThread(mount(sandboxes), port=options["port"])
         stop = threading.Event()
 
