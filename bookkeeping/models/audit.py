@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -37,7 +38,9 @@ class AuditEvent(models.Model):
     coded_text_fields = ("message",)
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.outcome}"
+        # Local time and the words, never UTC and an internal code (this is what the admin shows as its title).
+        when = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M") if self.created_at else ""
+        return f"{when} {self.message[:60]}".strip()
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
