@@ -71,6 +71,9 @@ class NetsPaymentActionInline(admin.TabularInline):
 
 @admin.register(NetsPayout)
 class NetsPayoutAdmin(CompanyScopedAdmin):
+    class Media:
+        css = {"all": ("kontera/lists.css",)}
+
     list_display = ("date", "company", "reference", "currency", "amount_display", "fees_display", "state_display",
                     "residual_display")
     list_filter = (("date", DateRangeFilterBuilder(title=_("period"))), "state", "currency",

@@ -63,6 +63,9 @@ class ExpenseDocumentForm(forms.ModelForm):
 
 @admin.register(ExpenseDocument)
 class ExpenseDocumentAdmin(CompanyScopedAdmin):
+    class Media:
+        css = {"all": ("kontera/lists.css",)}
+
     form = ExpenseDocumentForm
     change_list_template = "admin/expense_documents/expensedocument/change_list.html"
     list_display = ("reference", "company", "type", "supplier_name", "document_date", "total_display", "currency",

@@ -159,6 +159,9 @@ class WhatFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditTrailColumns, ReadOnlyAdminMixin, CompanyScopedAdmin):
+    class Media:
+        css = {"all": ("kontera/lists.css",)}
+
     list_display = ("when", "company", "who", "what", "outcome", "voucher_link", "integration_link", "message_shown")
     list_filter = (("created_at", DateRangeFilterBuilder(title=_("period"))), WhatFilter, "outcome",
                    ("company", admin.RelatedOnlyFieldListFilter))

@@ -143,7 +143,7 @@ class IntegrationAdmin(CompanyScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         system = self._system(request, obj)
         secrets = [f"secret_{name}" for name in secret_fields_for(system)]
-        settings = [*self._settings_fields(obj, system), "settings_summary"]
+        settings = [*self._settings_fields(obj, system), *(["settings_summary"] if system in SETTINGS_SUMMARIES else [])]
         return (
             (None, {"fields": ("company", "system", "status_display", "status_message_shown", "remote_display")}),
             (_("Settings"), {"fields": settings}),

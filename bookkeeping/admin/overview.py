@@ -150,7 +150,9 @@ def chart_panels(series: dict) -> list[dict]:
                     parts.append({"name": name, "y": round(y, 1), "height": round(height, 1),
                                   "colour": BAR_COLOURS[name]})
             bars.append({"day": day, "x": round(x, 1), "width": round(step - 2, 1), "parts": parts,
-                         "label": day.day.strftime("%m-%d") if index % 7 == 0 or index == len(days) - 1 else "",
+                         # a date every week, and the last day (unless a weekly label sits right next to it)
+                         "label": day.day.strftime("%m-%d") if (index % 7 == 0 and index < len(days) - 4)
+                         or index == len(days) - 1 else "",
                          "label_x": round(x + (step - 2) / 2, 1)})
         panels.append({
             "system": system, "label": dict(registry.TARGET_CHOICES).get(system, system), "bars": bars,
