@@ -3,6 +3,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from wording import text_of
+
 
 class AuditEvent(models.Model):
     """Append-only: every state change and every remote call, in words. Never a secret."""
@@ -40,7 +42,7 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         # Local time and the words, never UTC and an internal code (this is what the admin shows as its title).
         when = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M") if self.created_at else ""
-        return f"{when} {self.message[:60]}".strip()
+        return f"{when} {text_of(self, 'message')[:60]}".strip()
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
