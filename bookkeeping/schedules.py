@@ -16,8 +16,9 @@ class ScheduleSpec:
 SCHEDULES: list[ScheduleSpec] = [
     ScheduleSpec("kontera: sweep vouchers", "bookkeeping.tasks.sweep", 1,
                  "Recover interrupted sends and start dispatchers for retries that came due."),
-    ScheduleSpec("kontera: refresh idle Fortnox connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
-                 "Refresh connections idle for a week, well before the 45-day refresh token expires."),
+    ScheduleSpec("kontera: refresh idle OAuth connections", "bookkeeping.tasks.refresh_idle_tokens", 24 * 60,
+                 "Refresh Fortnox and Visma Connect (Dinero) connections idle for a week, well before their "
+                 "refresh tokens expire."),
     ScheduleSpec("kontera: sync expense documents", "expense_documents.tasks.sync_documents", 1,
                  "Apply workflow rules to new and changed expense documents and queue them for Dinero."),
     ScheduleSpec("kontera: sync Nets Easy payouts", "card_payments.tasks.sync_all", 60,

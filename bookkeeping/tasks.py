@@ -57,7 +57,8 @@ def import_master_data(integration_id: int, actor: str = "worker") -> dict:
 
 
 def refresh_idle_tokens() -> dict:
-    """Daily: refresh Fortnox connections idle for a week, so the 45-day refresh token never lapses."""
+    """Daily: refresh OAuth connections (Fortnox; Dinero through Visma Connect) idle for a week, so their
+    refresh tokens never lapse unnoticed. Connections without a refresh token (a Dinero API key) are skipped."""
     from integrations import tokens
     from integrations.base import AuthError, ConnectorError
     from integrations.models import Integration, IntegrationStatus
@@ -65,9 +66,9 @@ def refresh_idle_tokens() -> dict:
     from .services.integrations import integration_needs_reauthorisation
 
     refreshed, lost = 0, 0
-    for integration in Integration.objects.filter(system="fortnox", status=IntegrationStatus.ACTIVE):
+    for integration in Integration.objects.filter(system__in=list(tokens.PROVIDERS), status=IntegrationStatus.ACTIVE):
         try:
-            refreshed += tokens.fortnox_refresh_idle(integration=integration)
+            refreshed += tokens.refresh_idle(integration=integration)
         except AuthError as exc:
             integration_needs_reauthorisation(integration=integration, reason=exc.message)
             lost += 1

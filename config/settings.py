@@ -164,9 +164,19 @@ FORTNOX_REDIRECT_URI = env(
     "FORTNOX_REDIRECT_URI", default="http://127.0.0.1:8000/integrations/fortnox/callback"
 )
 DINERO_API_URL = env("DINERO_API_URL", default="https://api.dinero.dk")
+# Dinero's personal integration (a company's own Dinero, API key + password grant): its own client.
 DINERO_AUTH_URL = env("DINERO_AUTH_URL", default="https://authz.dinero.dk/dineroapi/oauth/token")
 DINERO_CLIENT_ID = env("DINERO_CLIENT_ID", default="")
 DINERO_CLIENT_SECRET = env("DINERO_CLIENT_SECRET", default="")
+# Visma Connect: how a bureau connects its clients' Dinero organisations (a public "web application";
+# developer.dinero.dk/documentation/getting-started, docs.connect.visma.com server-side web applications).
+VISMA_CONNECT_AUTHORIZE_URL = env("VISMA_CONNECT_AUTHORIZE_URL", default="https://connect.visma.com/connect/authorize")
+VISMA_CONNECT_TOKEN_URL = env("VISMA_CONNECT_TOKEN_URL", default="https://connect.visma.com/connect/token")
+VISMA_CONNECT_CLIENT_ID = env("VISMA_CONNECT_CLIENT_ID", default="")
+VISMA_CONNECT_CLIENT_SECRET = env("VISMA_CONNECT_CLIENT_SECRET", default="")
+VISMA_CONNECT_REDIRECT_URI = env(
+    "VISMA_CONNECT_REDIRECT_URI", default="http://127.0.0.1:8000/integrations/dinero/callback"
+)
 NETS_EASY_API_URL = env("NETS_EASY_API_URL", default="https://api.dibspayment.eu")
 
 # Outbound HTTP: connect and read timeouts in seconds.

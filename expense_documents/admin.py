@@ -21,12 +21,13 @@ from bookkeeping.admin.integrations import register_integration_page
 from bookkeeping.admin.overview import register_attention
 from bookkeeping.models import PaymentMethod, PaymentMethodList
 from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+from bookkeeping.views import register_after_consent
 from wording import amount
 
 from . import views
 from .models import ExpenseDocument, ExpenseLine, WorkflowRule
 from .selectors import document_sync_state, documents_on_error_account, documents_opted_out
-from .services.common import MAX_ATTACHMENT_BYTES, SYSTEM
+from .services.common import AUTH_VISMA_CONNECT, MAX_ATTACHMENT_BYTES, SYSTEM
 from .services.csv_import import CSV_COLUMNS, documents_import, import_root
 from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
 
@@ -171,6 +172,8 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
             path("dinero-setup/", site.admin_view(views.start_view), name="dinero_setup"),
             path("dinero-setup/company/<int:company_id>/", site.admin_view(views.connect_view),
                  name="dinero_setup_connect"),
+            path("dinero-setup/<int:integration_id>/organisation/", site.admin_view(views.organisation_view),
+                 name="dinero_setup_organisation"),
             path("dinero-setup/<int:integration_id>/<str:step>/", site.admin_view(views.step_view),
                  name="dinero_setup_step"),
             *super().get_urls(),
@@ -287,8 +290,12 @@ class WorkflowRuleAdmin(CompanyScopedAdmin):
 
 
 def integration_tools(integration, request) -> list[tuple[str, str]]:
-    """The button on a Dinero integration's page."""
-    return [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+    """The buttons on a Dinero integration's page (Connect Dinero is the template's, as for Fortnox)."""
+    tools = [(_("Dinero setup wizard"), reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))]
+    if (integration.settings or {}).get("auth") == AUTH_VISMA_CONNECT:
+        tools.append((_("Choose the Dinero organisation"),
+                      reverse("admin:dinero_setup_organisation", args=[integration.pk])))
+    return tools
 
 
 def settings_summary(integration) -> list[tuple[str, str]]:
@@ -322,3 +329,6 @@ register_attention(key="documents_error_account", label=_("documents on the erro
                    count=documents_on_error_account, url=_documents_url(used_error_account__exact=1))
 register_attention(key="documents_opted_out", label=_("opted out"), system=SYSTEM, count=documents_opted_out,
                    url=_documents_url(opted_out_by__isnull="False"), severity="info")
+# After a Visma Connect consent the organisation is chosen (or, when it is still reachable, the
+# integration is simply active again).
+register_after_consent(SYSTEM, views.visma_consent_received)

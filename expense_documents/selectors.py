@@ -26,7 +26,7 @@ STATE_LABELS = {
     "synced": gettext_lazy("Synced to Dinero"),
     "changed": gettext_lazy("Changed — update pending"),
     "refused": gettext_lazy("Refused"),
-    "awaiting_authorisation": gettext_lazy("Waiting for a new API key"),
+    "awaiting_authorisation": gettext_lazy("Waiting for Dinero to be connected again"),
     "handled_outside": gettext_lazy("Handled outside Kontera"),
 }
 STATE_COLOURS = {

@@ -1,7 +1,10 @@
-"""The Dinero setup wizard, step by step as the guide describes it (requirements, company, API key
-and organisation id, error account and chart, invoices, receipts, finish). Every step calls the
-same services as ``manage.py dinero_setup``; the API key goes straight into the encrypted
-credentials and is never put in the session or shown again."""
+"""The Dinero setup wizard, step by step as the guide describes it (requirements, company, the
+connection, error account and chart, invoices, receipts, finish). Every step calls the same services
+as ``manage.py dinero_setup``.
+
+The connection is Visma Connect (a bureau's client companies: consent in Visma Connect, then the
+organisation is chosen), or the personal integration's API key (the company's own Dinero only). The
+API key goes straight into the encrypted credentials and is never put in the session or shown again."""
 
 from __future__ import annotations
 
@@ -10,23 +13,31 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from bookkeeping.models import Account, AccountKind, AccountPlan, Company, Country, PaymentMethod, PaymentMethodList
-from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
+from bookkeeping.selectors.companies import companies_for_user, user_can_connect
 from bookkeeping.services.connection_identity import OVERRIDE_PERMISSION
 from integrations.crypto import mask_secret
 from integrations.models import Integration
 
-from .services.common import dinero_integration
+from .services.common import AUTH_VISMA_CONNECT, dinero_integration
+from .services.dinero_connection import (
+    dinero_after_consent,
+    dinero_choose_organisation,
+    dinero_organisations,
+    visma_connect_start,
+)
 from .services.dinero_setup import SetupError, dinero_configure, dinero_connect, dinero_finish, dinero_requirements
 
 STEPS = (
     ("requirements", gettext_lazy("Requirements")),
-    ("connect", gettext_lazy("API key and organisation")),
+    ("connect", gettext_lazy("Connect Dinero")),
+    ("organisation", gettext_lazy("Organisation")),
     ("accounts", gettext_lazy("Error account and chart")),
     ("invoices", gettext_lazy("Invoices")),
     ("receipts", gettext_lazy("Receipts")),
@@ -34,11 +45,8 @@ STEPS = (
 
 
 def _allowed(request, company) -> None:
-    user = request.user
-    if not user_can_act_on(user, company):
-        raise PermissionDenied
-    if not (user.is_superuser or user.has_perm("integrations.change_integration")
-            or user.has_perm("integrations.add_integration")):
+    """Every page of the wizard: the staff member serves the company and may connect its integrations."""
+    if not user_can_connect(request.user, company):
         raise PermissionDenied
 
 
@@ -91,6 +99,8 @@ def start_view(request):
 
 
 class ConnectForm(forms.Form):
+    """The personal integration: the company's own Dinero, with its API key."""
+
     api_key = forms.CharField(label=gettext_lazy("Dinero API key"), strip=True,
                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
                               help_text=gettext_lazy("In Dinero: Settings → Integrations → API keys (“+ Ny API-nøgle”)."))
@@ -112,11 +122,15 @@ class ConnectForm(forms.Form):
 
 
 def connect_view(request, company_id: int):
+    """Visma Connect (the Connect button) or, for the company's own Dinero, the personal integration."""
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         raise Http404
     _allowed(request, company)
     integration = dinero_integration(company)
+    if request.method == "POST" and request.POST.get("method") == "visma_connect":
+        integration = visma_connect_start(company=company, actor=request.user)
+        return HttpResponseRedirect(reverse("integrations:dinero_connect", args=[integration.pk]))
     initial = {"organization_id": (integration.settings or {}).get("organization_id", "")} if integration else {}
     stored_key = (integration.credentials or {}).get("api_key") if integration else ""
     may_override = request.user.has_perm(OVERRIDE_PERMISSION)
@@ -139,9 +153,69 @@ def connect_view(request, company_id: int):
                                             "%(company)s.") % {"name": integration.remote_company.get("name", ""),
                                                                 "company": company})
             return HttpResponseRedirect(reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))
-    return _render(request, step="connect", title=_("Dinero: API key and organisation for %(company)s")
-                   % {"company": company}, form=form, company=company, stored_key=mask_secret(stored_key),
-                   identity=identity, may_override=may_override)
+    return _render(request, step="connect", title=_("Connect Dinero for %(company)s") % {"company": company},
+                   form=form, company=company, stored_key=mask_secret(stored_key), visma_connect=True,
+                   identity=identity, may_override=may_override,
+                   visma_connected=bool(integration and (integration.settings or {}).get("auth") == AUTH_VISMA_CONNECT
+                                        and (integration.credentials or {}).get("refresh_token")))
+
+
+def visma_consent_received(request, integration: Integration):
+    """After the core's callback stored the Visma Connect tokens: reconnected, or choose the organisation."""
+    outcome, requeued = dinero_after_consent(integration=integration, actor=request.user)
+    if outcome == "reconnected":
+        messages.success(request, ngettext(
+            "Dinero is connected again through Visma Connect; %(n)s waiting voucher was queued again.",
+            "Dinero is connected again through Visma Connect; %(n)s waiting vouchers were queued again.",
+            requeued) % {"n": requeued})
+        return redirect("admin:integrations_integration_change", integration.pk)
+    messages.success(request, _("Visma Connect consent received. Choose the Dinero organisation of %(company)s.")
+                     % {"company": integration.company})
+    return redirect("admin:dinero_setup_organisation", integration.pk)
+
+
+class OrganisationForm(forms.Form):
+    organization_id = forms.ChoiceField(label=gettext_lazy("Dinero organisation"), widget=forms.RadioSelect,
+                                        help_text=gettext_lazy("The organisations your Visma login reaches. Choose "
+                                                               "the one that belongs to this company."))
+    accept_other_cvr = forms.BooleanField(
+        required=False, label=gettext_lazy("The CVR differs from the company's, and this organisation is right"),
+        help_text=gettext_lazy("Only when you know why, e.g. the company's CVR in Kontera is out of date. The choice "
+                               "is recorded in the audit trail."))
+
+
+def organisation_view(request, integration_id: int):
+    """After the Visma Connect consent: which of the reachable organisations is the company's."""
+    integration = Integration.objects.filter(pk=integration_id, system="dinero").select_related("company").first()
+    if integration is None:
+        raise Http404
+    company = integration.company
+    _allowed(request, company)
+    title = _("Dinero organisation for %(company)s") % {"company": company}
+    try:
+        choices = dinero_organisations(integration=integration)
+    except SetupError as exc:
+        return _render(request, step="organisation", title=title, company=company, integration=integration,
+                       refusal=[exc.message], reconnect_url=reverse("admin:dinero_setup_connect", args=[company.pk]))
+    current = str((integration.settings or {}).get("organization_id") or "")
+    form = OrganisationForm(request.POST or None, initial={"organization_id": current})
+    form.fields["organization_id"].choices = [(c.remote_id, c.label) for c in choices]
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["accept_other_cvr"] \
+            and not request.user.has_perm(OVERRIDE_PERMISSION):
+        form.add_error("accept_other_cvr", _("Connecting to an organisation with another CVR needs the permission "
+                                             "“connect to another organisation”; ask an administrator."))
+    elif request.method == "POST" and form.is_valid():
+        try:
+            dinero_choose_organisation(integration=integration, organization_id=form.cleaned_data["organization_id"],
+                                       actor=request.user, accept_other_cvr=form.cleaned_data["accept_other_cvr"])
+        except SetupError as exc:
+            form.add_error(exc.field_name if exc.field_name in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Dinero organisation %(org)s chosen for %(company)s.")
+                             % {"org": form.cleaned_data["organization_id"], "company": company})
+            return HttpResponseRedirect(reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))
+    return _render(request, step="organisation", title=title, form=form, company=company, integration=integration,
+                   choices=choices, company_cvr=company.org_number)
 
 
 def _account_choices(plan, *, kind=None, numbers=None):

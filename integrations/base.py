@@ -185,6 +185,17 @@ class ConnectionInfo:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class RemoteOrganisation:
+    """One organisation (company) a connection reaches in the target, for staff to choose from."""
+
+    remote_id: str
+    name: str
+    organisation_number: str = ""  # as the target reports it (Dinero: the CVR in VatNumber)
+    usable: bool = True
+    problem: str = ""  # why it cannot be chosen, in plain words
+
+
 # --- a payment source (Nets Easy): what the card-payment flow reads --------------------------
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+from email.utils import parsedate_to_datetime
 
 import requests
 from django.conf import settings
@@ -62,6 +63,21 @@ class TimeoutSession(requests.Session):
 
 def make_session(timeout=None) -> requests.Session:
     return TimeoutSession(timeout=timeout)
+
+
+def retry_after_seconds(value) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def paced_bearer_request(session: requests.Session, method: str, url: str, *, system: str, token_for, rate_key: str,

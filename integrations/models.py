@@ -88,6 +88,9 @@ class OAuthState(models.Model):
                              related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    # What the token request will need from this authorisation request (the PKCE code verifier):
+    # short-lived, single-use, and encrypted like every other secret.
+    secret_params = EncryptedJSONField(_("secret parameters"))
     # A connection held back because the remote company is not the company's (organisation numbers
     # differ): the new tokens wait here, encrypted, until staff connect anyway or cancel.
     pending_credentials = EncryptedJSONField(_("held-back credentials"))

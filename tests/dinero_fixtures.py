@@ -21,6 +21,10 @@ DINERO_ORG = 123456
 DINERO_KEY = "demo-dinero-api-key"
 DINERO_NOPRO_ORG = 654321
 DINERO_NOPRO_KEY = "demo-dinero-nopro-key"
+# Visma Connect: Kontera's application and an accountant's Visma login reaching both organisations.
+VISMA_CLIENT = ("isv_kontera_test", "kontera-test-visma-secret")
+VISMA_REDIRECT = "http://testserver/integrations/dinero/callback"
+VISMA_USER = ("anne@bureau.example", "visma-pass-2026", "Anne Bogholder")
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -94,6 +98,12 @@ def dinero_sandbox(sandbox_server, settings, monkeypatch, sandbox_clock, virtual
     settings.DINERO_API_URL = f"{sandbox_server.url}/dinero"
     settings.DINERO_AUTH_URL = f"{sandbox_server.url}/dinero/dineroapi/oauth/token"
     settings.DINERO_CLIENT_ID, settings.DINERO_CLIENT_SECRET = DINERO_CLIENT
+    sandbox.visma.register_client(*VISMA_CLIENT, [VISMA_REDIRECT], name="Kontera (test)")
+    sandbox.visma.add_user(*VISMA_USER, [DINERO_ORG, DINERO_NOPRO_ORG])
+    settings.VISMA_CONNECT_AUTHORIZE_URL = f"{sandbox_server.url}/dinero/connect/authorize"
+    settings.VISMA_CONNECT_TOKEN_URL = f"{sandbox_server.url}/dinero/connect/token"
+    settings.VISMA_CONNECT_CLIENT_ID, settings.VISMA_CONNECT_CLIENT_SECRET = VISMA_CLIENT
+    settings.VISMA_CONNECT_REDIRECT_URI = VISMA_REDIRECT
     settings.KONTERA_HTTP_TIMEOUT = (2.0, 3.0)
     virtual = virtual_time  # the pacing already reads the shared clock (conftest.virtual_time)
     monkeypatch.setattr(dinero_client, "time", virtual)
@@ -123,6 +133,38 @@ def connected_dinero(dinero_sandbox, dk_company):
     from expense_documents.services.dinero_setup import dinero_setup
 
     dinero_setup(company=dk_company, api_key=DINERO_KEY, organization_id=str(DINERO_ORG), error_account=7480,
+                 import_chart=True, invoice_payment_method="63000", receipt_payment_list="Kvitteringer",
+                 actor="test")
+    dinero_sandbox.received.clear()
+    return dinero_integration(dk_company)
+
+
+def visma_consent(sandbox, integration, *, email=VISMA_USER[0]):
+    """A Dinero user approves in Visma Connect and the callback's steps run: the real authorisation
+    request (state, PKCE) and token exchange; only the browser round trip is left out (the admin tests
+    walk it through the sandbox's consent page)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from integrations import tokens
+
+    query = {k: v[0] for k, v in parse_qs(urlsplit(tokens.authorisation_url(integration=integration)).query).items()}
+    code = sandbox.visma.authorize(query["client_id"], email, scopes=query["scope"].split(),
+                                   redirect_uri=query["redirect_uri"], code_challenge=query["code_challenge"])
+    consent = tokens.consume_state(state=query["state"], user=None, user_can_act_on=lambda user, company: True,
+                                   system="dinero")
+    return tokens.exchange_code(integration=integration, code=code, code_verifier=consent.code_verifier)
+
+
+@pytest.fixture
+def visma_dinero(dinero_sandbox, dk_company):
+    """The demo organisation connected through Visma Connect and set up with the same service as the
+    wizard and ``dinero_setup`` (without an API key)."""
+    from expense_documents.services.common import dinero_integration
+    from expense_documents.services.dinero_connection import visma_connect_start
+    from expense_documents.services.dinero_setup import dinero_setup
+
+    visma_consent(dinero_sandbox, visma_connect_start(company=dk_company, actor="test"))
+    dinero_setup(company=dk_company, api_key=None, organization_id=str(DINERO_ORG), error_account=7480,
                  import_chart=True, invoice_payment_method="63000", receipt_payment_list="Kvitteringer",
                  actor="test")
     dinero_sandbox.received.clear()
@@ -189,4 +231,9 @@ __all__ = [
     "dk_company",
     "expense",
     "sync_and_send",
+    "VISMA_CLIENT",
+    "VISMA_REDIRECT",
+    "VISMA_USER",
+    "visma_consent",
+    "visma_dinero",
 ]

@@ -249,7 +249,7 @@ class OAuthStateAdmin(SuperusersOnly, ReadOnlyAdminMixin, CompanyScopedAdmin):
     company_field = "integration__company"
     list_display = ("integration", "user", "created_at", "used_at")
     list_filter = ("integration__system",)
-    exclude = ("state",)  # the value itself is a short-lived secret
+    exclude = ("state", "secret_params")  # short-lived secrets
 
 
 @admin.register(RateLimitSlot)

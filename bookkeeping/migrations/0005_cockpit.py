@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('bookkeeping', '0004_expense_documents_moved'),
-        ('integrations', '0004_cockpit'),
+        ('integrations', '0005_cockpit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from integrations.models import Integration
+from integrations.models import Integration, OAuthState
 
 
 def secrets_rotate() -> dict[str, int]:
@@ -21,4 +21,8 @@ def secrets_rotate() -> dict[str, int]:
                 continue
             integration.save(update_fields=["credentials"])
             re_encrypted += 1
+        # Authorisation requests still open carry a PKCE verifier; re-encrypt them too (one no key
+        # opens is written back unchanged, see EncryptedJSONField).
+        for state in OAuthState.objects.select_for_update().filter(used_at__isnull=True).order_by("pk"):
+            state.save(update_fields=["secret_params"])
     return {"re_encrypted": re_encrypted, "unreadable": unreadable}

@@ -1,5 +1,8 @@
-"""Setup: the guide's wizard (requirements, key and firma-ID, accounts, payment methods); ``dinero_setup``
-is the command's one-call twin. Validates what staff typed at once, never inside a transaction."""
+"""Setup: the guide's wizard (requirements, the connection, accounts, payment methods); ``dinero_setup``
+is the command's one-call twin. Validates what staff typed at once, never inside a transaction.
+
+The connection is Visma Connect for a bureau's client companies (``dinero_connection``), or the API
+key of Dinero's personal integration for a company's own Dinero (``dinero_connect`` here)."""
 
 from __future__ import annotations
 
@@ -25,20 +28,14 @@ from wording import Msg
 
 from ..models import ExpenseDocument
 from .common import (
+    AUTH_API_KEY,
     SYSTEM,
+    SetupError,
     dinero_integration,
     rules_text,
 )
+from .dinero_connection import dinero_choose_organisation, has_visma_consent
 from .sync import _enqueue
-
-
-class SetupError(Exception):
-    def __init__(self, message: str, *, field_name: str = "", link: str = "", identity=None):
-        super().__init__(message)
-        self.message = message
-        self.field_name = field_name
-        self.link = link
-        self.identity = identity  # an IdentityCheck when the organisation is not the company's
 
 
 def dinero_requirements(*, company) -> list[str]:
@@ -53,8 +50,8 @@ def dinero_requirements(*, company) -> list[str]:
 
 def _transient(company, api_key: str, organization_id: str, settings_: dict | None = None) -> Integration:
     connector = registry.connector_class(SYSTEM)
-    merged = connector.validate_settings({**(settings_ or {}), "organization_id": str(organization_id).strip()},
-                                         company=company)
+    merged = connector.validate_settings({**(settings_ or {}), "organization_id": str(organization_id).strip(),
+                                          "auth": AUTH_API_KEY}, company=company)
     return Integration(company=company, system=SYSTEM, settings=merged, credentials={"api_key": api_key.strip()})
 
 
@@ -78,7 +75,8 @@ def dinero_probe(*, company, api_key: str, organization_id: str, settings_: dict
 
 def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor = None,
                    connect_anyway: str = "") -> Integration:
-    """Wizard step: key and organisation validated; stored (the key encrypted) with the master data.
+    """Wizard step for the company's own personal integration: key and organisation validated; stored
+    (the key encrypted) with the master data. Replaces a Visma Connect consent's tokens.
 
     An empty key keeps the stored one. The organisation's CVR must be the company's; otherwise it is
     refused with both names and numbers — unless ``connect_anyway`` gives staff's reason (audited).
@@ -110,8 +108,9 @@ def dinero_connect(*, company, api_key: str, organization_id: str, actor: Actor 
         summary = master_data_store(integration=integration, data=data)
         identity_record(integration=integration, check=check, actor=actor, note=note if check.refused else "")
         audit_record(action="dinero:connected", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
-                     message=Msg("API key %(key)s and organisation %(org)s (%(name)s) accepted by Dinero; %(n)s "
-                               "accounts and %(vat)s VAT types read.", key=mask_secret(api_key.strip()), org=organization_id, name=info.company_name, n=summary.accounts, vat=summary.vat_codes))
+                     message=Msg("Personal integration: API key %(key)s and organisation %(org)s (%(name)s) accepted by "
+                                 "Dinero; %(n)s accounts and %(vat)s VAT types read.", key=mask_secret(api_key.strip()),
+                                 org=organization_id, name=info.company_name, n=summary.accounts, vat=summary.vat_codes))
     return integration
 
 
@@ -233,8 +232,11 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
         ("invoice_counter_account", Msg("the counter account for invoices")),
         ("receipt_payment_list", Msg("the payment-method list for receipts")),
     ) if not conf.get(key)]
-    if missing or not (integration.credentials or {}).get("api_key"):
-        raise SetupError(Msg("Not finished yet: choose %(missing)s.", missing=", ".join(missing) or Msg("the API key")))
+    credentials = integration.credentials or {}
+    connected = credentials.get("api_key") or credentials.get("refresh_token") or credentials.get("access_token")
+    if missing or not connected or not conf.get("organization_id"):
+        raise SetupError(Msg("Not finished yet: choose %(missing)s.",
+                             missing=Msg.join(", ", missing) if missing else Msg("the Dinero connection and organisation")))
     _check_choices(integration, {k: conf[k] for k in ("error_account", "invoice_counter_account",
                                                       "receipt_payment_list")})
     integration_reconnected(integration=integration, actor=actor)
@@ -247,17 +249,31 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
     return integration
 
 
-def dinero_setup(*, company, api_key: str, organization_id: str, error_account, import_chart: bool,
+def dinero_setup(*, company, api_key: str | None, organization_id: str, error_account, import_chart: bool,
                  invoice_payment_method, receipt_payment_list, book_vouchers: bool = True,
-                 rate_limit_per_minute: int | None = None, actor: Actor = None, connect_anyway: str = "") -> dict:
-    """The whole wizard in one call (``manage.py dinero_setup``)."""
+                 rate_limit_per_minute: int | None = None, accept_other_cvr: bool = False,
+                 actor: Actor = None, connect_anyway: str = "") -> dict:
+    """The whole wizard in one call (``manage.py dinero_setup``). Without ``api_key`` the organisation
+    is chosen from those a Visma Connect consent reaches (``dinero_connect`` prints its URL); with
+    it, the company's own personal integration is used. ``connect_anyway`` (a note) accepts an
+    organisation whose CVR is not the company's."""
     problems = dinero_requirements(company=company)
     if problems:
         raise SetupError(" ".join(problems), field_name="receipt_payment_list")
     payment_list = resolve_payment_list(company, receipt_payment_list)
     counter = resolve_counter_account(company, invoice_payment_method)
-    integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor,
-                                 connect_anyway=connect_anyway)
+    if api_key:
+        integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor,
+                                     connect_anyway=connect_anyway)
+    else:
+        integration = dinero_integration(company)
+        if not has_visma_consent(integration):
+            raise SetupError(Msg("%(company)s has no Visma Connect consent yet: run dinero_connect %(slug)s, open the "
+                                 "URL and approve in Visma Connect, then run this again. (--api-key is only for a "
+                                 "company's own Dinero: the personal integration.)", company=company, slug=company.slug),
+                             field_name="api_key")
+        integration = dinero_choose_organisation(integration=integration, organization_id=organization_id,
+                                                 actor=actor, accept_other_cvr=accept_other_cvr or bool(connect_anyway))
     choices = {"error_account": error_account, "import_chart": bool(import_chart),
                "invoice_counter_account": counter, "receipt_payment_list": payment_list.pk,
                "book_vouchers": bool(book_vouchers)}
@@ -272,7 +288,8 @@ def dinero_setup(*, company, api_key: str, organization_id: str, error_account, 
         "status": integration.status,
         "organization_id": integration.settings["organization_id"],
         "organisation": (plan.company_info or {}).get("name", ""),
-        "api_key": mask_secret(api_key.strip()),
+        "connection": "personal integration (API key)" if api_key else "Visma Connect",
+        "api_key": mask_secret(api_key.strip()) if api_key else "",
         "error_account": integration.settings["error_account"],
         "import_chart": integration.settings["import_chart"],
         "invoice_counter_account": counter,

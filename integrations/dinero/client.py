@@ -1,11 +1,18 @@
 """Thin Dinero REST wrapper: JSON in, JSON out; errors become typed exceptions.
 
-Authentication is Dinero's "personal integration" password grant (§1.1): Kontera's client id and
-secret in a Basic header, the organisation's API key as both username and password. The token lives
-one hour and comes without a refresh token, so the grant is simply run again when the cached token
-nears expiry. Two workers may both run it at the same moment; that is harmless (each gets a valid
-token), so unlike Fortnox's single-use refresh tokens no lock is held across the HTTP call: the new
-token is stored afterwards in a short transaction, merged into the encrypted credentials.
+Two ways to sign in (developer.dinero.dk/documentation/personal-integration and /authorization):
+
+* **Visma Connect** (``auth: visma_connect``), how a product serving many client companies must
+  connect: an OAuth2 consent given by a Dinero user, whose tokens reach every organisation that user
+  can access. Tokens come from ``integrations.tokens`` (single-flight refresh of rotating refresh
+  tokens, as for Fortnox); the organisation is chosen after the consent.
+* **Personal integration** (``auth: api_key``), for a company connecting its own Dinero only (Dinero:
+  "not public and only for your own use"): the password grant (§1.1) with Kontera's personal client
+  id and secret in a Basic header and the organisation's API key as both username and password. The
+  token lives one hour and comes without a refresh token, so the grant is simply run again when the
+  cached token nears expiry. Two workers may both run it at the same moment; that is harmless (each
+  gets a valid token), so no lock is held across the HTTP call: the new token is stored afterwards in
+  a short transaction, merged into the encrypted credentials.
 
 Every API request takes a slot from the shared per-organisation pacing (``rate_limit_per_minute``
 per 60 s, 100 by default) and is retried after a 429 once every worker has paused for the window.
@@ -16,17 +23,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from email.utils import parsedate_to_datetime
 
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from wording import Msg
 
-from .. import ratelimit
+from .. import ratelimit, tokens
 from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError, StaleVersionError
-from ..http import make_session, paced_bearer_request, redact
+from ..http import make_session, paced_bearer_request, redact, retry_after_seconds
 from . import mapping
 
 logger = logging.getLogger("kontera.dinero")
@@ -52,19 +59,18 @@ class FileNotReady(RemoteValidationError):
     file to be accessible" (api.dinero.dk/v1/docs, Files). Nothing was created; try again shortly."""
 
 
-def retry_after_seconds(value) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+AUTH_VISMA_CONNECT = "visma_connect"
+AUTH_API_KEY = "api_key"
+AUTH_MODES = (AUTH_VISMA_CONNECT, AUTH_API_KEY)
+
+
+def auth_mode(integration) -> str:
+    """How a Dinero integration signs in: Visma Connect, or the company's own API key."""
+    mode = (integration.settings or {}).get("auth")
+    if mode in AUTH_MODES:
+        return mode
+    # Integrations set up before Visma Connect existed keep their API key.
+    return AUTH_API_KEY if (integration.credentials or {}).get("api_key") else AUTH_VISMA_CONNECT
 
 
 def pro_required_message(organization_id, code: str = "") -> str:
@@ -73,7 +79,10 @@ def pro_required_message(organization_id, code: str = "") -> str:
              "in Dinero, then try again.", org=organization_id, code=f" (code {code})" if code else "")
 
 
-def wrong_organisation_message(organization_id) -> str:
+def wrong_organisation_message(organization_id, mode: str = AUTH_API_KEY) -> str:
+    if mode == AUTH_VISMA_CONNECT:
+        return Msg("Organisation %(org)s is not among the Dinero organisations the consenting Visma login can reach. "
+                 "Choose one of them, or connect again with a login that has access to it.", org=organization_id)
     return Msg("The organisation id %(org)s does not belong to this API key. Check the firma-ID: it is shown "
              "bottom left in Dinero and follows app.dinero.dk/ in the address.", org=organization_id)
 
@@ -83,7 +92,11 @@ def wrong_key_message() -> str:
              "in Dinero (Settings → Integrations → API keys) and enter it again.")
 
 
-def key_no_longer_works_message() -> str:
+def key_no_longer_works_message(mode: str = AUTH_API_KEY) -> str:
+    if mode == AUTH_VISMA_CONNECT:
+        return Msg("Dinero no longer accepts our Visma Connect authorisation (the consent was withdrawn or expired). "
+                 "Connect Dinero again: open the integration and press Connect Dinero; waiting vouchers then go "
+                 "out by themselves.")
     return Msg("Dinero no longer accepts our access: the API key no longer works (it was deleted or replaced "
              "in Dinero). Enter a new API key in the Dinero setup.")
 
@@ -107,10 +120,15 @@ class DineroClient:
         return ratelimit.Pace(limit=max(1, min(limit or DEFAULT_RATE_LIMIT, DEFAULT_RATE_LIMIT)), window=WINDOW)
 
     @property
+    def auth(self) -> str:
+        return auth_mode(self.integration)
+
+    @property
     def rate_key(self) -> str:
         # Dinero counts per organisation and client id, so every worker of every company using the
         # same organisation shares one pace.
-        return f"dinero:{settings.DINERO_CLIENT_ID}:{self.organization_id or 'unknown'}"
+        client_id = settings.VISMA_CONNECT_CLIENT_ID if self.auth == AUTH_VISMA_CONNECT else settings.DINERO_CLIENT_ID
+        return f"dinero:{client_id}:{self.organization_id or 'unknown'}"
 
     # --- token ----------------------------------------------------------------------------------
 
@@ -120,6 +138,8 @@ class DineroClient:
         return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
     def access_token(self, *, refused: str | None = None) -> str:
+        if self.auth == AUTH_VISMA_CONNECT:
+            return tokens.access_token(integration=self.integration, stale_access_token=refused)
         credentials = self.integration.credentials or {}
         token = credentials.get("access_token")
         fresh = float(credentials.get("expires_at") or 0) - EARLY_RENEWAL > time.time()
@@ -210,13 +230,13 @@ class DineroClient:
         code, message, errors = mapping.error_body(body)
         org = self.organization_id
         if status == 401:
-            raise AuthError(key_no_longer_works_message(), code=code, http_status=401)
+            raise AuthError(key_no_longer_works_message(self.auth), code=code, http_status=401)
         if status == 403:
             if code in PRO_CODES:
                 raise AuthError(pro_required_message(org, code), code=code, http_status=403)
             if code == FOREIGN_ORGANISATION_CODE:
-                raise AuthError(wrong_organisation_message(org), code=code, http_status=403)
-            raise AuthError(Msg("Dinero refused access to organisation %(org)s: %(message)s", org=org, message=message or Msg("forbidden")), code=code, http_status=403)
+                raise AuthError(wrong_organisation_message(org, self.auth), code=code, http_status=403)
+            raise AuthError(Msg("Dinero refused access to organisation %(org)s: %(message)s", org=org, message=message or _("forbidden")), code=code, http_status=403)
         if status == 400 and code == STALE_TIMESTAMP_CODE:
             raise StaleVersionError(Msg("The voucher changed in Dinero since we read it (outdated Timestamp)."),
                                     code=code, http_status=400)

@@ -29,6 +29,7 @@ from ..base import (
     AuthError,
     ConnectionInfo,
     MasterData,
+    RemoteOrganisation,
     RemoteValidationError,
     RemoteVoucher,
     RetryableError,
@@ -37,6 +38,7 @@ from ..base import (
 )
 from . import mapping
 from .client import (
+    AUTH_MODES,
     DEFAULT_RATE_LIMIT,
     DineroClient,
     FileNotReady,
@@ -94,6 +96,9 @@ class DineroConnector:
             raise ValidationError(Msg("organization_id (Dinero's firma-ID) is required and must be a number; "
                                     "use the Dinero setup wizard."))
         cleaned["organization_id"] = organization_id
+        if cleaned.get("auth") not in (None, *AUTH_MODES):
+            raise ValidationError(Msg("auth must be visma_connect (Visma Connect) or api_key (the company's own "
+                                    "personal integration)."))
         cleaned["book_vouchers"] = _bool(cleaned["book_vouchers"], "book_vouchers")
         cleaned["import_chart"] = _bool(cleaned["import_chart"], "import_chart")
         rate = mapping.as_int(cleaned.get("rate_limit_per_minute"))
@@ -123,21 +128,37 @@ class DineroConnector:
         organisation-scoped read (Dinero refuses it with 403 when Pro is missing)."""
         organization_id = self.client.organization_id
         self.client.access_token()
-        # VatNumber: the organisation's CVR, compared with the company's before connecting. Its name on
-        # the organisation is ASSUMED (as on contacts); when Dinero leaves it out, staff are asked to check.
+        # VatNumber: the organisation's CVR (HexioDK/Hexio.DineroClient, Models/OrganizationReadModel.cs), compared
+        # with the company's before connecting; when Dinero leaves it out, staff are asked to check the name.
         organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro,VatNumber") or []
         match = next((o for o in organisations if str(o.get("Id")) == organization_id), None)
         if match is None:
             reachable = ", ".join(f"{o.get('Name')} ({o.get('Id')})" for o in organisations)
-            message = wrong_organisation_message(organization_id)
+            message = wrong_organisation_message(organization_id, self.client.auth)
             if reachable:
-                message += " " + Msg("This API key belongs to: %(orgs)s.", orgs=reachable)
+                message += " " + Msg("It reaches: %(orgs)s.", orgs=reachable)
             raise AuthError(message, code="41")
         if match.get("IsPro") is False:
             raise AuthError(pro_required_message(organization_id), code="90")
         self.client.get("accounts/deposit", fields="AccountNumber,Name")
         return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id,
                               organisation_number=str(match.get("VatNumber") or ""))
+
+    def organisations(self) -> tuple[RemoteOrganisation, ...]:
+        """The organisations this connection reaches (with Visma Connect: every one the consenting user
+        can access), for staff to choose from. ``VatNumber`` is the CVR (HexioDK/Hexio.DineroClient,
+        Models/OrganizationReadModel.cs: Id, Name, IsPro, Email, VatNumber); asked for by name because
+        a list returns only its default fields otherwise (§11)."""
+        found = []
+        for item in self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro,VatNumber") or []:
+            if item.get("Id") is None:
+                continue
+            remote_id = str(item.get("Id"))
+            pro = item.get("IsPro") is not False
+            found.append(RemoteOrganisation(remote_id=remote_id, name=str(item.get("Name") or ""),
+                                            organisation_number=str(item.get("VatNumber") or "").strip(),
+                                            usable=pro, problem="" if pro else pro_required_message(remote_id)))
+        return tuple(found)
 
     def import_master_data(self, *, progress=None) -> MasterData:
         def step(message):

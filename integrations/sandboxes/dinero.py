@@ -5,10 +5,17 @@ a plain Werkzeug WSGI app, never friendlier than Dinero: everything the referenc
 is refused here with the real status codes and body shapes. Where the reference marks a detail
 UNVERIFIED, the choice made is a module constant below, with the reason in a comment.
 
-Two URL roots are served by the same app:
+Three URL roots are served by the same app:
 
-* the token endpoint ``/dineroapi/oauth/token`` (``https://authz.dinero.dk`` in production);
+* the personal-integration token endpoint ``/dineroapi/oauth/token`` (``https://authz.dinero.dk``);
+* Visma Connect, how public integrations sign in: ``/connect/authorize`` and ``/connect/token``
+  (``https://connect.visma.com``), emulated in ``visma_connect.py``;
 * the API ``/v1/{org}/…``, ``/v1.1/…``, ``/v1.2/…`` (``https://api.dinero.dk`` in production).
+
+A personal-integration token reaches the one organisation whose API key was used; a Visma Connect
+token belongs to a user and reaches every organisation that user has access to ("Authorization
+belongs to the user and can be used across organizations", peterbb148/dinero-cli
+docs/authentication.md).
 
 Tests run it in-process with ``ServerThread(DineroSandbox()).start()``; the run command mounts it
 under a prefix such as ``/dinero``.
@@ -35,6 +42,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from integrations.sandboxes.base import FaultInjector, LoggedRequest, SandboxClock, apply_fault_before, drop_connection
+from integrations.sandboxes.visma_connect import VismaConnect
 
 # --------------------------------------------------------------------------------------------------
 # Choices for behaviour the reference marks UNVERIFIED (or does not describe). Tests import these.
@@ -63,6 +71,9 @@ UNAUTHORIZED_MESSAGE = "Unauthorized"
 FOREIGN_ORG_STATUS = 403
 FOREIGN_ORG_CODE = 41
 FOREIGN_ORG_MESSAGE = "The user has insufficient permissions to perform the request on the given resource."
+# A Visma Connect token without dineropublicapi:write may only read; without :read not even that. The
+# refusal is not documented: 403 with the same body as a foreign organisation (stricter than ignoring).
+INSUFFICIENT_SCOPE_STATUS = 403
 # §1.4: the official pages disagree (48 in API-DOCS, 90 in DEV-ERR); default 90, per organisation 48.
 DEFAULT_PRO_ERROR_CODE = 90
 PRO_ERROR_MESSAGE = "The organization does not have an active Dinero Pro subscription."
@@ -165,6 +176,13 @@ METHOD_NOT_ALLOWED_CODE = 40
 KNOWN_CURRENCIES = frozenset(
     {"DKK", "EUR", "USD", "SEK", "NOK", "GBP", "CHF", "PLN", "ISK", "CAD", "AUD", "JPY", "CNY"}
 )
+
+# The demo: a Visma Connect application (client ids start with isv_, developer.dinero.dk FAQ) and one
+# accountant's Visma login that reaches both demo organisations.
+DEMO_VISMA_CLIENT_ID = "isv_kontera_demo"
+DEMO_VISMA_CLIENT_SECRET = "kontera-demo-visma-secret"
+DEMO_VISMA_REDIRECT_URI = "http://127.0.0.1:8000/integrations/dinero/callback"
+DEMO_VISMA_USER = ("lars@kontera.example", "demo-visma-2026", "Lars Nielsen")
 
 DANISH_TZ = ZoneInfo("Europe/Copenhagen")
 _TWO_PLACES = Decimal("0.01")
@@ -580,6 +598,8 @@ class _Token:
     client_id: str
     org_id: int
     expires_at: float
+    email: str = ""  # set for a Visma Connect token: the user whose organisations it reaches
+    scopes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -680,6 +700,7 @@ class DineroSandbox:
         self.token_requests_per_minute: int | None = None
         self.token_retry_after: int | None = TOKEN_RETRY_AFTER_SECONDS
         self._token_window: dict[str, list[float]] = {}
+        self.visma = VismaConnect(self.clock, self._lock)
 
     # ---- setup API -------------------------------------------------------------------------------
 
@@ -839,6 +860,7 @@ class DineroSandbox:
             self.log.clear()
             self.faults.clear()
             self.clock.reset()
+            self.visma.reset()
 
     def dump_state(self) -> dict:
         with self._lock:
@@ -847,6 +869,7 @@ class DineroSandbox:
                 "organizations": [o.to_dict() for o in self._organizations.values()],
                 "tokens": [t.__dict__.copy() for t in self._tokens.values()],
                 "rowversion": self._rowversion,
+                "visma_connect": self.visma.dump_state(),
             }
 
     def load_state(self, state: dict) -> None:
@@ -859,25 +882,37 @@ class DineroSandbox:
             self._tokens = {t["token"]: _Token(**t) for t in state.get("tokens", [])}
             self._rate_windows.clear()
             self._rowversion = int(state.get("rowversion", self._rowversion))
+            self.visma.load_state(state.get("visma_connect") or {})
 
-    def seed_demo(self) -> dict:
-        """A client and two organisations for the run command (idempotent)."""
+    def seed_demo(self, redirect_uri: str = DEMO_VISMA_REDIRECT_URI) -> dict:
+        """A personal-integration client, a Visma Connect application, one accountant's Visma login and
+        two organisations for the run command (idempotent; ``redirect_uri`` is added to the app's)."""
         demo = {
             "client_id": "kontera-demo",
             "client_secret": "kontera-demo-secret",
+            "visma_client_id": DEMO_VISMA_CLIENT_ID,
+            "visma_client_secret": DEMO_VISMA_CLIENT_SECRET,
+            "visma_user": DEMO_VISMA_USER,
             "organizations": [
                 {"id": 123456, "name": "Demo ApS", "api_key": "demo-dinero-api-key", "is_pro": True,
-                 "vat_number": "DK12345678"},
+                 "vat_number": "12345678"},
                 {"id": 654321, "name": "Uden Pro ApS", "api_key": "demo-dinero-nopro-key", "is_pro": False,
-                 "vat_number": "DK87654321"},
+                 "vat_number": "87654321"},
             ],
         }
         with self._lock:
             self.register_client(demo["client_id"], demo["client_secret"])
             for spec in demo["organizations"]:
                 if spec["id"] not in self._organizations:
-                    self.add_organization(spec["id"], spec["name"], spec["api_key"], is_pro=spec["is_pro"],
-                                          vat_number=spec["vat_number"])
+                    org = self.add_organization(spec["id"], spec["name"], spec["api_key"], is_pro=spec["is_pro"])
+                    org.vat_number = spec["vat_number"]
+            if DEMO_VISMA_CLIENT_ID not in self.visma.clients:
+                self.visma.register_client(DEMO_VISMA_CLIENT_ID, DEMO_VISMA_CLIENT_SECRET, [redirect_uri],
+                                           name="Kontera (demo)")
+            self.visma.add_redirect_uri(DEMO_VISMA_CLIENT_ID, redirect_uri)
+            email, password, name = DEMO_VISMA_USER
+            if email not in self.visma.users:
+                self.visma.add_user(email, password, name, [spec["id"] for spec in demo["organizations"]])
             org = self._organizations[123456]
             if not org.contacts:
                 self.add_contact(
@@ -915,6 +950,9 @@ class DineroSandbox:
         # Paths are matched in lower case (ASP.NET routing is case-insensitive).
         rules = [
             ("/dineroapi/oauth/token", "token", "POST"),
+            ("/connect/authorize", "visma_authorize", "GET"),
+            ("/connect/authorize", "visma_authorize", "POST"),
+            ("/connect/token", "visma_token", "POST"),
             ("/v1/organizations", "organizations", "GET"),
             ("/v1/<int:org_id>/accounts/entry", "accounts_entry", "GET"),
             ("/v1/<int:org_id>/accounts/purchase", "accounts_purchase", "GET"),
@@ -966,13 +1004,20 @@ class DineroSandbox:
         try:
             if endpoint == "token":
                 return self._token(request)
+            if endpoint == "visma_authorize":
+                return self.visma.authorize_page(request)
+            if endpoint == "visma_token":
+                return self.visma.token(request)
             token = self._authenticate(request)
-            limited = self._count_request(token)
+            # Counted per organisation and client (§10): a personal token's own organisation, a
+            # Visma Connect token's organisation in the path (its organisation list is not counted).
+            counted = token.org_id if not token.email else values.get("org_id")
+            limited = self._count_request(token, counted) if counted is not None else None
             if limited is not None:
                 return limited
             if endpoint == "organizations":
                 return self._organizations_list(token, args)
-            org = self._authorize_org(token, values.pop("org_id"))
+            org = self._authorize_org(token, values.pop("org_id"), write=request.method != "GET")
             handler = getattr(self, f"_ep_{endpoint}")
             return handler(request, org, args, **values)
         except ApiError as exc:
@@ -1036,16 +1081,21 @@ class DineroSandbox:
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
+        if token is None and scheme.lower() == "bearer":
+            access = self.visma.bearer(value.strip())
+            if access is not None:
+                token = _Token(access.token, access.client_id, 0, access.expires_at, email=access.email,
+                               scopes=tuple(access.scopes))
         if token is None or self.clock.now() >= token.expires_at:
             raise ApiError(
                 401, UNAUTHORIZED_CODE, UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": "Bearer"}
             )
         return token
 
-    def _count_request(self, token: _Token) -> Response | None:
-        org = self._organizations.get(token.org_id)
+    def _count_request(self, token: _Token, org_id: int) -> Response | None:
+        org = self._organizations.get(org_id)
         limit = org.rate_limit if org else DEFAULT_RATE_LIMIT
-        key = (token.client_id, token.org_id)
+        key = (token.client_id, org_id)
         now = self.clock.now()
         window = self._rate_windows.get(key)
         if window is None or now >= window[0] + RATE_WINDOW_SECONDS:
@@ -1056,9 +1106,14 @@ class DineroSandbox:
             return Response(RATE_LIMIT_TEXT.format(limit=limit), status=429, content_type="text/plain")
         return None
 
-    def _authorize_org(self, token: _Token, org_id: int) -> Organization:
+    def _authorize_org(self, token: _Token, org_id: int, *, write: bool = False) -> Organization:
         org = self._organizations.get(org_id)
-        if org_id != token.org_id or org is None:
+        if token.email:
+            if org is None or org_id not in self.visma.organizations_of(token.email):
+                raise ApiError(FOREIGN_ORG_STATUS, FOREIGN_ORG_CODE, FOREIGN_ORG_MESSAGE)
+            if ("dineropublicapi:write" if write else "dineropublicapi:read") not in token.scopes:
+                raise ApiError(INSUFFICIENT_SCOPE_STATUS, FOREIGN_ORG_CODE, FOREIGN_ORG_MESSAGE)
+        elif org_id != token.org_id or org is None:
             raise ApiError(FOREIGN_ORG_STATUS, FOREIGN_ORG_CODE, FOREIGN_ORG_MESSAGE)
         if not org.is_pro:
             raise ApiError(403, org.pro_error_code, PRO_ERROR_MESSAGE)
@@ -1101,19 +1156,25 @@ class DineroSandbox:
     # ---- organisations, accounts, VAT ------------------------------------------------------------
 
     def _organizations_list(self, token: _Token, args: dict) -> Response:
-        org = self._organizations.get(token.org_id)
-        if org is None:
-            raise ApiError(FOREIGN_ORG_STATUS, FOREIGN_ORG_CODE, FOREIGN_ORG_MESSAGE)
-        if ORGANIZATIONS_LIST_REQUIRES_PRO and not org.is_pro:
-            raise ApiError(403, org.pro_error_code, PRO_ERROR_MESSAGE)
-        item = {
-            "Id": org.id,
-            "Name": org.name,
-            "IsPro": org.is_pro,
-            "Email": org.email,
-            "VatNumber": org.vat_number,
-        }
-        return _json_response([_select_fields(item, _fields_param(args, ORGANIZATION_DEFAULT_FIELDS))])
+        if token.email:
+            # A user's token lists every organisation the user can reach (CLI docs/authentication.md).
+            orgs = [self._organizations[o] for o in self.visma.organizations_of(token.email)
+                    if o in self._organizations]
+        else:
+            org = self._organizations.get(token.org_id)
+            if org is None:
+                raise ApiError(FOREIGN_ORG_STATUS, FOREIGN_ORG_CODE, FOREIGN_ORG_MESSAGE)
+            if ORGANIZATIONS_LIST_REQUIRES_PRO and not org.is_pro:
+                raise ApiError(403, org.pro_error_code, PRO_ERROR_MESSAGE)
+            orgs = [org]
+        # The read model (HexioDK/Hexio.DineroClient Models/OrganizationReadModel.cs): Id, Name, IsPro,
+        # Email, VatNumber (the CVR); only the default fields without fields= (§11).
+        wanted = _fields_param(args, ORGANIZATION_DEFAULT_FIELDS)
+        return _json_response([
+            _select_fields({"Id": o.id, "Name": o.name, "IsPro": o.is_pro, "Email": o.email, "VatNumber": o.vat_number},
+                           wanted)
+            for o in orgs
+        ])
 
     def _ep_accounts_entry(self, request: Request, org: Organization, args: dict) -> Response:
         accounts = sorted(org.accounts.values(), key=lambda a: a["AccountNumber"])

@@ -12,6 +12,7 @@ from expense_documents.models import ExpenseDocument, WorkflowAction, WorkflowRu
 from expense_documents.services.sync import expense_document_sync, workflow_rule_delete, workflow_rule_save
 from expense_documents.services.voucher_content import allocate
 from expense_documents.tasks import sync_documents
+from tests import factories
 from tests.dinero_fixtures import DINERO_ORG, expense, sync_and_send
 
 
@@ -190,12 +191,34 @@ def test_without_a_dinero_integration_documents_wait_for_the_setup(dk_company):
     assert document.needs_sync and document.voucher is None
 
 
-def test_demo_connects_the_sandbox_organisation(dinero_sandbox, dk_company):
-    result = demo_expenses(dk_company)
-    assert result["dinero"] == "connected to the sandbox organisation 123456"
+def test_demo_connects_the_sandbox_organisation_through_visma_connect(dinero_sandbox, dk_company, settings):
+    """As `manage.py run` configures it: the sandbox's demo Visma Connect application; the demo's Danish
+    staff member logs in to the sandbox's Visma Connect and accepts, over HTTP."""
+    from demo.services import _grant_staff_permissions
     from expense_documents.services.common import dinero_integration
+    from integrations.sandboxes.dinero import (
+        DEMO_VISMA_CLIENT_ID,
+        DEMO_VISMA_CLIENT_SECRET,
+        DEMO_VISMA_REDIRECT_URI,
+        DEMO_VISMA_USER,
+    )
 
-    assert dinero_integration(dk_company).status == "active"
+    settings.VISMA_CONNECT_CLIENT_ID, settings.VISMA_CONNECT_CLIENT_SECRET = DEMO_VISMA_CLIENT_ID, DEMO_VISMA_CLIENT_SECRET
+    settings.VISMA_CONNECT_REDIRECT_URI = DEMO_VISMA_REDIRECT_URI
+    assert demo_expenses(dk_company)["dinero"].startswith("not connected: no staff member serves")
+    lars = factories.UserFactory(username="lars")
+    _grant_staff_permissions(lars)
+    dk_company.members.add(lars)
+
+    result = demo_expenses(dk_company)
+    assert result["dinero"] == "connected to the sandbox organisation 123456 through Visma Connect"
+    integration = dinero_integration(dk_company)
+    assert integration.status == "active" and integration.settings["auth"] == "visma_connect"
+    assert integration.credentials["refresh_token"] and "api_key" not in integration.credentials
+    assert any(r.method == "POST" and r.path == "/connect/authorize" for r in dinero_sandbox.received.requests)
+    assert [g.email for g in dinero_sandbox.visma.grants.values()] == [DEMO_VISMA_USER[0]]
+    again = demo_expenses(dk_company)  # idempotent: connected once
+    assert "dinero" not in again and len(dinero_sandbox.visma.grants) == 1
 
 
 def test_demo_expenses_are_idempotent_and_sync(connected_dinero, dinero_sandbox):

@@ -41,7 +41,8 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
         try:
             requests.get(url, headers={"Host": HOST}, timeout=1, allow_redirects=False)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # not listening yet, or listening but its first answer slower than a second on a busy machine
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer")
 

@@ -22,7 +22,8 @@ def test_every_start_gets_the_addresses_of_its_own_ports():
     env = run.port_env(8600, 8601)
     assert env["FORTNOX_REDIRECT_URI"] == "http://127.0.0.1:8600/integrations/fortnox/callback"
     assert env["FORTNOX_API_URL"] == "http://127.0.0.1:8601/fortnox/3"
-    assert all("8601" in value for key, value in env.items() if key != "FORTNOX_REDIRECT_URI")
+    assert env["VISMA_CONNECT_REDIRECT_URI"] == "http://127.0.0.1:8600/integrations/dinero/callback"
+    assert all("8601" in value for key, value in env.items() if not key.endswith("_REDIRECT_URI"))
     assert set(env) == PORT_KEYS
 
 

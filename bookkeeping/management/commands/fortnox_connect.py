@@ -1,3 +1,5 @@
+from django.core.management.base import CommandError
+
 from bookkeeping.management.base import KonteraCommand
 from integrations import tokens
 from integrations.models import Integration
@@ -13,7 +15,10 @@ class Command(KonteraCommand):
     def run(self, **options):
         company = self.company(options["company"])
         integration, created = Integration.objects.get_or_create(company=company, system="fortnox")
-        url = tokens.fortnox_authorisation_url(integration=integration, user=None)
+        try:
+            url = tokens.fortnox_authorisation_url(integration=integration, user=None)
+        except tokens.NotConfigured as exc:
+            raise CommandError(str(exc)) from None
         return {"integration": integration.pk, "authorisation_url": url, "valid_minutes": 10}
 
     def render(self, result):

@@ -34,7 +34,10 @@ ENV_HEADER = "# Written by `manage.py run` for local use"
 # Where the sandboxes and the web server listen: given to every process at start, never kept in .env,
 # so `run --port/--sandbox-port` with other ports than last time just works.
 PORT_KEYS = ("FORTNOX_API_URL", "FORTNOX_OAUTH_URL", "FORTNOX_REDIRECT_URI", "DINERO_API_URL", "DINERO_AUTH_URL",
-             "NETS_EASY_API_URL")
+             "NETS_EASY_API_URL", "VISMA_CONNECT_AUTHORIZE_URL", "VISMA_CONNECT_TOKEN_URL",
+             "VISMA_CONNECT_REDIRECT_URI")
+# The Dinero sandbox's demo Visma Connect application (it serves /connect/… itself).
+VISMA_CONNECT_CLIENT = ("VISMA_CONNECT_CLIENT_ID=isv_kontera_demo", "VISMA_CONNECT_CLIENT_SECRET=kontera-demo-visma-secret")
 
 
 def local_env() -> str:
@@ -49,6 +52,7 @@ def local_env() -> str:
         "FORTNOX_CLIENT_SECRET=kontera-demo-secret",
         "DINERO_CLIENT_ID=kontera-demo",
         "DINERO_CLIENT_SECRET=kontera-demo-secret",
+        *VISMA_CONNECT_CLIENT,
         "",
     ])
 
@@ -62,11 +66,29 @@ def port_env(web_port: int, sandbox_port: int) -> dict[str, str]:
         "DINERO_API_URL": f"{sandbox}/dinero",
         "DINERO_AUTH_URL": f"{sandbox}/dinero/dineroapi/oauth/token",
         "NETS_EASY_API_URL": f"{sandbox}/netseasy",
+        "VISMA_CONNECT_AUTHORIZE_URL": f"{sandbox}/dinero/connect/authorize",
+        "VISMA_CONNECT_TOKEN_URL": f"{sandbox}/dinero/connect/token",
+        "VISMA_CONNECT_REDIRECT_URI": dinero_redirect_uri(web_port),
     }
 
 
 def redirect_uri(web_port: int) -> str:
     return f"http://127.0.0.1:{web_port}/integrations/fortnox/callback"
+
+
+def dinero_redirect_uri(web_port: int) -> str:
+    return f"http://127.0.0.1:{web_port}/integrations/dinero/callback"
+
+
+def add_visma_connect_client(env_file: Path) -> bool:
+    """A .env an earlier ``run`` wrote lacks the demo's Visma Connect application: add it."""
+    lines = env_file.read_text().splitlines()
+    if not lines or not lines[0].startswith(ENV_HEADER):
+        return False  # the operator's own .env: not ours to edit
+    if any(line.startswith("VISMA_CONNECT_CLIENT_ID=") for line in lines):
+        return False
+    env_file.write_text("\n".join([*lines, *VISMA_CONNECT_CLIENT]) + "\n")
+    return True
 
 
 def forget_pinned_ports(env_file: Path) -> bool:
@@ -110,6 +132,7 @@ class Command(BaseCommand):
             self.stdout.write("Wrote .env for local use (sandboxes, fresh secrets).")
             restart = True
         restart = forget_pinned_ports(env_file) or restart
+        restart = add_visma_connect_client(env_file) or restart
         ports = port_env(options["port"], options["sandbox_port"])
         if restart or any(os.environ.get(key) != value for key, value in ports.items()):
             # Settings are read at start-up: start again with this run's addresses (children inherit them).
@@ -136,7 +159,8 @@ class Command(BaseCommand):
 
         try:
             children.append(subprocess.Popen([*python, "sandboxes", "--port", str(options["sandbox_port"]),
-                                              "--redirect-uri", redirect_uri(options["port"])]))
+                                              "--redirect-uri", redirect_uri(options["port"]),
+                                              "--dinero-redirect-uri", dinero_redirect_uri(options["port"])]))
             if not wait_for_port(options["sandbox_port"]):
                 self.stderr.write("The sandboxes did not start.")
                 return
@@ -186,6 +210,7 @@ def banner_text(port: int, sandbox_port: int, login: tuple[str, str]) -> str:
             + _("  Admin:      %(url)s") % {"url": f"http://127.0.0.1:{port}/admin/"} + "\n"
             + _("  Login:      %(user)s / %(password)s") % {"user": login[0], "password": login[1]} + "\n"
             + _("  Staff:      anna / demo-anna-2026 (Swedish companies), lars / demo-lars-2026 (Danish)") + "\n"
+            + _("  Visma:      lars@kontera.example / demo-visma-2026 (the sandbox's Visma Connect login)") + "\n"
             + _("  Sandboxes:  %(url)s/fortnox  /dinero  /netseasy") % {"url": f"http://127.0.0.1:{sandbox_port}"}
             + "\n" + _("  Worker:     django-q2 cluster (2 workers)") + "\n"
             + _("Press Enter to see these lines again (or run: python3 manage.py logins). Stop with Ctrl-C.")

@@ -1,7 +1,8 @@
 """Serve the local sandboxes of Fortnox, Dinero and Nets Easy on one port, with demo data.
 
 ``/fortnox`` stands for Fortnox (``/fortnox/3`` REST, ``/fortnox/oauth-v1`` OAuth), ``/dinero``
-for Dinero (API and token endpoint), ``/netseasy`` for Nets Easy. State survives restarts in a
+for Dinero (API, personal token endpoint, and Visma Connect at ``/dinero/connect/…``), ``/netseasy``
+for Nets Easy. State survives restarts in a
 JSON file, so vouchers posted yesterday are still there today.
 """
 
@@ -34,12 +35,14 @@ def build_sandboxes(state_file: Path | None, *, reset: bool = False) -> dict:
     return sandboxes
 
 
-def allow_redirect_uri(sandboxes: dict, redirect_uri: str) -> None:
-    """Register the web server's callback for the demo app, as one does in Fortnox's Developer Portal.
+def allow_redirect_uri(sandboxes: dict, redirect_uri: str, dinero_redirect_uri: str | None = None) -> None:
+    """Register the web server's callbacks for the demo apps, as one does in Fortnox's Developer Portal
+    and the Visma Developer Portal.
 
     Exactly that URI (stricter than keeping old ones): a callback on a port nobody listens on
-    any more is refused by the sandbox, as Fortnox refuses an unregistered redirect_uri.
+    any more is refused by the sandbox, as Fortnox and Visma Connect refuse an unregistered redirect_uri.
     """
+    from integrations.sandboxes.dinero import DEMO_VISMA_CLIENT_ID
     from integrations.sandboxes.fortnox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
     fortnox = sandboxes["/fortnox"]
@@ -47,6 +50,10 @@ def allow_redirect_uri(sandboxes: dict, redirect_uri: str) -> None:
     fortnox.register_client(DEMO_CLIENT_ID, current.client_secret if current else DEMO_CLIENT_SECRET,
                             [redirect_uri], name=current.name if current else "Kontera (demo)",
                             service_accounts=current.service_accounts if current else True)
+    if dinero_redirect_uri:
+        dinero = sandboxes["/dinero"]
+        dinero.seed_demo(redirect_uri=dinero_redirect_uri)  # idempotent; brings older saved state up to date
+        dinero.visma.clients[DEMO_VISMA_CLIENT_ID].redirect_uris = [dinero_redirect_uri]
 
 
 def save_state(sandboxes: dict, state_file: Path) -> None:
@@ -66,11 +73,14 @@ class Command(BaseCommand):
         parser.add_argument("--redirect-uri", default=settings.FORTNOX_REDIRECT_URI,
                             help="Kontera's Fortnox callback (default: FORTNOX_REDIRECT_URI), registered for the "
                                  "demo app.")
+        parser.add_argument("--dinero-redirect-uri", default=settings.VISMA_CONNECT_REDIRECT_URI,
+                            help="Kontera's Dinero (Visma Connect) callback (default: VISMA_CONNECT_REDIRECT_URI), "
+                                 "registered for the demo Visma Connect application.")
 
     def handle(self, *args, **options):
         state_file = Path(options["state"])
         sandboxes = build_sandboxes(state_file, reset=options["reset"])
-        allow_redirect_uri(sandboxes, options["redirect_uri"])
+        allow_redirect_uri(sandboxes, options["redirect_uri"], options["dinero_redirect_uri"])
         server = ServerThread(mount(sandboxes), port=options["port"])
         stop = threading.Event()
 

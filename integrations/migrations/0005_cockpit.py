@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0003_card_payments_moved'),
+        ('integrations', '0004_oauth_state_secret_params'),
     ]
 
     operations = [
