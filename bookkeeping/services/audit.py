@@ -25,6 +25,15 @@ class Via:
 Actor = AbstractBaseUser | Via | str | None
 
 
+def worker_for(label: str) -> Actor:
+    """A task queued by a staff member (it carries their username): the worker acts for them, and the audit
+    trail says so ("Anna Andersson (by the worker)"). Other labels ("worker", "demo", …) stay as they are."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=label).first() if label else None
+    return Via(user, "worker") if user is not None else label
+
+
 def actor_parts(actor: Actor) -> tuple[AbstractBaseUser | None, str]:
     if actor is None:
         return None, "system"

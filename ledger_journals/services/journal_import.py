@@ -18,7 +18,7 @@ from django.db import transaction
 from bookkeeping import rules, sie
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
-from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.preflight import vouchers_preflight_refresh
 from wording import Msg
 
@@ -194,7 +194,7 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                     company=company, system="fortnox", kind=VoucherKind.JOURNAL, source_system=source_system,
                     source_reference=journal.reference, date=journal.date, description=journal.description,
                     series=journal.series, currency=company.base_currency or "SEK",
-                    created_by=actor if not isinstance(actor, str) else None,
+                    created_by=actor_parts(actor)[0],
                 )
                 result.created += 1
             elif _same(voucher, journal):
