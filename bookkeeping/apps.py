@@ -8,4 +8,7 @@ class BookkeepingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        from . import (
+            checks,  # noqa: F401  (registers the deploy checks)
+            signals,  # noqa: F401  (what a mapping change sets in motion)
+        )

@@ -8,6 +8,9 @@ No side effects in hooks: the dry run really writes and rolls back.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
@@ -17,6 +20,7 @@ from integrations.registry import TARGET_SYSTEMS
 from . import rules
 from .models import AccountMapping, Company, MappingKind, PaymentMethod, PaymentMethodList
 from .selectors.companies import companies_for_user
+from .selectors.mappings import mapping_problems, normalise_key, plan_vat_codes
 from .selectors.plans import plan_snapshot
 
 
@@ -48,6 +52,28 @@ class ChoiceWidget(widgets.CharWidget):
             raise ValueError(_("'%(value)s' is not one of: %(choices)s")
                              % {"value": value, "choices": ", ".join(self.choices)})
         return value
+
+
+class AccountNumberWidget(widgets.IntegerWidget):
+    """An account number as spreadsheets give it: 3011, "3011", 3011.0, "'3011" or "3011 Hyresintäkter"."""
+
+    PATTERN = re.compile(r"^'?\s*(\d{1,9})(?:[.,]0+)?(?:\s+\D.*)?$")
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, bool):
+            raise ValueError(_("“%(value)s” is not an account number.") % {"value": value})
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float | Decimal):
+            if value != int(value):
+                raise ValueError(_("“%(value)s” is not an account number.") % {"value": value})
+            return int(value)
+        match = self.PATTERN.match(str(value).strip())
+        if match is None:
+            raise ValueError(_("“%(value)s” is not an account number.") % {"value": value})
+        return int(match.group(1))
 
 
 class PlanCheckingResource(resources.ModelResource):
@@ -94,40 +120,102 @@ class PlanCheckingResource(resources.ModelResource):
         return {field_name: "; ".join(str(p.message) for p in problems)} if problems else {}
 
 
+class TextWidget(widgets.CharWidget):
+    """Text with surrounding and repeated spaces taken out (a number typed as 100 stays "100")."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None:
+            return ""
+        if isinstance(value, float) and value == int(value):
+            value = int(value)
+        return " ".join(str(value).split())
+
+
+class SeriesWidget(TextWidget):
+    """A voucher series code, as Fortnox writes it (upper case)."""
+
+    def clean(self, value, row=None, **kwargs):
+        return super().clean(value, row, **kwargs).upper()
+
+
+# The columns of the mapping CSV, in order (also the template's header).
+MAPPING_COLUMNS = ("company", "system", "kind", "key", "account", "cost_centre", "project", "vat_code", "series",
+                   "note")
+
+
 class AccountMappingResource(PlanCheckingResource):
+    """Columns ``company,system,kind,key,account,cost_centre,project,vat_code,series,note``.
+
+    Each row is checked as the admin checks one (``mapping_problems``: the account exists, is active and
+    of the right kind — P&L only for a Dinero category —, the cost centre, series and VAT code exist).
+    All or nothing. What a saved row sets in motion (audit, one re-evaluation per company once the
+    import is committed; a dry run rolls back and sets nothing in motion) follows from the save
+    itself (``bookkeeping.signals``), so the admin and ``manage.py import`` behave alike."""
+
     company = fields.Field(attribute="company", column_name="company", widget=CompanyWidget())
     system = fields.Field(attribute="system", column_name="system",
                           widget=ChoiceWidget([(s, s) for s in TARGET_SYSTEMS]))
     kind = fields.Field(attribute="kind", column_name="kind", widget=ChoiceWidget(MappingKind.choices))
-    key = fields.Field(attribute="key", column_name="key")
-    account = fields.Field(attribute="account_number", column_name="account", widget=widgets.IntegerWidget())
-    cost_centre = fields.Field(attribute="cost_centre", column_name="cost_centre", default="")
-    vat_code = fields.Field(attribute="vat_code", column_name="vat_code", default="")
+    key = fields.Field(attribute="key", column_name="key", widget=TextWidget())
+    account = fields.Field(attribute="account_number", column_name="account", widget=AccountNumberWidget())
+    cost_centre = fields.Field(attribute="cost_centre", column_name="cost_centre", default="", widget=TextWidget())
+    project = fields.Field(attribute="project", column_name="project", default="", widget=TextWidget())
+    vat_code = fields.Field(attribute="vat_code", column_name="vat_code", default="", widget=TextWidget())
+    series = fields.Field(attribute="series", column_name="series", default="", widget=SeriesWidget())
     note = fields.Field(attribute="note", column_name="note", default="")
 
     class Meta:
         model = AccountMapping
-        fields = ("company", "system", "kind", "key", "account", "cost_centre", "vat_code", "note")
+        fields = MAPPING_COLUMNS
         import_id_fields = ("company", "system", "kind", "key")
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = True
 
+    def __init__(self, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        self._vat_codes = {}
+        self._seen: dict[tuple, int] = {}
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        # Optional columns may be left out of a file; a missing one means empty.
+        for column in MAPPING_COLUMNS:
+            if column not in (dataset.headers or []) and column not in ("company", "system", "kind", "key"):
+                dataset.append_col([""] * dataset.height, header=column)
+
     def get_instance(self, instance_loader, row):
         try:
-            return super().get_instance(instance_loader, row)
-        except ValueError:
+            company = self.fields["company"].clean(row)
+        except (ValueError, KeyError):
             return None  # an unknown company: import_instance reports it as this row's error
+        system, kind = (row.get("system") or "").strip(), (row.get("kind") or "").strip()
+        wanted = normalise_key(row.get("key"))
+        candidates = AccountMapping.objects.filter(company=company, system=system, kind=kind)
+        return next((m for m in candidates if normalise_key(m.key) == wanted), None)
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         errors = dict(import_validation_errors or {})
         company = getattr(instance, "company", None) if instance.company_id else None
-        if "account_number" not in errors and instance.system:
-            errors.update(self.account_errors(company, instance.system, instance.account_number))
-        if company and instance.cost_centre and "cost_centre" not in errors:
-            plan = self.plan_for(company, instance.system)
-            if instance.cost_centre not in plan.cost_centres:
-                errors["cost_centre"] = _("Cost centre %(code)s does not exist.") % {"code": instance.cost_centre}
+        if company is not None and instance.system and instance.kind and "key" not in errors:
+            seen = (company.pk, instance.system, instance.kind, normalise_key(instance.key))
+            if seen in self._seen and self._seen[seen] != id(instance):
+                errors["key"] = _("The file maps “%(key)s” twice.") % {"key": instance.key}
+            self._seen[seen] = id(instance)
+            if instance.system not in self._vat_codes.setdefault(company.pk, {}):
+                self._vat_codes[company.pk][instance.system] = plan_vat_codes(company, instance.system)
+            found = mapping_problems(
+                company=company, system=instance.system, kind=instance.kind, key=instance.key,
+                account_number=instance.account_number, cost_centre=instance.cost_centre,
+                project=instance.project, vat_code=instance.vat_code, series=instance.series,
+                plan=self.plan_for(company, instance.system),
+                vat_codes=self._vat_codes[company.pk][instance.system], exclude_pk=instance.pk)
+            for name, message in found.items():
+                errors.setdefault(name, message)
+        if errors:
+            # Named by the file's columns, as staff read them on the page.
+            raise ValidationError({"account" if name == "account_number" else name: message
+                                   for name, message in errors.items()})
         super().validate_instance(instance, errors, validate_unique)
 
 

@@ -143,6 +143,49 @@ def check_profit_and_loss(plan: PlanSnapshot, number: int) -> list[Problem]:
     return []
 
 
+# Which side of the books each mapping kind's account must be on (the rest: any active account).
+PROFIT_AND_LOSS_KINDS = frozenset({"sales_region", "fee"})
+BALANCE_KINDS = frozenset({"receivable", "bank", "output_vat"})
+
+
+def check_mapping_account(plan: PlanSnapshot, kind: str, number: int) -> list[Problem]:
+    """What a mapping row of ``kind`` may point at: an active account of the plan, and for an expense
+    category a profit-and-loss account only (the one P&L rule), for sales and fees P&L, for the
+    reconciliation, bank and output VAT accounts the balance sheet."""
+    problems = check_account_number(plan, number)
+    if problems:
+        return problems
+    if kind == "expense_category":
+        return check_profit_and_loss(plan, number)
+    account = plan.accounts[account_key(number)]
+    if kind in PROFIT_AND_LOSS_KINDS and account.is_balance:
+        return [Problem("balance_account", Msg("Account %(account)s %(name)s is a balance-sheet account; choose a "
+                                               "profit-and-loss account.", account=number, name=account.name))]
+    if kind in BALANCE_KINDS and not account.is_balance:
+        return [Problem("profit_and_loss_account",
+                        Msg("Account %(account)s %(name)s is a profit-and-loss account; choose a balance-sheet "
+                            "account.", account=number, name=account.name))]
+    return []
+
+
+def _awaits_mapping(row) -> bool:
+    return bool(getattr(row, "unmapped_keys", ()))
+
+
+def check_mapped(rows: Iterable[RowLike]) -> list[Problem]:
+    """Every source value a row carries has a mapping; until then the voucher waits (it is not refused)."""
+    from .models import MappingKind
+
+    problems = []
+    for index, row in enumerate(rows, start=1):
+        for kind, key in getattr(row, "unmapped_keys", ()):
+            label = MappingKind(kind).label if kind in MappingKind.values else kind
+            problems.append(Problem(
+                "unmapped", Msg("%(kind)s “%(key)s” has no mapping yet; map it on the unmapped-values page.", kind=label,
+                              key=key), index))
+    return problems
+
+
 def check_cost_centres(plan: PlanSnapshot, rows: Iterable[RowLike]) -> list[Problem]:
     """Cost centre required, not allowed, unknown or inactive, per the account's setting."""
     problems = []
@@ -240,6 +283,12 @@ def posting_date(plan: PlanSnapshot, day: date, *, policy: str) -> tuple[date, l
     return moved, []
 
 
+def _renumbered(problems: list[Problem], rows: list) -> list[Problem]:
+    """Row numbers of problems found on the mapped rows only, given back as positions among all rows."""
+    mapped = [index for index, row in enumerate(rows, start=1) if not _awaits_mapping(row)]
+    return [Problem(p.code, p.message, mapped[p.row - 1]) if p.row else p for p in problems]
+
+
 def preflight(plan: PlanSnapshot, *, rows, day: date, series: str = "", require_series: bool = False,
               locked_period_policy: str = "refuse") -> list[Problem]:
     """Every rule a voucher must pass before it is sent."""
@@ -250,8 +299,10 @@ def preflight(plan: PlanSnapshot, *, rows, day: date, series: str = "", require_
             "no_account_plan", Msg("The account plan has not been imported yet; import master data first.")
         ))
         return problems
-    problems += check_accounts(plan, rows)
-    problems += check_cost_centres(plan, rows)
+    # A row still waiting for a mapping has no target account yet: it is reported as waiting, not as wrong.
+    problems += check_mapped(rows)
+    problems += _renumbered(check_accounts(plan, [r for r in rows if not _awaits_mapping(r)]), rows)
+    problems += _renumbered(check_cost_centres(plan, [r for r in rows if not _awaits_mapping(r)]), rows)
     if require_series:
         problems += check_series(plan, series)
     _date, date_problems = posting_date(plan, day, policy=locked_period_policy)

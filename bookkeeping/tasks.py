@@ -76,3 +76,17 @@ def refresh_idle_tokens() -> dict:
         except ConnectorError as exc:
             logger.warning("Idle refresh of integration %s failed for now: %s", integration.pk, exc.message)
     return {"refreshed": refreshed, "needs_reauthorisation": lost}
+
+
+def mappings_reevaluate(company_id: int, actor: str = "worker") -> dict:
+    """After a mapping changed: resolve again what the company has not sent yet (one task per company)."""
+    from .models import Company
+    from .services.mappings import mappings_reevaluate as reevaluate
+    from .services.mappings import reevaluation_ticket
+
+    # Give the ticket back first: a change committed from now on queues a new task.
+    cache.delete(reevaluation_ticket(company_id))
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return {}
+    return reevaluate(company=company, actor=actor)

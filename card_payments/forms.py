@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from integrations.crypto import mask_secret
 
-from .services.settings import DEFAULTS
+from .services.settings import DEFAULTS, nets_accounts
 
 MODE_CHOICES = [
     ("per_sale", _("One voucher per sale (and per refund)")),
@@ -69,7 +69,8 @@ class NetsSettingsForm(forms.Form):
             self.fields["secret_key"].help_text = _("Stored: %(masked)s. Leave empty to keep it.") % {
                 "masked": mask_secret(stored)}
         if integration and not self.is_bound:
-            values = integration.settings or {}
+            # The accounts are the company's mapping rows; a draft not saved yet (the demo's prefill) fills the gaps.
+            values = {**(integration.settings or {}), **nets_accounts(integration.company)}
             for name in self.fields:
                 if name in values:
                     self.initial[name] = values[name]

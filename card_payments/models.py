@@ -115,6 +115,8 @@ class NetsPaymentAction(models.Model):
                                         "match the customer's region)."))
     problem = models.TextField(_("why not booked"), blank=True)
     coded_texts = models.JSONField(default=dict, blank=True, editable=False)
+    unmapped = models.JSONField(_("waits for mappings"), default=list, blank=True,
+                                help_text=_("The mapping rows (kind, key) it waits for, e.g. output VAT 6."))
     voucher = models.ForeignKey("bookkeeping.Voucher", null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="+", verbose_name=_("voucher"))
     booked_at = models.DateTimeField(_("booked at"), null=True, blank=True)

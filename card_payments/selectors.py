@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from django.db.models import Count, QuerySet
 
-from bookkeeping.models import Voucher, VoucherRow, VoucherState
+from bookkeeping.models import DEFAULT_KEY, Voucher, VoucherRow, VoucherState
+from bookkeeping.selectors.mappings import Gap, WaitingItem, mapping_snapshot, normalise_key
 from integrations.models import Integration
 
 from .models import NetsPayout
@@ -72,8 +73,8 @@ def payout_reconciliation(payout: NetsPayout) -> Reconciliation | None:
     if not accounts and not payout.actions.exclude(voucher__isnull=True).exists():
         return None
     if not accounts:
-        settings = payout.integration.settings or {}
-        accounts = {"receivable": settings.get("receivable_account"), "fee": settings.get("fee_account")}
+        snapshot = mapping_snapshot(payout.company, "fortnox")
+        accounts = {"receivable": snapshot.account_for("receivable"), "fee": snapshot.account_for("fee")}
     vouchers = payout_vouchers(payout)
     action_voucher_ids = [v.pk for v in vouchers if v.pk != payout.voucher_id]
     receivable = int(accounts["receivable"])
@@ -102,3 +103,32 @@ def payouts_needing_staff(company_ids=None) -> dict[int, int]:
     if company_ids is not None:
         payouts = payouts.filter(company_id__in=company_ids)
     return dict(payouts.values_list("company_id").annotate(n=Count("id")).values_list("company_id", "n").order_by())
+
+
+def nets_mapping_gaps(company) -> list[Gap]:
+    """What of the card-payment flow waits for a mapping: payment actions whose region or VAT rate has no
+    account, and payouts while the reconciliation, bank or fee account is missing."""
+    gaps: dict[tuple[str, str], Gap] = {}
+
+    def add(kind: str, key: str, payout: NetsPayout, count: int = 1) -> None:
+        gap = gaps.setdefault((kind, normalise_key(key)), Gap(system="fortnox", kind=kind, key=key))
+        gap.occurrences += count
+        if not any(item.pk == payout.pk for item in gap.items):
+            gap.items.append(WaitingItem("payout", payout.pk, str(payout), payout.get_state_display()))
+
+    from .models import NetsPaymentAction, PayoutState
+
+    actions = (NetsPaymentAction.objects.filter(company=company, booked_at__isnull=True).exclude(unmapped=[])
+               .select_related("payout").order_by("payout__date", "id"))
+    for action in actions:
+        for kind, key in action.unmapped:
+            add(kind, key, action.payout)
+    integration = nets_integration(company)
+    if integration is not None:
+        snapshot = mapping_snapshot(company, "fortnox")
+        missing = [kind for kind in ("receivable", "bank", "fee") if snapshot.account_for(kind) is None]
+        if missing:
+            for payout in NetsPayout.objects.filter(integration=integration, state=PayoutState.NEEDS_ATTENTION):
+                for kind in missing:
+                    add(kind, DEFAULT_KEY, payout)
+    return list(gaps.values())

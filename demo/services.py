@@ -36,21 +36,24 @@ LEDGER_MAPPINGS = [
 
 
 def demo_journals_csv(day: dt.date) -> str:
-    """The guide's journal A25 (83 849 kronor of rents) and two more, as the property system exports them."""
+    """The guide's journal A25 (83 849 kronor of rents) and two more, as the property system exports them:
+    its own account, and for the rents and the VAT its category and add-on code, which the demo's
+    mappings translate (the voucher page shows each row's source value beside its Fortnox account)."""
     rows = [
-        ("A25", day, 1101, "0", "12000", "", "Förskottshyror"),
-        ("A25", day, 1510, "83849", "0", "", "Aviserade hyror"),
-        ("A25", day, 2610, "0", "904", "", "Moms lokaler"),
-        ("A25", day, 3011, "0", "65568", "100", "Hyror bostäder"),
-        ("A25", day, 3015, "0", "5247", "100", "Hyror lokaler"),
-        ("A25", day, 3016, "0", "130", "100", "Hyror p-platser"),
-        ("A26", day + dt.timedelta(days=1), 1930, "24500", "0", "", "Inbetalningar OCR"),
-        ("A26", day + dt.timedelta(days=1), 1510, "0", "24500", "", "Inbetalningar OCR"),
-        ("A27", day + dt.timedelta(days=2), 5010, "3200", "0", "200", "Städning trapphus"),
-        ("A27", day + dt.timedelta(days=2), 1930, "0", "3200", "", "Städning trapphus"),
+        ("A25", day, 1101, "", "", "0", "12000", "", "Förskottshyror"),
+        ("A25", day, 1510, "", "", "83849", "0", "", "Aviserade hyror"),
+        ("A25", day, 2610, "", "MOMS", "0", "904", "", "Moms lokaler"),
+        ("A25", day, 3011, "Hyra bostad", "", "0", "65568", "100", "Hyror bostäder"),
+        ("A25", day, 3015, "Hyra lokal", "", "0", "5247", "100", "Hyror lokaler"),
+        ("A25", day, 3016, "Hyra p-plats", "", "0", "130", "100", "Hyror p-platser"),
+        ("A26", day + dt.timedelta(days=1), 1930, "", "", "24500", "0", "", "Inbetalningar OCR"),
+        ("A26", day + dt.timedelta(days=1), 1510, "", "", "0", "24500", "", "Inbetalningar OCR"),
+        ("A27", day + dt.timedelta(days=2), 5010, "", "", "3200", "0", "200", "Städning trapphus"),
+        ("A27", day + dt.timedelta(days=2), 1930, "", "", "0", "3200", "", "Städning trapphus"),
     ]
-    lines = ["journal,date,series,account,debit,credit,cost_centre,project,text"]
-    lines += [f"{j},{d.isoformat()},A,{a},{debit},{credit},{cc},,{text}" for j, d, a, debit, credit, cc, text in rows]
+    lines = ["journal,date,series,account,category,addon_code,debit,credit,cost_centre,project,text"]
+    lines += [f"{j},{d.isoformat()},A,{a},{category},{addon},{debit},{credit},{cc},,{text}"
+              for j, d, a, category, addon, debit, credit, cc, text in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -92,9 +92,11 @@ class ExpenseLine(models.Model):
     amount = models.DecimalField(_("amount incl. VAT"), max_digits=14, decimal_places=2,
                                  validators=[MinValueValidator(Decimal("0.01"))])
     vat_code = models.CharField(_("VAT code"), max_length=20, blank=True, help_text=_("e.g. I25; empty for no VAT."))
-    category = models.PositiveIntegerField(
-        _("category (account)"), null=True, blank=True,
-        help_text=_("A profit and loss (drift) account. Empty: the error account is used and the document flagged."),
+    category = models.CharField(
+        _("category"), max_length=100, blank=True, default="",
+        help_text=_("The expense tool's category, by name or id (a Dinero account number passes as itself). The "
+                    "account mappings translate it into a Dinero purchase account (drift) and VAT code. Empty: the "
+                    "error account is used and the document flagged."),
     )
     text = models.CharField(_("text"), max_length=200, blank=True)
 
@@ -106,6 +108,11 @@ class ExpenseLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.vat_code} {self.category or '–'}"
+
+    def save(self, *args, **kwargs):
+        # A category typed or imported as a number is the same source value as its text.
+        self.category = " ".join(str(self.category if self.category is not None else "").split())
+        super().save(*args, **kwargs)
 
 
 class WorkflowAction(models.TextChoices):

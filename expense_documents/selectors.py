@@ -89,6 +89,8 @@ def document_sync_state(document: ExpenseDocument) -> SyncState:
         return SyncState("refused", error)
     if state == S.AWAITING_AUTHORISATION:
         return SyncState("awaiting_authorisation", error)
+    if state == S.AWAITING_MAPPING:
+        return SyncState("waiting", error)
     if state == S.OPTED_OUT:
         return SyncState("opted_out", Msg("Opted out of the sync."))
     if state == S.HANDLED_OUTSIDE:

@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from bookkeeping import rules
@@ -20,7 +22,7 @@ from bookkeeping.models import Company, Voucher
 from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
 from bookkeeping.selectors.plans import plan_snapshot
 
-from .services.journal_import import JournalImportError, journals_from_csv, journals_from_sie, journals_import
+from .services.journal_import import JournalImportError, journals_import, journals_read
 
 UPLOADS = Path(settings.BASE_DIR) / "var" / "uploads"
 
@@ -28,7 +30,9 @@ UPLOADS = Path(settings.BASE_DIR) / "var" / "uploads"
 class JournalImportForm(forms.Form):
     company = forms.ModelChoiceField(queryset=Company.objects.none(), label=_("Company (property owner)"))
     file = forms.FileField(label=_("SIE 4 file (4E/4I) or CSV"),
-                           help_text=_("CSV header: journal,date,series,account,debit,credit,cost_centre,project,text"))
+                           help_text=_("CSV header: journal,date,series,account,debit,credit,cost_centre,project,text — "
+                                       "optionally category, addon_code, property, owner, fortnox_account (the "
+                                       "source's own values, translated by the account mappings)."))
     series = forms.CharField(required=False, max_length=10, label=_("Voucher series"),
                              help_text=_("Leave empty for the file's series (if Fortnox has it) or the company's "
                                          "default series."))
@@ -38,13 +42,6 @@ class JournalImportForm(forms.Form):
         self.fields["company"].queryset = companies_for_user(user)
 
 
-
-
-def _parse(company, data: bytes, filename: str, series: str | None):
-    if data.lstrip()[:1] == b"#" or filename.lower().endswith((".se", ".si", ".sie")):
-        journals, _sie = journals_from_sie(company=company, data=data, series=series)
-        return journals
-    return journals_from_csv(company=company, data=data, series=series)
 
 
 def journal_import_view(model_admin, request):
@@ -71,6 +68,13 @@ def journal_import_view(model_admin, request):
         messages.success(request, _("%(created)s new, %(updated)s updated and %(unchanged)s unchanged journals for "
                                     "%(company)s. Select them and choose 'Send' to transfer them to Fortnox.")
                          % {**result.__dict__, "company": company})
+        if result.waiting:
+            unmapped = reverse("admin:bookkeeping_accountmapping_unmapped") + "?" + urlencode(
+                {"company": company.pk, "flow": "ledger_journals"})
+            messages.warning(request, format_html(
+                "{} <a href=\"{}\">{}</a>",
+                _("%(n)s journals use source values without a mapping; they wait until those are mapped.")
+                % {"n": result.waiting}, unmapped, _("Values without a mapping")))
         url = reverse("admin:bookkeeping_voucher_changelist")
         return HttpResponseRedirect(f"{url}?company__id__exact={company.pk}&kind__exact=journal")
 
@@ -81,7 +85,7 @@ def journal_import_view(model_admin, request):
         data = upload.read()
         series = form.cleaned_data["series"] or None
         try:
-            journals = _parse(company, data, upload.name, series)
+            journals = journals_read(company=company, data=data, filename=upload.name, series=series)
         except JournalImportError as exc:
             context.update({"errors": exc.errors, "form": form})
             return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
@@ -96,7 +100,8 @@ def journal_import_view(model_admin, request):
         token = secrets.token_hex(16)
         (UPLOADS / f"{token}.upload").write_bytes(data)
         context.update({"preview": preview, "token": token, "company": company, "filename": upload.name,
-                        "series": series or "", "problem_count": sum(1 for p in preview if p["problems"])})
+                        "series": series or "", "problem_count": sum(1 for p in preview if p["problems"]),
+                        "waiting_count": sum(1 for p in preview if any(r.unmapped_keys for r in p["journal"].rows))})
         return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)
     context["form"] = form
     return TemplateResponse(request, "admin/ledger_journals/journal_import.html", context)

@@ -20,7 +20,7 @@ from integrations.models import IntegrationStatus
 
 from ..models import Company
 from ..selectors.companies import companies_for_user
-from ..selectors.overview import daily_chart, integration_summaries, voucher_attention
+from ..selectors.overview import daily_chart, integration_summaries, voucher_attention, vouchers_waiting_for_mappings
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ def overview_context(request) -> dict:
     attention = voucher_attention(ids)
     flows = {kind.key: kind.count(ids) for kind in FLOW_ATTENTION}
     summaries = integration_summaries(ids)
+    waiting_for_mappings = vouchers_waiting_for_mappings(ids)
     totals: dict[str, int] = {}
     rows = []
     for company in companies:
@@ -85,6 +86,11 @@ def overview_context(request) -> dict:
                     items.append(_item(label, n, voucher_list_url(company_id=company.pk, system=system, **filters),
                                        severity))
                     totals[key] = totals.get(key, 0) + n
+            mapping = waiting_for_mappings.get((company.pk, system), 0)
+            if mapping:  # the unmapped-values page of issue 13: map the value, the vouchers go on by themselves
+                items.append(_item(_("waiting for an account mapping"), mapping,
+                                   reverse("admin:bookkeeping_accountmapping_unmapped") + f"?company={company.pk}",
+                                   "warning"))
             for kind in FLOW_ATTENTION:
                 n = flows[kind.key].get(company.pk, 0) if kind.system == system else 0
                 if n:

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rangefilter.filters import DateRangeFilterBuilder
@@ -17,24 +18,27 @@ from wording import amount, render, text_of
 
 from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
 from ..selectors.companies import scope_to_user
+from ..selectors.mappings import flow_for_source, row_source_label
 from ..selectors.overview import QUEUE_PATIENCE
 from ..selectors.remote import remote_words, year_labels
 from ..services import vouchers as voucher_services
-from ..services.handling import vouchers_mark_handled_outside
+from ..services.handling import HANDLEABLE, vouchers_mark_handled_outside
+from ..services.mappings import vouchers_resolve_again
 from ..services.preflight import vouchers_preflight_refresh
 from .audit import AuditTrailColumns
 from .base import CompanyScopedAdmin, ReadOnlyAdminMixin
 
-EDITABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT}
+EDITABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT, VoucherState.AWAITING_MAPPING}
 # What "Send" acts on (voucher_queue): anything else is posted, under way or handled outside.
 SENDABLE_STATES = {VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT, VoucherState.NEEDS_UPDATE,
-                   VoucherState.AWAITING_AUTHORISATION}
+                   VoucherState.AWAITING_AUTHORISATION, VoucherState.AWAITING_MAPPING}
 
 STATE_COLOURS = {
     VoucherState.POSTED: "#2e7d32",
     VoucherState.HANDLED_OUTSIDE: "#2e7d32",
     VoucherState.FAILED: "#c62828",
     VoucherState.AWAITING_AUTHORISATION: "#ef6c00",
+    VoucherState.AWAITING_MAPPING: "#ef6c00",
     VoucherState.NEEDS_UPDATE: "#ef6c00",
     VoucherState.SENDING: "#1565c0",
     VoucherState.QUEUED: "#1565c0",
@@ -49,7 +53,13 @@ def state_badge(voucher) -> str:
 class VoucherRowInline(admin.TabularInline):
     model = VoucherRow
     extra = 0
-    fields = ("position", "account", "debit", "credit", "cost_centre", "project", "text", "vat_code")
+    fields = ("position", "account", "debit", "credit", "cost_centre", "project", "text", "vat_code",
+              "source_display")
+    readonly_fields = ("source_display",)
+
+    @admin.display(description=_("what the source said"))
+    def source_display(self, row):
+        return row_source_label(row) if row is not None and row.pk else ""
 
     def _editable(self, obj):
         return obj is None or obj.state in EDITABLE_STATES
@@ -228,6 +238,17 @@ class VoucherAdmin(CompanyScopedAdmin):
     def last_error_shown(self, voucher):
         return format_html("{}", text_of(voucher, "last_error")) if voucher and voucher.last_error else "–"
 
+    def save_formset(self, request, form, formset, change):
+        # An account typed in by staff is explicit: a later mapping change does not override it.
+        if formset.model is VoucherRow:
+            for row_form in formset.forms:
+                row = row_form.instance
+                if row_form.has_changed() and "account" in row_form.changed_data and row.source:
+                    row.source = {**row.source, "account": row.account, "via": "manual"}
+                    row.source.pop("unmapped", None)
+                    row.awaits_mapping = False
+        super().save_formset(request, form, formset, change)
+
     @admin.display(description=_("pre-flight check"))
     def preflight_report(self, voucher):
         if voucher is None or voucher.pk is None:
@@ -240,8 +261,13 @@ class VoucherAdmin(CompanyScopedAdmin):
         if not problems:
             return format_html('<span style="color:#2e7d32">✔ {}</span><ul style="margin:0">{}</ul>',
                                _("Ready to send: every rule holds against the imported account plan."), notes)
-        return format_html('<ul style="color:#c62828;margin:0">{}{}</ul>',
-                           format_html_join("", "<li>{}</li>", ((str(p),) for p in problems)), notes)
+        unmapped = ""
+        if any(p.code == "unmapped" for p in problems):
+            url = reverse("admin:bookkeeping_accountmapping_unmapped") + "?" + urlencode(
+                {"company": voucher.company_id, "flow": getattr(flow_for_source(voucher.source_system), "key", "")})
+            unmapped = format_html('<li><a href="{}">{}</a></li>', url, _("Map the missing values"))
+        return format_html('<ul style="color:#c62828;margin:0">{}{}{}</ul>',
+                           format_html_join("", "<li>{}</li>", ((str(p),) for p in problems)), unmapped, notes)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -251,8 +277,9 @@ class VoucherAdmin(CompanyScopedAdmin):
         if request.POST.get("confirm") == "yes":
             result = voucher_services.vouchers_queue(vouchers=list(queryset), actor=request.user)
             self.message_user(request, _("%(queued)s queued, %(failed)s refused by the pre-flight check, "
-                                         "%(skipped)s already under way or posted.") % result.__dict__,
-                              messages.SUCCESS if not result.failed else messages.WARNING)
+                                         "%(awaiting_mapping)s waiting for a mapping, %(skipped)s already under "
+                                         "way or posted.") % result.__dict__,
+                              messages.SUCCESS if not (result.failed or result.awaiting_mapping) else messages.WARNING)
             ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
             return HttpResponseRedirect(reverse("admin:bookkeeping_voucher_progress") + f"?ids={ids}")
         rows = []
@@ -282,13 +309,19 @@ class VoucherAdmin(CompanyScopedAdmin):
     def retry_selected(self, request, queryset):
         waiting = queryset.filter(state__in=[VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION])
         result = voucher_services.vouchers_queue(vouchers=list(waiting), actor=request.user)
+        # Waiting for a mapping: resolved again now (the mapping may have been added meanwhile).
+        remapped = vouchers_resolve_again(
+            vouchers=list(queryset.filter(state=VoucherState.AWAITING_MAPPING).select_related("company")),
+            actor=request.user)
+        queued = result.queued + remapped.get("queued", 0)
         self.message_user(request, ngettext("%(n)s voucher queued again.", "%(n)s vouchers queued again.",
-                                            result.queued) % {"n": result.queued})
+                                            queued) % {"n": queued})
 
     @admin.action(description=_("Back to draft (for editing)"))
     def back_to_draft(self, request, queryset):
         count = 0
-        for voucher in queryset.filter(state__in=[VoucherState.FAILED, VoucherState.QUEUED, VoucherState.OPTED_OUT]):
+        for voucher in queryset.filter(state__in=[VoucherState.FAILED, VoucherState.QUEUED, VoucherState.OPTED_OUT,
+                                                  VoucherState.AWAITING_MAPPING]):
             voucher_services.voucher_reset_to_draft(voucher=voucher, actor=request.user)
             count += 1
         self.message_user(request, ngettext("%(n)s voucher back to draft.", "%(n)s vouchers back to draft.", count)
@@ -298,7 +331,7 @@ class VoucherAdmin(CompanyScopedAdmin):
     def mark_handled_outside(self, request, queryset):
         if not request.user.has_perm("bookkeeping.handle_outside_voucher"):
             raise PermissionDenied
-        chosen = queryset.filter(state__in=[VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION])
+        chosen = queryset.filter(state__in=HANDLEABLE)
         if request.POST.get("confirm") == "yes":
             try:
                 count = vouchers_mark_handled_outside(vouchers=list(chosen), note=request.POST.get("note", ""),

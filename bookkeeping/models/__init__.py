@@ -2,7 +2,7 @@
 
 from .audit import AuditEvent
 from .companies import Company, Country
-from .mappings import AccountMapping, MappingKind, PaymentMethod, PaymentMethodList
+from .mappings import DEFAULT_KEY, KINDS_WITHOUT_ACCOUNT, AccountMapping, MappingKind, PaymentMethod, PaymentMethodList
 from .plans import (
     Account,
     AccountKind,
@@ -17,6 +17,8 @@ from .preferences import StaffPreference
 from .vouchers import TargetSystem, Voucher, VoucherKind, VoucherRow, VoucherState
 
 __all__ = [
+    "DEFAULT_KEY",
+    "KINDS_WITHOUT_ACCOUNT",
     "Account",
     "AccountKind",
     "AccountMapping",

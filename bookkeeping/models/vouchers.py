@@ -36,6 +36,8 @@ class VoucherState(models.TextChoices):
     OPTED_OUT = "opted_out", _("Opted out")
     AWAITING_AUTHORISATION = "awaiting_authorisation", _("Awaiting authorisation")
     HANDLED_OUTSIDE = "handled_outside", _("Handled outside Kontera")
+    # Staff asked to send it, but a source value has no mapping yet: it goes on by itself once mapped.
+    AWAITING_MAPPING = "awaiting_mapping", _("Waiting for a mapping")
 
 
 class Voucher(models.Model):
@@ -148,6 +150,13 @@ class VoucherRow(models.Model):
     project = models.CharField(_("project"), max_length=20, blank=True)
     text = models.CharField(_("text"), max_length=100, blank=True)
     vat_code = models.CharField(_("VAT code"), max_length=20, blank=True)
+    # What the source said, beside what is posted: the value that decided the account (e.g. the
+    # category "Hyra bostad" → 3011) and everything needed to resolve the row again when a
+    # mapping changes before the voucher is sent (see bookkeeping.selectors.mappings.RowSource).
+    source_kind = models.CharField(_("source kind"), max_length=30, blank=True)
+    source_key = models.CharField(_("source value"), max_length=100, blank=True)
+    source = models.JSONField(_("source values"), default=dict, blank=True)
+    awaits_mapping = models.BooleanField(_("waits for a mapping"), default=False)
 
     class Meta:
         ordering = ["voucher", "position", "id"]
@@ -156,3 +165,8 @@ class VoucherRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} D {self.debit} C {self.credit}"
+
+    @property
+    def unmapped_keys(self) -> list[tuple[str, str]]:
+        """The (kind, key) pairs of this row that have no mapping yet."""
+        return [tuple(pair) for pair in (self.source or {}).get("unmapped", [])]

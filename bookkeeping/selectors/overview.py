@@ -37,6 +37,17 @@ class VoucherAttention:
         return self.failed + self.preflight + self.awaiting_authorisation + self.stuck
 
 
+def vouchers_waiting_for_mappings(company_ids) -> dict[tuple[int, str], int]:
+    """Per (company, target): vouchers not sent yet with a row whose source value has no mapping."""
+    from .mappings import SENT_STATES
+
+    vouchers = Voucher.objects.filter(rows__awaits_mapping=True).exclude(state__in=SENT_STATES)
+    if company_ids is not None:
+        vouchers = vouchers.filter(company_id__in=company_ids)
+    rows = vouchers.values("company_id", "system").annotate(n=Count("id", distinct=True)).order_by()
+    return {(row["company_id"], row["system"]): row["n"] for row in rows}
+
+
 def voucher_attention(company_ids, *, now: dt.datetime | None = None) -> dict[tuple[int, str], VoucherAttention]:
     """One grouped query over the states that need someone (index voucher_state_company_idx); ``company_ids``
     None means every company."""
@@ -123,7 +134,7 @@ def daily_chart(company_ids, *, days: int = CHART_DAYS, today: dt.date | None = 
         .values_list("system", "day").annotate(n=Count("id")).order_by(), "posted")
     add(base.filter(state=S.FAILED, updated_at__gte=start).annotate(day=TruncDate("updated_at", tzinfo=zone))
         .values_list("system", "day").annotate(n=Count("id")).order_by(), "failed")
-    waiting = base.filter(state__in=[S.QUEUED, S.SENDING, S.AWAITING_AUTHORISATION])
+    waiting = base.filter(state__in=[S.QUEUED, S.SENDING, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING])
     add(waiting.annotate(since=Coalesce("queued_at", "updated_at"))
         .annotate(day=TruncDate("since", tzinfo=zone)).values_list("system", "day").annotate(n=Count("id"))
         .order_by(), "waiting")

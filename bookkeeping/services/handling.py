@@ -13,7 +13,7 @@ from .vouchers import QueueResult, voucher_transition, vouchers_queue
 
 S = VoucherState
 # What can be marked handled outside Kontera: not in the target (as far as Kontera knows) and not moving.
-HANDLEABLE = (S.FAILED, S.AWAITING_AUTHORISATION)
+HANDLEABLE = (S.FAILED, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING)
 NOTE_LIMIT = 1000
 
 

@@ -18,7 +18,7 @@ from .vouchers import preflight_fields, problems_text, voucher_preflight, vouche
 
 S = VoucherState
 # Not sent yet, so their pre-flight result still matters.
-UNSENT = (S.DRAFT, S.FAILED, S.QUEUED, S.AWAITING_AUTHORISATION, S.OPTED_OUT)
+UNSENT = (S.DRAFT, S.FAILED, S.QUEUED, S.AWAITING_AUTHORISATION, S.OPTED_OUT, S.AWAITING_MAPPING)
 BATCH = 500
 
 

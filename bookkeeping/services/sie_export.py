@@ -10,6 +10,23 @@ from bookkeeping import sie
 from ..models import Voucher, VoucherState
 from ..selectors.plans import plan_snapshot
 
+TEXT_LIMIT = 50  # Fortnox's SIE import accepts at most 50 characters of text
+
+
+def transaction_text(row) -> str:
+    """The row's text, with what the source called it when that differs from the account (e.g. the
+    category "Hyra bostad" booked on 3011), so a reader of the file sees both; the source value is
+    kept whole and the text shortened when the limit is reached."""
+    text = row.text or ""
+    key = (row.source_key or "").strip()
+    tag = f"[{key}]"
+    if not key or key == str(row.account) or tag in text:
+        return text
+    if len(tag) >= TEXT_LIMIT:
+        return tag[:TEXT_LIMIT]
+    room = TEXT_LIMIT - len(tag) - (1 if text else 0)
+    return f"{text[:room]} {tag}" if text else tag
+
 
 def sie_export(*, company, date_from: dt.date, date_to: dt.date) -> bytes:
     """What was posted to Fortnox for a company and period, as a SIE 4E file (PC8, no #KSUMMA)."""
@@ -30,7 +47,7 @@ def sie_export(*, company, date_from: dt.date, date_to: dt.date) -> bytes:
                 objects.append(("6", r.project))
                 used_objects[("6", r.project)] = r.project
             rows.append(sie.SieRow(account=str(r.account), amount=(r.debit - r.credit).quantize(Decimal("0.01")),
-                                   objects=tuple(objects), text=r.text))
+                                   objects=tuple(objects), text=transaction_text(r)))
         sie_vouchers.append(sie.SieVoucher(
             series=voucher.remote_series or voucher.series, number=voucher.remote_number,
             date=voucher.date, text=voucher.description, rows=tuple(rows)))
@@ -39,5 +56,5 @@ def sie_export(*, company, date_from: dt.date, date_to: dt.date) -> bytes:
     return sie.write(
         vouchers=sie_vouchers, company_name=company.name, org_number=company.org_number,
         fiscal_year=(year[0], year[1]) if year else None, accounts=accounts, objects=used_objects,
-        text_limit=50,  # Fortnox's SIE import accepts at most 50 characters of text
+        text_limit=TEXT_LIMIT,
     )

@@ -44,17 +44,20 @@ S = VoucherState
 
 # The only legal moves; anything else raises IllegalTransition.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.DRAFT: frozenset({S.QUEUED, S.FAILED, S.OPTED_OUT}),
-    S.QUEUED: frozenset({S.SENDING, S.DRAFT, S.FAILED, S.OPTED_OUT, S.AWAITING_AUTHORISATION}),
+    S.DRAFT: frozenset({S.QUEUED, S.FAILED, S.OPTED_OUT, S.AWAITING_MAPPING}),
+    S.QUEUED: frozenset({S.SENDING, S.DRAFT, S.FAILED, S.OPTED_OUT, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING}),
     S.SENDING: frozenset({S.POSTED, S.QUEUED, S.FAILED, S.AWAITING_AUTHORISATION}),
     S.POSTED: frozenset({S.NEEDS_UPDATE}),
-    S.NEEDS_UPDATE: frozenset({S.QUEUED, S.POSTED, S.FAILED}),
-    S.FAILED: frozenset({S.QUEUED, S.DRAFT, S.OPTED_OUT, S.HANDLED_OUTSIDE}),
-    S.AWAITING_AUTHORISATION: frozenset({S.QUEUED, S.FAILED, S.HANDLED_OUTSIDE}),
-    S.OPTED_OUT: frozenset({S.DRAFT, S.QUEUED}),
+    S.NEEDS_UPDATE: frozenset({S.QUEUED, S.POSTED, S.FAILED, S.AWAITING_MAPPING}),
+    S.FAILED: frozenset({S.QUEUED, S.DRAFT, S.OPTED_OUT, S.AWAITING_MAPPING, S.HANDLED_OUTSIDE}),
+    S.AWAITING_AUTHORISATION: frozenset({S.QUEUED, S.FAILED, S.AWAITING_MAPPING, S.HANDLED_OUTSIDE}),
+    S.OPTED_OUT: frozenset({S.DRAFT, S.QUEUED, S.AWAITING_MAPPING}),
+    S.AWAITING_MAPPING: frozenset({S.QUEUED, S.DRAFT, S.FAILED, S.OPTED_OUT, S.HANDLED_OUTSIDE}),
     # Staff booked it by hand (with a note); it can be taken back to draft if that was a mistake.
     S.HANDLED_OUTSIDE: frozenset({S.DRAFT}),
 }
+# Sending is attempted from these states (a waiting voucher goes on once its values are mapped).
+QUEUEABLE = (S.DRAFT, S.FAILED, S.OPTED_OUT, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING)
 
 MAX_ATTEMPTS = 8
 # How long a send may stay unanswered before the sweeper treats its outcome as unknown.
@@ -144,7 +147,10 @@ def voucher_dto(voucher: Voucher, *, integration: Integration | None = None, pla
         series=voucher.series,
         currency=voucher.currency,
         rows=tuple(
-            VoucherRowDTO(account=int(r.account), debit=r.debit, credit=r.credit, cost_centre=r.cost_centre,
+            # A placeholder ('FEL') or a row still waiting for a mapping has no number: 0, which the
+            # pre-flight check refuses before anything is sent (this keeps the admin's report readable).
+            VoucherRowDTO(account=rules.account_key(r.account) or 0, debit=r.debit, credit=r.credit,
+                          cost_centre=r.cost_centre,
                           project=r.project, text=r.text, vat_code=r.vat_code)
             for r in voucher.rows.all()
         ),
@@ -193,8 +199,11 @@ def problems_text(problems: list[rules.Problem]) -> str:
 
 
 def preflight_fields(voucher: Voucher, problems: list[rules.Problem]) -> list[str]:
-    """Keep the pre-flight result on the voucher (shown from import on, counted on the overview)."""
-    voucher.preflight_ok = not problems
+    """Keep the pre-flight result on the voucher (shown from import on, counted on the overview).
+
+    Only a source value without a mapping is not a refusal: ``preflight_ok`` stays None (the voucher waits
+    for the mapping, and the overview counts it there)."""
+    voucher.preflight_ok = True if not problems else (None if only_unmapped(problems) else False)
     voucher.preflight_problems = [{"code": p.code, "text": stored(str(p))} for p in problems]
     return ["preflight_ok", "preflight_problems"]
 
@@ -208,16 +217,40 @@ class QueueResult:
     failed: int = 0
     skipped: int = 0
     awaiting_authorisation: int = 0
+    awaiting_mapping: int = 0
+
+
+def only_unmapped(problems: list[rules.Problem]) -> bool:
+    """Nothing is wrong but a source value without a mapping: the voucher waits instead of failing."""
+    return bool(problems) and all(p.code == "unmapped" for p in problems)
+
+
+def _wait_for_mapping(voucher: Voucher, problems: list[rules.Problem], actor: Actor) -> None:
+    text = problems_text(problems)
+    checked = preflight_fields(voucher, problems)
+    if voucher.state != S.AWAITING_MAPPING:
+        voucher_transition(voucher=voucher, to=S.AWAITING_MAPPING, actor=actor,
+                           message=Msg("Waits for a mapping: %(reasons)s", reasons=text),
+                           last_error=text, last_error_code="unmapped", next_attempt_at=None,
+                           **{n: getattr(voucher, n) for n in checked})
+    elif voucher.last_error != english(text):
+        fields = set_text(voucher, "last_error", text)
+        voucher.last_error_code = "unmapped"
+        voucher.save(update_fields=[*fields, *checked, "last_error_code", "updated_at"])
 
 
 def voucher_queue(*, voucher: Voucher, actor: Actor = None, kick: bool = True) -> list[rules.Problem]:
-    """Check the voucher and put it in the queue; a voucher that breaks a rule fails with the reason."""
+    """Check the voucher and put it in the queue; a voucher that breaks a rule fails with the reason,
+    one that only lacks a mapping waits for it."""
     with transaction.atomic():
         voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
-        if voucher.state not in (S.DRAFT, S.FAILED, S.OPTED_OUT, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION):
+        if voucher.state not in QUEUEABLE:
             return []
         problems = voucher_preflight(voucher)
         checked = preflight_fields(voucher, problems)
+        if only_unmapped(problems):
+            _wait_for_mapping(voucher, problems, actor)
+            return problems
         if problems:
             if voucher.state != S.FAILED:
                 voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
@@ -243,7 +276,9 @@ def vouchers_queue(*, vouchers, actor: Actor = None) -> QueueResult:
         before = voucher.state
         problems = voucher_queue(voucher=voucher, actor=actor, kick=False)
         voucher.refresh_from_db(fields=["state"])
-        if problems:
+        if problems and voucher.state == S.AWAITING_MAPPING:
+            result.awaiting_mapping += 1
+        elif problems:
             result.failed += 1
         elif voucher.state == S.QUEUED and before != S.QUEUED:
             result.queued += 1
@@ -296,6 +331,9 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         plan = plan_snapshot(voucher.company, voucher.system)
         problems = voucher_preflight(voucher, integration=integration, plan=plan)
         checked = preflight_fields(voucher, problems)
+        if only_unmapped(problems):
+            _wait_for_mapping(voucher, problems, actor)
+            return "awaiting_mapping"
         if problems:
             voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
                                message=Msg("Not sent: %(reasons)s", reasons=problems_text(problems)),

@@ -28,3 +28,16 @@ def kontera_overview(context):
     if request is None or not request.user.is_authenticated:
         return {}
     return overview_context(request)
+
+
+@register.simple_tag(takes_context=True)
+def kontera_waiting_for_mappings(context) -> int:
+    """How many vouchers not sent yet wait for a mapping, in the user's companies (one query)."""
+    from ..models import Voucher
+    from ..selectors.mappings import SENT_STATES
+
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return 0
+    waiting = Voucher.objects.filter(rows__awaits_mapping=True).exclude(state__in=SENT_STATES).distinct()
+    return scope_to_user(waiting, request.user).count()

@@ -18,6 +18,7 @@ from bookkeeping import rules
 from bookkeeping.models import Account, AuditEvent, Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.integrations import in_language, notify_staff, user_language
+from bookkeeping.services.mappings import account_mappings_set
 from bookkeeping.services.vouchers import voucher_queue
 from integrations import registry
 from integrations.base import (
@@ -28,7 +29,9 @@ from integrations.models import Integration, IntegrationStatus
 from wording import Msg, amount, coded, restored, set_text, stored, update_values
 
 from .settings import (
+    ACCOUNT_ROWS,
     HOME_CURRENCY,
+    INTERNAL_KEYS,
     ONE,
     SOURCE,
     TARGET,
@@ -37,7 +40,10 @@ from .settings import (
     NetsConfig,
     clean_secret_key,
     clean_settings,
+    clean_stored_settings,
+    nets_accounts,
     settings_problems,
+    split_settings,
 )
 
 
@@ -61,7 +67,8 @@ class SaveResult:
 
 
 def _booking_settings(values: dict) -> dict:
-    return {k: v for k, v in (values or {}).items() if k not in ("activation", "last_sync")}
+    """What books: everything but Kontera's own bookkeeping of the activation, without empty values."""
+    return {k: v for k, v in (values or {}).items() if k not in INTERNAL_KEYS and v not in (None, "", {})}
 
 
 def _test_voucher_stands(integration: Integration | None, cleaned: dict) -> bool:
@@ -70,7 +77,7 @@ def _test_voucher_stands(integration: Integration | None, cleaned: dict) -> bool
     if integration is None or integration.status == IntegrationStatus.SETTING_UP:
         return False
     try:
-        before = clean_settings(integration.settings or {})
+        before = {**clean_stored_settings(integration.settings or {}), **nets_accounts(integration.company)}
     except ValidationError:
         return False
     if _booking_settings(before) != _booking_settings(cleaned):
@@ -106,10 +113,13 @@ def netseasy_settings_save(*, company, values: dict, secret_key: str | None = No
         return _save_without_test_voucher(existing, secret_key if key_changed else None, warnings, actor)
 
     user, _label = actor_parts(actor)
+    kept, rows = split_settings(cleaned)
     with transaction.atomic():
         integration, _created = Integration.objects.select_for_update().get_or_create(company=company, system=SOURCE)
         previous = dict(integration.settings or {})
-        integration.settings = {**_booking_settings(cleaned), "last_sync": previous.get("last_sync", {})}
+        integration.settings = {**{k: v for k, v in kept.items() if k not in ("activation", "last_sync")},
+                                "last_sync": previous.get("last_sync", {})}
+        _accounts_save(company=company, rows=rows, actor=actor)
         if secret_key:
             integration.credentials = {**(integration.credentials or {}), "secret_key": secret_key}
         integration.status = IntegrationStatus.AWAITING_CONFIRMATION
@@ -129,7 +139,8 @@ def netseasy_settings_save(*, company, values: dict, secret_key: str | None = No
         audit_record(action="netseasy:settings_saved", integration=integration, actor=actor,
                      message=Msg("Settings saved; test voucher %(ref)s queued; awaiting confirmation.",
                                  ref=voucher.source_reference),
-                     data={k: v for k, v in integration.settings.items() if k != "activation"})
+                     data={**{k: v for k, v in integration.settings.items() if k != "activation"},
+                           "accounts": {name: cleaned.get(name) for name in (*ACCOUNT_ROWS, "vat_accounts")}})
         voucher_queue(voucher=voucher, actor=actor)
         pk = integration.pk
         transaction.on_commit(lambda: _enqueue("card_payments.tasks.activation_check", pk))
@@ -157,6 +168,20 @@ def _save_without_test_voucher(integration: Integration, secret_key: str | None,
     voucher = Voucher.objects.filter(pk=_activation(locked).get("test_voucher_id")).first()
     return SaveResult(integration=locked, warnings=warnings, test_voucher=voucher, test_voucher_sent=False,
                       key_changed=bool(secret_key))
+
+
+def _accounts_save(*, company, rows: dict, actor: Actor) -> None:
+    """The page's accounts are the company's mapping rows: set exactly those (errors given back per field)."""
+    try:
+        account_mappings_set(company=company, system=TARGET, rows=rows, actor=actor)
+    except ValidationError as exc:
+        fields = {f"{kind}:{key}": name for name, (kind, key) in ACCOUNT_ROWS.items()}
+        errors: dict[str, list[str]] = {}
+        for code, messages in exc.message_dict.items():
+            kind_key = code.rsplit(":", 1)[0]
+            name = fields.get(kind_key, "vat_accounts" if kind_key.startswith("output_vat:") else "__all__")
+            errors.setdefault(name, []).extend(messages)
+        raise ValidationError(errors) from None
 
 
 def _enqueue_sync(integration_id: int, actor_label: str) -> None:

@@ -19,6 +19,7 @@ class Line:
     account: int
     amount: Decimal  # + debit, − credit
     text: str = ""
+    source: tuple[str, str] | None = None  # the mapping row (kind, key) the account came from
 
 
 @dataclass
@@ -30,6 +31,12 @@ class Planned:
     region: str = ""
     flags: list[str] = field(default_factory=list)
     problem: str = ""
+    unmapped: list[tuple[str, str]] = field(default_factory=list)  # mapping rows it waits for
+
+
+RECEIVABLE = ("receivable", "*")
+BANK = ("bank", "*")
+FEE = ("fee", "*")
 
 
 def _vat_from_lines(lines) -> dict[str, Decimal]:
@@ -44,8 +51,8 @@ def plan_action(action: NetsPaymentAction, payment: NetsPayment | None, config: 
     """The lines for one charge, refund or deposit. Pure: reads only what it is given."""
     planned = Planned()
     if action.action == "DEPOSIT":
-        planned.lines = [Line(config.receivable_account, action.amount, "Insättning till Nets"),
-                         Line(config.bank_account, -action.amount, "Insättning till Nets")]
+        planned.lines = [Line(config.receivable_account, action.amount, "Insättning till Nets", RECEIVABLE),
+                         Line(config.bank_account, -action.amount, "Insättning till Nets", BANK)]
         return planned
     if payment is None:
         planned.problem = action.problem or Msg("The payment %(id)s could not be read from Nets Easy.", id=action.payment_id)
@@ -77,6 +84,7 @@ def plan_action(action: NetsPaymentAction, payment: NetsPayment | None, config: 
     if missing:
         planned.problem = Msg("No output VAT account is set for %(rates)s %% VAT (%(ref)s). Add it in the Nets Easy "
                             "settings.", rates=", ".join(missing), ref=action.reference or action.nets_id)
+        planned.unmapped = [("output_vat", rate) for rate in missing]
         return planned
 
     # The region rule, checked against the VAT the web shop charged. We book what was charged (VAT
@@ -89,17 +97,24 @@ def plan_action(action: NetsPaymentAction, payment: NetsPayment | None, config: 
     elif region == rules.REGION_EU and not total_vat and not payment.is_company:
         planned.flags.append(Msg("No VAT on a sale to a consumer in another EU country (%(country)s).", country=payment.country))
 
-    sales_account = config.sales_accounts[region]
+    sales_key = region
     if region == rules.REGION_EU and payment.is_company and not total_vat and config.sales_account_eu_b2b:
-        sales_account = config.sales_account_eu_b2b  # intra-EU supply to a business: 3108, ruta 35
+        sales_key = "eu_b2b"  # intra-EU supply to a business: 3108, ruta 35
+    sales_account = config.sales_account_eu_b2b if sales_key == "eu_b2b" else config.sales_accounts.get(region)
+    if sales_account is None:
+        planned.problem = Msg("No sales account is set for the region %(region)s (%(ref)s). Add it in the Nets Easy "
+                            "settings.", region=rules.REGION_LABELS.get(region, region), ref=action.reference or action.nets_id)
+        planned.unmapped = [("sales_region", region)]
+        return planned
     sign = Decimal(1) if action.action == "CHARGE" else Decimal(-1)
     text = f"{action.reference or action.nets_id[:12]} {payment.country}".strip()[:100]
     net = action.amount - total_vat
-    planned.lines = [Line(config.receivable_account, sign * action.amount, text)]
+    planned.lines = [Line(config.receivable_account, sign * action.amount, text, RECEIVABLE)]
     if net:
-        planned.lines.append(Line(sales_account, -sign * net, text))
+        planned.lines.append(Line(sales_account, -sign * net, text, ("sales_region", sales_key)))
     for rate in sorted(vat, key=lambda r: -Decimal(r)):
-        planned.lines.append(Line(config.vat_accounts[rate], -sign * vat[rate], f"Moms {rate} % {text}"[:100]))
+        planned.lines.append(Line(config.vat_accounts[rate], -sign * vat[rate], f"Moms {rate} % {text}"[:100],
+                                  ("output_vat", rate)))
     return planned
 
 
@@ -110,5 +125,5 @@ def _netted(lines: list[Line]) -> list[Line]:
         if line.account in by_account:
             by_account[line.account].amount += line.amount
         else:
-            by_account[line.account] = Line(line.account, line.amount, line.text)
+            by_account[line.account] = Line(line.account, line.amount, line.text, line.source)
     return [line for line in by_account.values() if line.amount]

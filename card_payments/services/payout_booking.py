@@ -35,7 +35,7 @@ from integrations.models import Integration
 from wording import Msg, set_text, update_values
 
 from ..models import NetsPayment, NetsPaymentAction, NetsPayout, PayoutState
-from .booking_rules import Line, Planned, _netted, plan_action
+from .booking_rules import BANK, FEE, RECEIVABLE, Line, Planned, _netted, plan_action
 from .settings import HOME_CURRENCY, SOURCE, TARGET, ZERO, NetsConfig
 
 
@@ -76,10 +76,18 @@ def _create_voucher(*, company, kind: str, reference: str, day: dt.date, descrip
     VoucherRow.objects.bulk_create([
         VoucherRow(voucher=voucher, position=position, account=line.account,
                    debit=line.amount if line.amount > 0 else ZERO, credit=-line.amount if line.amount < 0 else ZERO,
-                   text=line.text[:100])
+                   text=line.text[:100], **_source_fields(line))
         for position, line in enumerate(lines)
     ])
     return voucher
+
+
+def _source_fields(line: Line) -> dict:
+    """The mapping row the account came from, kept beside it (e.g. sales region "eu" → 3106)."""
+    if line.source is None:
+        return {}
+    kind, key = line.source
+    return {"source_kind": kind, "source_key": key, "source": {"keys": [[kind, key]], "via": "mapping"}}
 
 
 def _book_group(*, integration: Integration, payout: NetsPayout, action_ids: list[int], plans: dict[int, Planned],
@@ -104,8 +112,10 @@ def _book_group(*, integration: Integration, payout: NetsPayout, action_ids: lis
             planned = plans[action.pk]
             action.voucher, action.booked_at = voucher, now
             action.country, action.region = planned.country, planned.region
+            action.unmapped = []
             fields = set_text(action, "flag", Msg.join("\n", planned.flags)) + set_text(action, "problem", "")
-            action.save(update_fields=["voucher", "booked_at", "country", "region", *dict.fromkeys(fields)])
+            action.save(update_fields=["voucher", "booked_at", "country", "region", "unmapped",
+                                       *dict.fromkeys(fields)])
         if voucher is not None:
             voucher_queue(voucher=voucher, actor=actor)
         return voucher
@@ -163,6 +173,11 @@ def payout_book(*, integration: Integration, payout: NetsPayout, config: NetsCon
             _set_state(payout, PayoutState.WAITING_CURRENCY, Msg("This payout is in %(currency)s. Kontera books SEK payouts only: book it by hand at the day's rate "
                 "(bank amount in SEK), then mark it “handled by hand”.", currency=payout.currency))
         return payout.state
+    missing = config.missing()
+    if missing:
+        _set_state(payout, PayoutState.NEEDS_ATTENTION, Msg("Not booked: the Nets Easy settings have no %(accounts)s account. Save the settings (or map it) and "
+            "the payout is booked by itself.", accounts=", ".join(kind for kind, _key in missing)))
+        return payout.state
     problems = payout_check(payout)
     if problems:
         _set_state(payout, PayoutState.RESIDUAL_ERROR,
@@ -176,7 +191,8 @@ def payout_book(*, integration: Integration, payout: NetsPayout, config: NetsCon
     blocked = [(a, plans[a.pk].problem) for a in unbooked if plans[a.pk].problem]
     if blocked:
         for action, problem in blocked:
-            NetsPaymentAction.objects.filter(pk=action.pk).update(**update_values(action, problem=problem))
+            NetsPaymentAction.objects.filter(pk=action.pk).update(
+                **update_values(action, problem=problem), unmapped=[list(pair) for pair in plans[action.pk].unmapped])
         _set_state(payout, PayoutState.NEEDS_ATTENTION,
                    Msg("Not booked (the whole payout waits, so the reconciliation stays whole): %(problems)s",
                        problems=Msg.join(" ", list(dict.fromkeys(problem for _a, problem in blocked)))))
@@ -231,9 +247,9 @@ def _book_payout_voucher(*, integration: Integration, payout: NetsPayout, config
             return payout.state
         if locked.actions.filter(booked_at__isnull=True).exists():
             return locked.state  # an action is still unbooked (another run is at it)
-        lines = [Line(config.bank_account, locked.amount, f"Utbetalning {locked.reference}"[:100]),
-                 Line(config.fee_account, locked.fees, "Nets Easy avgifter"),
-                 Line(config.receivable_account, -locked.gross, f"Utbetalning {locked.reference}"[:100])]
+        lines = [Line(config.bank_account, locked.amount, f"Utbetalning {locked.reference}"[:100], BANK),
+                 Line(config.fee_account, locked.fees, "Nets Easy avgifter", FEE),
+                 Line(config.receivable_account, -locked.gross, f"Utbetalning {locked.reference}"[:100], RECEIVABLE)]
         lines = _netted(lines)
         voucher = None
         if lines:

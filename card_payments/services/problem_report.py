@@ -21,7 +21,7 @@ from wording import Msg
 
 from ..models import NetsPayout, ProblemReport
 from .activation import _activation
-from .settings import SOURCE, TARGET
+from .settings import SOURCE, TARGET, nets_accounts
 
 
 def _kontera_version() -> str:
@@ -56,6 +56,7 @@ def diagnostics_collect(*, integration: Integration) -> dict:
     fortnox = Integration.objects.filter(company=company, system=TARGET).first()
     plan = AccountPlan.objects.filter(company=company, system=TARGET).first()
     settings_shown = {k: v for k, v in (integration.settings or {}).items() if k != "activation"}
+    settings_shown["accounts"] = nets_accounts(company)  # the mapping rows the settings page edits
     activation = _activation(integration)
     vouchers = Voucher.objects.filter(company=company, source_system=SOURCE)
     data = {

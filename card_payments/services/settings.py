@@ -1,5 +1,11 @@
 """The Nets Easy integration's settings: cleaned (types, defaults), typed (``NetsConfig``) and checked
-against the company's imported Fortnox chart. No HTTP here."""
+against the company's imported Fortnox chart. No HTTP here.
+
+Which account is used lives in the account mappings, like every flow's accounts: the sales account
+per region (kind ``sales_region``, keys se/eu/world/eu_b2b), the output VAT account per rate
+(``output_vat``, keys 25/12/6 …), the fee, reconciliation and bank accounts (``fee``, ``receivable``,
+``bank``, each the kind's default row ``*``). The settings page edits exactly those rows; the
+integration's own settings keep the rest (start date, series, one voucher per sale or per day)."""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from bookkeeping import rules
+from bookkeeping.models import DEFAULT_KEY, MappingKind
+from bookkeeping.selectors.mappings import MappingSnapshot, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from integrations.base import rate_key
 from integrations.models import Integration, IntegrationStatus
@@ -63,21 +71,32 @@ class NetsConfig:
     mode: str
 
     @classmethod
-    def of(cls, integration: Integration) -> NetsConfig:
-        values = clean_settings(integration.settings or {})
+    def of(cls, integration: Integration, *, snapshot: MappingSnapshot | None = None) -> NetsConfig:
+        """The stored settings with the accounts from the mapping rows (one read of the mappings)."""
+        values = clean_stored_settings(integration.settings or {})
+        snapshot = snapshot or mapping_snapshot(integration.company, TARGET)
+        regions = {region: snapshot.row_for(K.SALES_REGION, region)
+                   for region in (rules.REGION_SWEDEN, rules.REGION_EU, rules.REGION_WORLD)}
+        b2b = snapshot.exact(K.SALES_REGION, "eu_b2b")
         return cls(
             start_date=dt.date.fromisoformat(values["start_date"]),
-            sales_accounts={rules.REGION_SWEDEN: values["sales_account_se"], rules.REGION_EU: values["sales_account_eu"],
-                            rules.REGION_WORLD: values["sales_account_world"]},
-            sales_account_eu_b2b=values.get("sales_account_eu_b2b"),
-            receivable_account=values["receivable_account"],
-            bank_account=values["bank_account"],
-            fee_account=values["fee_account"],
-            vat_accounts=dict(values["vat_accounts"]),
+            sales_accounts={region: row.account for region, row in regions.items() if row is not None},
+            sales_account_eu_b2b=b2b.account if b2b is not None else None,
+            receivable_account=snapshot.account_for(K.RECEIVABLE),
+            bank_account=snapshot.account_for(K.BANK),
+            fee_account=snapshot.account_for(K.FEE),
+            vat_accounts={rate_key_of(key): row.account for key, row in snapshot.rows_of(K.OUTPUT_VAT).items()
+                          if rate_key_of(key)},
             sales_series=values["sales_series"],
             payout_series=values["payout_series"],
             mode=values["mode"],
         )
+
+    def missing(self) -> list[tuple[str, str]]:
+        """The accounts every payout needs that have no mapping row (kind, key)."""
+        return [(kind, DEFAULT_KEY) for kind, number in ((K.RECEIVABLE, self.receivable_account),
+                                                           (K.BANK, self.bank_account), (K.FEE, self.fee_account))
+                if number is None]
 
     def all_accounts(self) -> list[int]:
         numbers = [self.receivable_account, self.bank_account, self.fee_account, *self.sales_accounts.values(),
@@ -106,29 +125,21 @@ def settings_problems(*, company, values: dict) -> tuple[dict[str, str], list[st
         return {"__all__": reason}, warnings
     plan = plan_snapshot(company, TARGET)
 
-    def check(name: str, number: int | None, *, balance: bool | None = None) -> None:
+    def check(name: str, number: int | None, kind: str) -> None:
         if number is None:
             return
-        problems = rules.check_account_number(plan, number)
+        # The one rule every mapping row of this kind obeys (the import and the admin check the same).
+        problems = rules.check_mapping_account(plan, kind, number)
         if problems:
-            errors[name] = str(problems[0]) + " " + Msg("(Fortnox chart of accounts)")
-            return
-        account = plan.accounts[int(number)]
-        if balance is True and not account.is_balance:
-            errors[name] = Msg("Account %(account)s %(name)s is a profit-and-loss account; choose a balance-sheet "
-                             "account.", account=number, name=account.name)
-        elif balance is False and account.is_balance:
-            errors[name] = Msg("Account %(account)s %(name)s is a balance-sheet account; choose a profit-and-loss "
-                             "account.", account=number, name=account.name)
+            suffix = " " + Msg("(Fortnox chart of accounts)") if problems[0].code in ("unknown_account",
+                                                                                  "inactive_account") else ""
+            errors[name] = str(problems[0]) + suffix
 
-    for name in ("sales_account_se", "sales_account_eu", "sales_account_world", "sales_account_eu_b2b",
-                 "fee_account"):
-        check(name, values.get(name), balance=False)
-    for name in ("receivable_account", "bank_account"):
-        check(name, values.get(name), balance=True)
+    for name, (kind, _key) in ACCOUNT_ROWS.items():
+        check(name, values.get(name), kind)
     for rate, number in sorted((values.get("vat_accounts") or {}).items()):
         before = len(errors)
-        check("vat_accounts", number, balance=True)
+        check("vat_accounts", number, K.OUTPUT_VAT)
         if len(errors) > before:
             errors["vat_accounts"] = Msg("VAT %(rate)s %%: %(problem)s", rate=rate, problem=errors["vat_accounts"])
     for name in ("sales_series", "payout_series"):
@@ -168,6 +179,24 @@ OPTIONAL_ACCOUNT_FIELDS = ("sales_account_eu_b2b",)
 REQUIRED_FIELDS = ("start_date", "sales_account_se", "sales_account_eu", "sales_account_world")
 # Kept as they are by the cleaning: the activation and sync bookkeeping Kontera writes itself.
 INTERNAL_KEYS = ("activation", "last_sync")
+# The settings page's accounts: each is one mapping row (kind, key) of the company's Fortnox mappings.
+K = MappingKind
+ACCOUNT_ROWS: dict[str, tuple[str, str]] = {
+    "sales_account_se": (K.SALES_REGION.value, rules.REGION_SWEDEN),
+    "sales_account_eu": (K.SALES_REGION.value, rules.REGION_EU),
+    "sales_account_world": (K.SALES_REGION.value, rules.REGION_WORLD),
+    "sales_account_eu_b2b": (K.SALES_REGION.value, "eu_b2b"),
+    "receivable_account": (K.RECEIVABLE.value, DEFAULT_KEY),
+    "bank_account": (K.BANK.value, DEFAULT_KEY),
+    "fee_account": (K.FEE.value, DEFAULT_KEY),
+}
+PAGE_RATES = ("25", "12", "6")  # the output VAT rates the settings page shows
+STORED_KEYS = ("start_date", "sales_series", "payout_series", "mode", *INTERNAL_KEYS)
+MAPPING_NOTE = "Nets Easy"
+
+
+def rate_key_of(value) -> str | None:
+    return _rate(value)
 
 
 def clean_secret_key(value: str) -> str:
@@ -207,10 +236,63 @@ def _rate(value) -> str | None:
 
 
 def clean_settings(values: dict) -> dict:
-    """Types, defaults and required fields (no database, no HTTP). Raises ValidationError per field."""
+    """The settings page's values: types, defaults and required fields (no database, no HTTP). Raises
+    ValidationError per field. The accounts among them are stored as mapping rows (``split_settings``)."""
     values = dict(values or {})
     errors: dict[str, str] = {}
     cleaned: dict = {}
+    _clean_stored(values, cleaned, errors)
+    _clean_accounts(values, cleaned, errors)
+    for name in REQUIRED_FIELDS:
+        if name not in cleaned and name not in errors:
+            errors[name] = Msg("This field is required.")
+    if errors:
+        raise ValidationError({name: [message] for name, message in errors.items()})
+    return cleaned
+
+
+def clean_stored_settings(values: dict) -> dict:
+    """What the integration itself stores (start date, series, mode); accounts are mapping rows."""
+    values = dict(values or {})
+    errors: dict[str, str] = {}
+    cleaned: dict = {}
+    _clean_stored(values, cleaned, errors)
+    if "start_date" not in cleaned and "start_date" not in errors:
+        errors["start_date"] = Msg("This field is required.")
+    if errors:
+        raise ValidationError({name: [message] for name, message in errors.items()})
+    return cleaned
+
+
+def split_settings(cleaned: dict) -> tuple[dict, dict[tuple[str, str], dict | None]]:
+    """Cleaned page values → (the integration's stored settings, the mapping rows to set: None deletes)."""
+    stored = {key: value for key, value in cleaned.items() if key in STORED_KEYS}
+    rows: dict[tuple[str, str], dict | None] = {}
+    for name, row in ACCOUNT_ROWS.items():
+        number = cleaned.get(name)
+        rows[row] = {"account_number": number, "note": MAPPING_NOTE} if number else None
+    vat = dict(cleaned.get("vat_accounts") or {})
+    for rate in PAGE_RATES:
+        rows[(K.OUTPUT_VAT.value, rate)] = None  # a rate the page leaves empty is removed
+    for rate, number in vat.items():
+        rows[(K.OUTPUT_VAT.value, rate)] = {"account_number": number, "note": MAPPING_NOTE}
+    return stored, rows
+
+
+def nets_accounts(company, *, snapshot: MappingSnapshot | None = None) -> dict:
+    """The accounts as the settings page shows them, read from the mapping rows."""
+    snapshot = snapshot or mapping_snapshot(company, TARGET)
+    values: dict = {}
+    for name, (kind, key) in ACCOUNT_ROWS.items():
+        row = snapshot.exact(kind, key) if key != DEFAULT_KEY else snapshot.default(kind)
+        if row is not None and row.account:
+            values[name] = row.account
+    values["vat_accounts"] = {rate_key_of(key): row.account for key, row in snapshot.rows_of(K.OUTPUT_VAT).items()
+                              if rate_key_of(key) and row.account}
+    return values
+
+
+def _clean_stored(values: dict, cleaned: dict, errors: dict) -> None:
     for key in INTERNAL_KEYS:
         if key in values:
             cleaned[key] = values[key]
@@ -224,6 +306,19 @@ def clean_settings(values: dict) -> dict:
         except ValueError:
             errors["start_date"] = Msg("Give the date as year-month-day, e.g. 2024-05-01.")
 
+    for name in ("sales_series", "payout_series"):
+        series = str(values.get(name) or DEFAULTS[name]).strip().upper()
+        if not re.fullmatch(r"[A-Z0-9]{1,10}", series):
+            errors[name] = Msg("A voucher series is a short code such as A.")
+        cleaned[name] = series
+
+    mode = str(values.get("mode") or DEFAULTS["mode"]).strip()
+    if mode not in MODES:
+        errors["mode"] = Msg("Choose one voucher per sale (per_sale) or one summary voucher per day (per_day).")
+    cleaned["mode"] = mode
+
+
+def _clean_accounts(values: dict, cleaned: dict, errors: dict) -> None:
     for name in ACCOUNT_FIELDS + OPTIONAL_ACCOUNT_FIELDS:
         number = _account(values.get(name, DEFAULTS.get(name)), name, errors)
         if number is not None:
@@ -244,34 +339,24 @@ def clean_settings(values: dict) -> dict:
                 vat_accounts[key] = number
         cleaned["vat_accounts"] = vat_accounts
 
-    for name in ("sales_series", "payout_series"):
-        series = str(values.get(name) or DEFAULTS[name]).strip().upper()
-        if not re.fullmatch(r"[A-Z0-9]{1,10}", series):
-            errors[name] = Msg("A voucher series is a short code such as A.")
-        cleaned[name] = series
-
-    mode = str(values.get("mode") or DEFAULTS["mode"]).strip()
-    if mode not in MODES:
-        errors["mode"] = Msg("Choose one voucher per sale (per_sale) or one summary voucher per day (per_day).")
-    cleaned["mode"] = mode
-
-    for name in REQUIRED_FIELDS:
-        if name not in cleaned and name not in errors:
-            errors[name] = Msg("This field is required.")
-    if errors:
-        raise ValidationError({name: [message] for name, message in errors.items()})
-    return cleaned
-
 
 def integration_settings_check(settings: dict, *, company=None) -> dict:
     """For the generic integration form (registered in ``card_payments.admin``). A change that affects
-    booking must go through the settings page instead, which sends a new test voucher and waits for OK."""
-    cleaned = clean_settings(settings)
+    booking must go through the settings page instead, which sends a new test voucher and waits for OK.
+    Accounts are not stored here at all (they are mapping rows): one given with another value is refused."""
+    settings = dict(settings or {})
+    accounts = {name: settings.pop(name) for name in (*ACCOUNT_ROWS, "vat_accounts") if name in settings}
+    cleaned = clean_stored_settings(settings)
     if company is not None:
         stored = Integration.objects.filter(company=company, system=SOURCE).first()
+        current = nets_accounts(company)
+        wrong = sorted(name for name, value in accounts.items() if value != current.get(name))
+        if wrong:
+            raise ValidationError(Msg("Change %(fields)s on the “Nets Easy settings” page: a change there "
+                                    "sends a new test voucher and waits for OK.", fields=", ".join(wrong)))
         if stored is not None and stored.settings:
             try:
-                before = clean_settings(stored.settings)
+                before = clean_stored_settings(stored.settings)
             except ValidationError:
                 before = dict(stored.settings)
             changed = sorted(k for k in cleaned if k not in INTERNAL_KEYS and cleaned.get(k) != before.get(k))

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
@@ -20,6 +21,7 @@ from bookkeeping.models import (
     PaymentMethod,
     VatCode,
 )
+from bookkeeping.selectors.mappings import MappingSnapshot, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
 from wording import Msg
@@ -33,11 +35,13 @@ from .common import (
     dinero_integration,
 )
 from .sync import expense_document_changed
+from .voucher_content import line_source
 
 CSV_COLUMNS = ("reference", "type", "supplier", "supplier_vat", "date", "due_date", "description", "amount",
                "vat_code", "category", "currency", "amount_dkk", "payment_method", "attachment")
 REQUIRED_COLUMNS = ("reference", "type", "supplier", "date", "amount")
-DOCUMENT_FIELDS = ("type", "supplier", "supplier_vat", "date", "due_date", "description", "currency", "amount_dkk",
+# What every line of one document must agree on (each line keeps its own description).
+DOCUMENT_FIELDS = ("type", "supplier", "supplier_vat", "date", "due_date", "currency", "amount_dkk",
                    "payment_method", "attachment")
 _DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y")
 
@@ -142,6 +146,26 @@ def _resolve_attachment(value: str, *, root: Path | None, allow_outside: bool) -
     return path
 
 
+def _category(value: str, snapshot: MappingSnapshot) -> tuple[str, list[str], bool]:
+    """A line's category as the expense tool names it: (the value, problems, whether it waits for a mapping).
+
+    A value that resolves (a mapping, or a Dinero account number) must be a P&L account that exists;
+    one that does not resolve is imported and waits for its mapping instead of refusing the file."""
+    category = " ".join((value or "").split())
+    if not category:
+        return "", [], False
+    if len(category) > 100:
+        return category[:100], [Msg("at most 100 characters")], False
+    resolution = snapshot.resolve_row(line_source(SimpleNamespace(category=category, vat_code="")))
+    if resolution.unmapped:
+        return category, [], True
+    plan = snapshot.plan
+    problems = rules.check_profit_and_loss(plan, resolution.account)
+    if not problems and plan.imported:
+        problems = rules.check_account_number(plan, resolution.account)
+    return category, [p.message for p in problems], False
+
+
 def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_outside: bool
                      ) -> tuple[list[_ParsedDocument], list[RowError]]:
     errors: list[RowError] = []
@@ -163,6 +187,7 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
 
     integration = dinero_integration(company)
     plan = plan_snapshot(company, SYSTEM)
+    snapshot = mapping_snapshot(company, SYSTEM, plan=plan)
     vat_codes = set(VatCode.objects.filter(plan__company=company, plan__system=SYSTEM).values_list("code", flat=True))
     receipt_list = (integration.settings or {}).get("receipt_payment_list") if integration else None
     methods = PaymentMethod.objects.filter(payment_list__company=company)
@@ -243,18 +268,10 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
         line["vat_code"] = "" if vat_code.lower() in ("", "none", "-") else vat_code.upper()
         if line["vat_code"] and vat_codes and line["vat_code"] not in vat_codes:
             error("vat_code", Msg("Dinero has no VAT code %(code)s", code=line["vat_code"]))
-        line["category"] = None
-        if row.get("category"):
-            if not row["category"].isdigit():
-                error("category", Msg("the category is an account number"))
-            else:
-                number = int(row["category"])
-                line["category"] = number
-                problems = rules.check_profit_and_loss(plan, number)
-                if not problems and plan.imported:
-                    problems = rules.check_account_number(plan, number)
-                for problem in problems:
-                    error("category", problem.message)
+        line["category"], problems, waits = _category(row.get("category", ""), snapshot)
+        for problem in problems:
+            error("category", problem)
+        line["waits_for_mapping"] = waits
 
         existing = documents.get(reference)
         if existing is None:
@@ -306,7 +323,7 @@ def expense_document_write(*, company, reference: str, values: dict, lines: list
     document.payment_method_id = values.get("payment_method")
     document.save()
     existing_lines = [(ln.amount, ln.vat_code, ln.category, ln.text) for ln in document.lines.all()]
-    wanted = [(ln["amount"], ln.get("vat_code", ""), ln.get("category"), ln.get("text", "")) for ln in lines]
+    wanted = [(ln["amount"], ln.get("vat_code", ""), ln.get("category") or "", ln.get("text", "")) for ln in lines]
     if existing_lines != wanted:
         document.lines.all().delete()
         ExpenseLine.objects.bulk_create([
@@ -346,7 +363,9 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
         result.documents.append({"reference": item.reference, "type": item.values.get("type"),
                                  "supplier": item.values.get("supplier"), "lines": len(item.lines),
                                  "total": f"{total:.2f}", "currency": item.values.get("currency"),
-                                 "action": action, "problems": len(problems)})
+                                 "action": action, "problems": len(problems),
+                                 "waits_for_mapping": sorted({ln["category"] for ln in item.lines
+                                                              if ln.get("waits_for_mapping")})})
     if result.errors or dry_run:
         if not result.errors:
             result.created = sum(1 for d in result.documents if d["action"] == "create")

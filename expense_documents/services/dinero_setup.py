@@ -249,6 +249,115 @@ def dinero_finish(*, integration: Integration, actor: Actor = None) -> Integrati
     return integration
 
 
+def _connected(integration: Integration | None) -> bool:
+    credentials = (integration.credentials or {}) if integration else {}
+    return bool((credentials.get("api_key") or has_visma_consent(integration))
+                and (integration.settings or {}).get("organization_id"))
+
+
+def dinero_setup_steps(*, company, api_key: str | None = None, organization_id: str | None = None,
+                       accept_other_cvr: bool = False, error_account=None, import_chart: bool = False,
+                       invoice_payment_method=None, receipt_payment_list=None, book_vouchers: bool | None = None,
+                       rate_limit_per_minute: int | None = None, actor: Actor = None,
+                       connect_anyway: str = "") -> dict:
+    """The wizard's order from the command line, one step or all of them per call (``manage.py dinero_setup``):
+
+    1. the connection: the organisation (firma-ID) among those the Visma Connect consent reaches
+       (``dinero_connect`` first; the CVR is checked), or with an API key the personal integration of
+       a company's own Dinero — checked at once; the chart of accounts, VAT codes and accounting years
+       are imported (so the payment methods and mappings can be imported against it next);
+    2. the error account and whether the whole chart serves as categories;
+    3. the invoices' counter account, 4. the receipts' payment-method list;
+    5. finish — as soon as every choice is made and the requirements hold.
+
+    Each call does the steps it is given, in this order, and says what comes next. What was typed is
+    checked before anything is sent to Dinero (a named payment-method list must exist).
+    """
+    if receipt_payment_list:
+        problems = dinero_requirements(company=company)
+        if problems:
+            raise SetupError(" ".join(problems), field_name="receipt_payment_list")
+    payment_list = resolve_payment_list(company, receipt_payment_list) if receipt_payment_list else None
+    counter = resolve_counter_account(company, invoice_payment_method) if invoice_payment_method else None
+    done = []
+    integration = dinero_integration(company)
+    if api_key:
+        if not organization_id:
+            raise SetupError(Msg("Give both the API key and the organisation id (firma-ID)."), field_name="api_key")
+        integration = dinero_connect(company=company, api_key=api_key, organization_id=organization_id, actor=actor,
+                                     connect_anyway=connect_anyway)
+        done.append("connect")
+    elif organization_id:
+        if not has_visma_consent(integration):
+            raise SetupError(Msg("%(company)s has no Visma Connect consent yet: run dinero_connect %(slug)s, open the "
+                               "URL and approve in Visma Connect, then run this again. (--api-key is only for a "
+                               "company's own Dinero: the personal integration.)", company=company, slug=company.slug), field_name="api_key")
+        integration = dinero_choose_organisation(integration=integration, organization_id=organization_id,
+                                                 actor=actor, accept_other_cvr=accept_other_cvr or bool(connect_anyway))
+        done.append("connect")
+    elif not _connected(integration):
+        raise SetupError(Msg("Connect Dinero first: dinero_connect %(slug)s and then --organization-id ID (Visma "
+                           "Connect), or --api-key KEY --organization-id ID for the company's own Dinero; either "
+                           "imports the chart of accounts.", slug=company.slug), field_name="api_key")
+    choices: dict = {}
+    if error_account is not None:
+        choices.update(error_account=error_account, import_chart=bool(import_chart))
+    if counter is not None:
+        choices["invoice_counter_account"] = counter
+    if payment_list is not None:
+        choices["receipt_payment_list"] = payment_list.pk
+    if choices and book_vouchers is not None:
+        choices["book_vouchers"] = bool(book_vouchers)
+    if choices and rate_limit_per_minute:
+        choices["rate_limit_per_minute"] = rate_limit_per_minute
+    if choices:
+        integration = dinero_configure(integration=integration, actor=actor, **choices)
+        done.append("choices")
+    conf = integration.settings or {}
+    missing = [name for name in ("error_account", "invoice_counter_account", "receipt_payment_list")
+               if not conf.get(name)]
+    if not missing and not dinero_requirements(company=company) and integration.status != IntegrationStatus.ACTIVE:
+        integration = dinero_finish(integration=integration, actor=actor)
+        done.append("finish")
+    integration.refresh_from_db()
+    plan = _plan(company)
+    chosen_list = PaymentMethodList.objects.filter(company=company, pk=conf.get("receipt_payment_list") or 0).first()
+    result = {
+        "company": company.slug,
+        "integration": integration.pk,
+        "status": integration.status,
+        "finished": integration.status == IntegrationStatus.ACTIVE,
+        "steps_done": done,
+        "organization_id": conf.get("organization_id"),
+        "organisation": (plan.company_info or {}).get("name", ""),
+        "connection": "personal integration (API key)" if (integration.credentials or {}).get("api_key")
+        else "Visma Connect",
+        "api_key": mask_secret((integration.credentials or {}).get("api_key", "")),
+        "error_account": conf.get("error_account"),
+        "import_chart": conf.get("import_chart"),
+        "invoice_counter_account": conf.get("invoice_counter_account"),
+        "receipt_payment_list": chosen_list.name if chosen_list else "",
+        "accounts": plan.accounts.filter(active=True).count(),
+        "vat_codes": plan.vat_codes.count(),
+        "next": [] if integration.status == IntegrationStatus.ACTIVE else _next_steps(company, missing),
+    }
+    return result
+
+
+def _next_steps(company, missing: list[str]) -> list[str]:
+    steps = []
+    if dinero_requirements(company=company):
+        steps.append(Msg("Create the payment-method list for receipts: manage.py import "
+                       "bookkeeping.resources.PaymentMethodResource FILE (columns company,list,name,account; the "
+                       "accounts are Dinero deposit accounts, e.g. 55010)."))
+    if missing:
+        options = {"error_account": "--error-account N [--import-chart]",
+                   "invoice_counter_account": "--invoice-payment-method ACCOUNT|NAME",
+                   "receipt_payment_list": "--receipt-payment-methods LIST"}
+        steps.append(Msg("Then: manage.py dinero_setup %(company)s %(options)s", company=company.slug, options=" ".join(options[name] for name in missing)))
+    return steps
+
+
 def dinero_setup(*, company, api_key: str | None, organization_id: str, error_account, import_chart: bool,
                  invoice_payment_method, receipt_payment_list, book_vouchers: bool = True,
                  rate_limit_per_minute: int | None = None, accept_other_cvr: bool = False,

@@ -24,6 +24,7 @@ from django_q.tasks import async_task
 from bookkeeping.models import (
     Voucher,
 )
+from bookkeeping.selectors.mappings import MappingSnapshot, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
 from bookkeeping.services.vouchers import voucher_mark_changed, voucher_queue, voucher_transition
@@ -47,6 +48,21 @@ from .voucher_content import VoucherContent, _apply_content, _audit_version, doc
 def _not_yet_sent(document: ExpenseDocument) -> bool:
     voucher = document.voucher
     return voucher is None or (not voucher.remote_id and voucher.state != S.SENDING)
+
+
+def documents_reevaluate(*, company, actor: Actor = "worker") -> dict:
+    """After a mapping change: every document not sent yet is built again from the mappings, and a
+    changed document waiting for a mapping goes on by itself; posted vouchers are left as they are."""
+    documents = ExpenseDocument.objects.filter(company=company).select_related("voucher")
+    outcomes: dict[str, int] = {}
+    snapshot = mapping_snapshot(company, SYSTEM)
+    for document in documents:
+        voucher = document.voucher
+        if not (_not_yet_sent(document) or (voucher is not None and voucher.state == S.AWAITING_MAPPING)):
+            continue
+        outcome = expense_document_sync(document=document, actor=actor, snapshot=snapshot)
+        outcomes[outcome.state] = outcomes.get(outcome.state, 0) + 1
+    return outcomes
 
 
 def workflow_rules_reevaluate(*, company, actor: Actor = None) -> dict:
@@ -109,14 +125,15 @@ def enqueue_sync(company_id: int | None = None) -> None:
 
 
 def expense_document_sync(*, document: ExpenseDocument, actor: Actor = None, force: bool = False,
-                          kick: bool = True) -> SyncOutcome:
+                          kick: bool = True, snapshot: MappingSnapshot | None = None) -> SyncOutcome:
     """Apply the workflow rules, rebuild the voucher from the document and queue what may be sent.
 
     Idempotent: an unchanged, synced document stays as it is. ``force`` ('Sync again') re-queues a
     refused voucher even though nothing changed (e.g. after fixing something in Dinero).
     """
     integration = dinero_integration(document.company)
-    plan = plan_snapshot(document.company, SYSTEM)
+    plan = snapshot.plan if snapshot is not None else plan_snapshot(document.company, SYSTEM)
+    snapshot = snapshot or mapping_snapshot(document.company, SYSTEM, plan=plan)
     with transaction.atomic():
         document = (ExpenseDocument.objects.select_for_update(of=("self",))
                     .select_related("company", "payment_method__payment_list")
@@ -125,14 +142,14 @@ def expense_document_sync(*, document: ExpenseDocument, actor: Actor = None, for
         if voucher is not None and voucher.state == S.SENDING:
             return SyncOutcome(document.reference, "busy", Msg("Being sent right now; the change follows afterwards."))
 
-        rule = workflow_rule_for(document) if (voucher is None or not voucher.remote_id) else None
+        rule = workflow_rule_for(document, snapshot=snapshot) if (voucher is None or not voucher.remote_id) else None
         document.opted_out_by = rule
 
         if integration is None or integration.status == IntegrationStatus.SETTING_UP:
             document.save(update_fields=["opted_out_by", "updated_at"])
             return _outcome(document)
 
-        content = document_content(document, integration=integration, plan=plan)
+        content = document_content(document, integration=integration, plan=plan, snapshot=snapshot)
         document.used_error_account = content.used_error_account
         if voucher is None:
             voucher = Voucher.objects.select_for_update().filter(
@@ -173,7 +190,7 @@ def _hand_over(voucher: Voucher, content: VoucherContent, *, changed: bool, forc
         voucher.refresh_from_db()
     if waiting:
         text = rules_text(waiting)
-        if voucher.state in (S.QUEUED, S.FAILED):
+        if voucher.state in (S.QUEUED, S.FAILED, S.AWAITING_MAPPING):
             voucher_transition(voucher=voucher, to=S.DRAFT, actor=actor, message=text)
         if voucher.last_error != english(text):
             fields = set_text(voucher, "last_error", text)
@@ -186,7 +203,8 @@ def _hand_over(voucher: Voucher, content: VoucherContent, *, changed: bool, forc
         voucher.save(update_fields=[*fields, "last_error_code", "updated_at"])
     if voucher.state == S.FAILED and not (changed or force):
         return  # refused and unchanged: staff fix the cause, or press 'Sync again'
-    if voucher.state in (S.DRAFT, S.FAILED, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION):
+    if voucher.state in (S.DRAFT, S.FAILED, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING):
+        # A line without a mapping makes the voucher wait for it (not fail): see voucher_queue.
         voucher_queue(voucher=voucher, actor=actor, kick=kick)
         voucher.refresh_from_db()
 
@@ -199,7 +217,8 @@ def documents_sync(*, company, actor: Actor = None, only_pending: bool = True, l
         documents = documents.filter(needs_sync=True)
     if limit:
         documents = documents[:limit]
-    return [expense_document_sync(document=d, actor=actor, kick=kick) for d in documents]
+    snapshot = mapping_snapshot(company, SYSTEM)  # one read of the mappings for the whole batch
+    return [expense_document_sync(document=d, actor=actor, kick=kick, snapshot=snapshot) for d in documents]
 
 
 @dataclass

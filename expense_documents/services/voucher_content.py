@@ -12,15 +12,18 @@ from bookkeeping import rules
 from bookkeeping.models import (
     AccountPlan,
     AuditEvent,
+    MappingKind,
     Voucher,
     VoucherKind,
     VoucherRow,
 )
+from bookkeeping.selectors.mappings import MappingSnapshot, RowSource, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
 from bookkeeping.services.vouchers import voucher_fingerprint
 from integrations.models import Integration
-from wording import Msg, stored
+from wording import Msg
+from wording import stored as stored_text
 
 from ..models import DocumentType, ExpenseDocument
 from .common import (
@@ -60,9 +63,18 @@ def document_total_dkk(document: ExpenseDocument, lines=None) -> Decimal | None:
     return sum((line.amount for line in lines), ZERO)
 
 
-def document_content(document: ExpenseDocument, *, integration: Integration | None, plan=None) -> VoucherContent:
+def line_source(line) -> RowSource:
+    """A line's category is the expense tool's value; its own VAT code is explicit (it wins over the mapping's)."""
+    category = " ".join(str(line.category or "").split())
+    return RowSource(keys=((MappingKind.EXPENSE_CATEGORY.value, category),) if category else (),
+                     vat_code=line.vat_code or "")
+
+
+def document_content(document: ExpenseDocument, *, integration: Integration | None, plan=None,
+                     snapshot: MappingSnapshot | None = None) -> VoucherContent:
     """Everything the voucher will say, and every problem found before anything is sent."""
     plan = plan or plan_snapshot(document.company, SYSTEM)
+    snapshot = snapshot or mapping_snapshot(document.company, SYSTEM, plan=plan)
     conf = (integration.settings if integration else {}) or {}
     info = AccountPlan.objects.filter(company=document.company, system=SYSTEM).values_list(
         "company_info", flat=True).first() or {}
@@ -91,8 +103,12 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
     error_account = conf.get("error_account")
     rows: list[dict] = []
     for index, (line, amount) in enumerate(zip(lines, dkk, strict=True), start=1):
-        account = line.category
-        if account is None:
+        source = line_source(line)
+        resolution = snapshot.resolve_row(source)
+        stored = resolution.row_fields(source)
+        account = resolution.account
+        if not source.keys:
+            stored = {}
             if error_account:
                 account = int(error_account)
                 used_error_account = True
@@ -100,7 +116,11 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
                 problems.append(rules.Problem("no_category", Msg("The line has no category and no error account "
                                                                "is set in the Dinero setup."), index))
                 account = 0
+        elif resolution.unmapped:
+            # Waits for its mapping (the voucher row carries the reason; the pre-flight check holds it back).
+            problems += [rules.Problem(p.code, p.message, index) for p in rules.check_mapped([stored_row(stored)])]
         else:
+            used_error_account = used_error_account or resolution.via == "default"
             found = rules.check_profit_and_loss(plan, account)
             problems += [rules.Problem(p.code, p.message, index) for p in found]
             if not found and purchase_accounts and account in plan.accounts and account not in purchase_accounts:
@@ -110,8 +130,10 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
                       "purchase accounts, e.g. an income account). Choose an expense account.", account=account),
                     index,
                 ))
-        rows.append({"account": account, "debit": amount, "credit": ZERO, "vat_code": line.vat_code,
-                     "text": (line.text or document.description or document.supplier_name)[:100]})
+        rows.append({"account": account, "debit": amount, "credit": ZERO,
+                     "vat_code": resolution.vat_code if source.keys else line.vat_code,
+                     "text": (line.text or document.description or document.supplier_name)[:100],
+                     "stored": {k: v for k, v in stored.items() if k in SOURCE_FIELDS}})
 
     total = sum(dkk, ZERO)
     extra: dict = {
@@ -155,7 +177,8 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
     if document.is_foreign_currency:
         extra["original_currency"] = document.currency.upper()
         extra["original_amount"] = f"{sum(amounts, ZERO):.2f}"
-    extra["_blocking"] = [[p.code, stored(str(p))] for p in problems]
+    # Unmapped lines are carried by the voucher rows themselves (the pre-flight check finds them there).
+    extra["_blocking"] = [[p.code, stored_text(str(p))] for p in problems if p.code != "unmapped"]
     extra["_prepared_on"] = timezone.localdate().isoformat()
     description = (f"{document.supplier_name}: {document.description}" if document.description
                    else f"{document.supplier_name} {document.reference}")
@@ -170,12 +193,25 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
     )
 
 
+SOURCE_FIELDS = ("source_kind", "source_key", "source", "awaits_mapping")
+
+
+def stored_row(stored: dict) -> VoucherRow:
+    """An unsaved row with these source fields (for the rules that read them)."""
+    return VoucherRow(**{k: v for k, v in stored.items() if k in SOURCE_FIELDS})
+
+
 def _row_tuples(rows) -> list[tuple]:
-    return [(int(r["account"]) if isinstance(r, dict) else r.account,
-             f"{(r['debit'] if isinstance(r, dict) else r.debit):.2f}",
-             f"{(r['credit'] if isinstance(r, dict) else r.credit):.2f}",
-             (r["vat_code"] if isinstance(r, dict) else r.vat_code) or "",
-             (r["text"] if isinstance(r, dict) else r.text) or "") for r in rows]
+    def values(r):
+        if isinstance(r, dict):
+            stored = r.get("stored") or {}
+            return (str(r["account"]) if r["account"] is not None else "", r["debit"], r["credit"],
+                    r["vat_code"] or "", r["text"] or "", *(stored.get(name, VoucherRow._meta.get_field(
+                        name).get_default()) for name in SOURCE_FIELDS))
+        return (r.account, r.debit, r.credit, r.vat_code or "", r.text or "",
+                *(getattr(r, name) for name in SOURCE_FIELDS))
+
+    return [(a, f"{d:.2f}", f"{c:.2f}", *rest) for a, d, c, *rest in map(values, rows)]
 
 
 def _apply_content(voucher: Voucher, content: VoucherContent) -> bool:
@@ -190,8 +226,10 @@ def _apply_content(voucher: Voucher, content: VoucherContent) -> bool:
     if _row_tuples(voucher.rows.all()) != _row_tuples(content.rows):
         voucher.rows.all().delete()
         VoucherRow.objects.bulk_create([
-            VoucherRow(voucher=voucher, position=position, account=row["account"], debit=row["debit"],
-                       credit=row["credit"], vat_code=row["vat_code"] or "", text=row["text"] or "")
+            VoucherRow(voucher=voucher, position=position,
+                       account=str(row["account"]) if row["account"] is not None else "", debit=row["debit"],
+                       credit=row["credit"], vat_code=row["vat_code"] or "", text=row["text"] or "",
+                       **(row.get("stored") or {}))
             for position, row in enumerate(content.rows)
         ])
     return voucher_fingerprint(voucher) != before
@@ -199,7 +237,8 @@ def _apply_content(voucher: Voucher, content: VoucherContent) -> bool:
 
 def _audit_version(voucher: Voucher, content: VoucherContent, actor: Actor) -> None:
     version = AuditEvent.objects.filter(voucher=voucher, action="expense:version").count() + 1
-    lines = [f"{r['account']} {r['vat_code'] or '-'} {r['debit']:.2f}" for r in content.rows if r["debit"]]
+    lines = [f"{r['account'] if r['account'] is not None else '?'} {r['vat_code'] or '-'} {r['debit']:.2f}"
+             for r in content.rows if r["debit"]]
     total = sum((r["debit"] for r in content.rows), ZERO)
     audit_record(action="expense:version", actor=actor, voucher=voucher,
                  message=Msg("Version %(n)s: %(total)s DKK; lines %(lines)s", n=version, total=f"{total:.2f}", lines="; ".join(lines) or "–"),

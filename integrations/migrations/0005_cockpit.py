@@ -8,6 +8,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('integrations', '0004_oauth_state_secret_params'),
+        # after the bookkeeping side of issue 14, so migrating bookkeeping back takes this back too
+        ('bookkeeping', '0006_cockpit'),
     ]
 
     operations = [

@@ -19,13 +19,17 @@ from bookkeeping import rules, sie
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, actor_parts, audit_record
+from bookkeeping.services.mappings import voucher_note_waiting
 from bookkeeping.services.preflight import vouchers_preflight_refresh
 from wording import Msg
 
+from .journal_mapping import journal_source, journals_resolve
 from .series import _series_for
 
 CSV_COLUMNS = ["journal", "date", "series", "account", "debit", "credit", "cost_centre", "project", "text"]
-EDITABLE = (VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT)
+# Optional columns for a source that speaks its own language (see journal_mapping.py).
+SOURCE_COLUMNS = ["category", "addon_code", "property", "owner", "fortnox_account"]
+EDITABLE = (VoucherState.DRAFT, VoucherState.FAILED, VoucherState.OPTED_OUT, VoucherState.AWAITING_MAPPING)
 
 
 class JournalImportError(ValueError):
@@ -38,12 +42,23 @@ class JournalImportError(ValueError):
 
 @dataclass
 class JournalRowData:
-    account: str
+    account: str  # as read: the source's own account; after resolving, the Fortnox account ("" while unmapped)
     debit: Decimal
     credit: Decimal
     cost_centre: str = ""
     project: str = ""
     text: str = ""
+    # What the source said besides its account (optional CSV columns), and how the row was resolved.
+    category: str = ""
+    addon_code: str = ""
+    property_key: str = ""  # the source's property (fastighet): maps to a cost centre
+    fortnox_account: str = ""
+    source_account: str = ""
+    stored: dict = field(default_factory=dict)  # the VoucherRow source fields, once resolved
+
+    @property
+    def unmapped_keys(self) -> list[tuple[str, str]]:
+        return [tuple(pair) for pair in self.stored.get("source", {}).get("unmapped", [])]
 
 
 @dataclass
@@ -54,6 +69,8 @@ class JournalData:
     series: str
     rows: list[JournalRowData] = field(default_factory=list)
     line: int = 0
+    owner: str = ""  # the property owner (CSV column ``owner``): may map to a voucher series
+    series_given: bool = True  # the series came from the file or the import page, not a fallback
 
 
 @dataclass
@@ -61,6 +78,7 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    waiting: int = 0  # journals with a source value that has no mapping yet
     journals: list[str] = field(default_factory=list)
 
 
@@ -119,6 +137,29 @@ def _amount(value: str, line: int, column: str, errors: list) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+def _missing_columns(header: list[str]) -> list[str]:
+    """Required: journal, date, debit, credit, and something that says the account (the source's
+    account, a category, an add-on code or the Fortnox account itself)."""
+    missing = [c for c in ("journal", "date", "debit", "credit") if c not in header]
+    if not any(c in header for c in ("account", "category", "addon_code", "fortnox_account")):
+        missing.insert(2, "account")
+    return missing
+
+
+def _source_values(row: dict, line: int, errors: list) -> dict | None:
+    """The row's account-deciding values as the source gives them; None (with the error noted) when unreadable."""
+    values = {name: (row.get(name) or "").strip()[:100] for name in ("account", *SOURCE_COLUMNS)}
+    for name in ("account", "fortnox_account"):
+        if values[name] and not values[name].isdigit():
+            errors.append((line, Msg("Account '%(value)s' is not a number.", value=row.get(name))))
+            return None
+    if not any(values[name] for name in ("account", "category", "addon_code", "fortnox_account")):
+        errors.append((line, Msg("The row names no account: give the account, a category, an add-on code or the "
+                               "Fortnox account.")))
+        return None
+    return values
+
+
 def journals_from_csv(*, company, data: bytes, series: str | None = None) -> list[JournalData]:
     """CSV with header ``journal,date,series,account,debit,credit,cost_centre,project,text``."""
     try:
@@ -129,7 +170,7 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
     dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("journal", "date", "account", "debit", "credit") if c not in header]
+    missing = _missing_columns(header)
     if missing:
         raise JournalImportError([(1, Msg("Missing columns: %(cols)s. Expected: %(all)s", cols=", ".join(missing), all=",".join(CSV_COLUMNS)))])
     reader.fieldnames = header
@@ -146,23 +187,28 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
         except ValueError:
             errors.append((line, Msg("Date '%(value)s' is not YYYY-MM-DD.", value=row.get("date"))))
             continue
-        account = (row.get("account") or "").strip()
-        if not account.isdigit():
-            errors.append((line, Msg("Account '%(value)s' is not a number.", value=row.get("account"))))
+        source = _source_values(row, line, errors)
+        if source is None:
             continue
+        account = source.pop("account")
         journal = journals.get(ref)
         row_series = (row.get("series") or "").strip()
         if journal is None:
             journal = journals[ref] = JournalData(
                 reference=ref[:128], date=day, description=Msg("Journal %(ref)s", ref=ref),
-                series=series or row_series or company.default_series or "A", line=line)
+                series=series or row_series or company.default_series or "A", line=line,
+                owner=source["owner"], series_given=bool(series or row_series))
         elif journal.date != day:
             errors.append((line, Msg("Journal %(ref)s has rows with different dates.", ref=ref)))
+        elif journal.owner != source["owner"]:
+            errors.append((line, Msg("Journal %(ref)s has rows of different owners.", ref=ref)))
         journal.rows.append(JournalRowData(
             account=account, debit=_amount(row.get("debit"), line, "debit", errors),
             credit=_amount(row.get("credit"), line, "credit", errors),
             cost_centre=(row.get("cost_centre") or "").strip(), project=(row.get("project") or "").strip(),
-            text=(row.get("text") or "").strip()[:100],
+            text=(row.get("text") or "").strip()[:100], category=source["category"],
+            addon_code=source["addon_code"], property_key=source["property"],
+            fortnox_account=source["fortnox_account"],
         ))
     for journal in journals.values():
         for problem in rules.check_balance(journal.rows):
@@ -175,10 +221,26 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
 # --- storing ----------------------------------------------------------------------------------
 
 
+def _said(source: dict) -> dict:
+    """What the source said about a row, without how it was resolved (that follows the mappings)."""
+    return {k: v for k, v in (source or {}).items() if k not in ("via", "unmapped")}
+
+
 def _same(voucher: Voucher, journal: JournalData) -> bool:
-    existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in voucher.rows.all()]
-    incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in journal.rows]
-    return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+    """The same journal as the source sent it before. Compared by what the source said, so a mapping
+    changed since is no change of the journal (a posted one stays as it is; a waiting one is resolved
+    again by the re-evaluation). Journals stored before rows kept their source compare as posted."""
+    stored = list(voucher.rows.all())
+    kept = (voucher.extra or {}).get("_source")
+    if kept is None or any(not r.source for r in stored):
+        existing = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in stored]
+        incoming = [(r.account, r.debit, r.credit, r.cost_centre, r.project, r.text) for r in journal.rows]
+        return (voucher.date, voucher.series, existing) == (journal.date, journal.series, incoming)
+    existing = [(r.debit, r.credit, r.text, _said(r.source)) for r in stored]
+    incoming = [(r.debit, r.credit, r.text, _said(r.stored.get("source", {}))) for r in journal.rows]
+    series = (voucher.series if kept.get("series_given", True) else kept.get("owner"),
+              journal.series if journal.series_given else journal.owner)
+    return voucher.date == journal.date and series[0] == series[1] and existing == incoming
 
 
 def journals_store(*, company, journals: list[JournalData], source_system: str, actor: Actor = None) -> ImportResult:
@@ -211,17 +273,22 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                 voucher.rows.all().delete()
                 result.updated += 1
             VoucherRow.objects.bulk_create([
-                VoucherRow(voucher=voucher, position=i, account=r.account, debit=r.debit, credit=r.credit,
-                           cost_centre=r.cost_centre, project=r.project, text=r.text)
+                VoucherRow(voucher=voucher, position=i, debit=r.debit, credit=r.credit, text=r.text,
+                           **(r.stored or {"account": r.account, "cost_centre": r.cost_centre, "project": r.project}))
                 for i, r in enumerate(journal.rows)
             ])
+            voucher.extra = {**(voucher.extra or {}), "_source": journal_source(journal)}
+            voucher.save(update_fields=["extra", "updated_at"])
+            voucher_note_waiting(voucher=voucher)
+            result.waiting += any(r.unmapped_keys for r in journal.rows)
             result.journals.append(journal.reference)
         if errors:
             transaction.set_rollback(True)
             raise JournalImportError(errors)
         audit_record(action="journals:import", actor=actor, company=company, outcome="ok",
-                     message=Msg("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals.",
-                                 created=result.created, updated=result.updated, unchanged=result.unchanged))
+                     message=Msg("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals; %(waiting)s "
+                                 "wait for a mapping.", created=result.created, updated=result.updated,
+                                 unchanged=result.unchanged, waiting=result.waiting))
         # Each journal says from now on whether it can be sent, and why not (the pre-flight check).
         stored_ids = list(Voucher.objects.filter(company=company, source_system=source_system,
                                                  source_reference__in=result.journals).values_list("id", flat=True))
@@ -230,12 +297,22 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
     return result
 
 
+def is_sie(data: bytes, filename: str = "") -> bool:
+    """SIE 4 or CSV, told apart by content: a SIE file's lines start with '#'."""
+    return data.lstrip()[:1] == b"#" or filename.lower().endswith((".se", ".si", ".sie"))
+
+
+def journals_read(*, company, data: bytes, filename: str = "", series: str | None = None) -> list[JournalData]:
+    """Read a file and resolve every row through the mappings (the preview and the import alike)."""
+    if is_sie(data, filename):
+        journals, _parsed = journals_from_sie(company=company, data=data, series=series)
+    else:
+        journals = journals_from_csv(company=company, data=data, series=series)
+    return journals_resolve(company=company, journals=journals)
+
+
 def journals_import(*, company, data: bytes, filename: str = "", series: str | None = None,
                     actor: Actor = None) -> ImportResult:
-    """SIE 4 or CSV, told apart by content: a SIE file's lines start with '#'."""
-    head = data.lstrip()[:1]
-    if head == b"#" or filename.lower().endswith((".se", ".si", ".sie")):
-        journals, _parsed = journals_from_sie(company=company, data=data, series=series)
-        return journals_store(company=company, journals=journals, source_system="sie", actor=actor)
-    journals = journals_from_csv(company=company, data=data, series=series)
-    return journals_store(company=company, journals=journals, source_system="ledger", actor=actor)
+    journals = journals_read(company=company, data=data, filename=filename, series=series)
+    return journals_store(company=company, journals=journals, source_system="sie" if is_sie(data, filename)
+                          else "ledger", actor=actor)

@@ -175,11 +175,11 @@ def test_an_imported_journal_says_why_it_cannot_be_sent_before_anyone_tries(db):
     fortnox_plan(company)
     csv = ("journal,date,series,account,debit,credit,cost_centre,project,text\n"
            f"A1,{dt.date.today()},A,1930,100,0,,,x\n"
-           f"A1,{dt.date.today()},A,4999,0,100,,,y\n")
+           f"A1,{dt.date.today()},A,3011,0,100,999,,y\n")
     journals_import(company=company, data=csv.encode(), filename="j.csv", actor="test")
     voucher = Voucher.objects.get()
     assert voucher.state == S.DRAFT and voucher.preflight_ok is False
-    assert voucher.preflight_problems[0]["code"] == "unknown_account"
+    assert voucher.preflight_problems[0]["code"] == "unknown_cost_centre"
 
 
 def test_fixing_the_cause_clears_the_old_message_and_sends_what_was_asked(db):

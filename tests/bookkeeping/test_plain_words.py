@@ -148,3 +148,22 @@ def test_staff_read_what_the_worker_wrote_in_their_language(client, db):
     client.force_login(anna)
     danish = client.get(reverse("admin:bookkeeping_voucher_changelist"), HTTP_ACCEPT_LANGUAGE="da").content.decode()
     assert "Konto 9999 findes ikke i kontoplanen" in danish
+
+
+def test_every_audit_action_the_code_records_has_a_label_in_words():
+    # The audit trail shows what happened in words; a new action code without a label would show as a code.
+    import re
+    from pathlib import Path
+
+    from bookkeeping.admin.audit import ACTIONS
+
+    root = Path(__file__).resolve().parents[2]
+    recorded = set()
+    for path in root.glob("*/**/*.py"):
+        if path.parts[len(root.parts)] in (".venv", "tests", "bench") or "migrations" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        recorded |= set(re.findall(r'action="([a-z_]+:[a-z_]+)"', text))
+        for pattern in re.findall(r'action=f"\{[a-z_.]+\}:([a-z_]+)"', text):
+            recorded |= {f"{system}:{pattern}" for system in ("fortnox", "dinero")}
+    assert recorded and not sorted(code for code in recorded if code not in ACTIONS)

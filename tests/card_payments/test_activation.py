@@ -12,7 +12,7 @@ from bookkeeping.models import Voucher, VoucherKind, VoucherState
 from bookkeeping.services.plans import chart_import
 from card_payments.models import NetsPayout, PayoutState
 from card_payments.services.activation import activation_status, netseasy_confirm, netseasy_settings_save
-from card_payments.services.settings import settings_problems
+from card_payments.services.settings import nets_accounts, settings_problems
 from card_payments.services.sync import payouts_sync
 from integrations.models import Integration, IntegrationStatus
 from tests.factories import CompanyFactory, IntegrationFactory
@@ -84,7 +84,8 @@ def test_1516_is_allowed_with_a_warning(connected_fortnox, nets_sandbox, staff_u
                                         django_capture_on_commit_callbacks):
     saved = save(connected_fortnox.company, staff_user, django_capture_on_commit_callbacks, receivable_account=1516)
     assert any("Tvistiga kundfordringar" in w and "1580" in w for w in saved.warnings)
-    assert saved.integration.settings["receivable_account"] == 1516
+    # the accounts are the company's mapping rows now (card_payments/migrations/0003)
+    assert nets_accounts(connected_fortnox.company)["receivable_account"] == 1516
 
 
 def test_without_a_connected_fortnox_the_settings_are_refused_clearly(db, nets_sandbox, staff_user):

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from bookkeeping.models import Voucher, VoucherKind
 from card_payments.models import NetsPayout, PayoutState, ProblemReport
+from card_payments.services.settings import nets_accounts
 from integrations.models import Integration, IntegrationStatus
 from tests.factories import CompanyFactory, IntegrationFactory, UserFactory
 from tests.netseasy_fixtures import FORTNOX_TENANT, NETS_KEY, days_ago, nets_values, sell
@@ -214,7 +215,8 @@ def test_the_generic_integration_form_cannot_bypass_the_test_voucher(client, ann
     response = client.post(page, {"settings": json.dumps(settings), "secret_secret_key": ""})
     assert response.status_code == 302
     nets_active.refresh_from_db()
-    assert nets_active.settings["sales_account_eu"] == 3106 and nets_active.status == "active"
+    # the accounts are the company's mapping rows now (card_payments/migrations/0003)
+    assert nets_accounts(nets_active.company)["sales_account_eu"] == 3106 and nets_active.status == "active"
     shown = client.get(page).content.decode()
     assert 'name="settings"' not in shown and "on the Nets Easy settings page" in shown
 

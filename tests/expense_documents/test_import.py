@@ -56,7 +56,7 @@ def test_import_groups_lines_by_reference_and_reimport_updates(connected_dinero,
     assert code == 0, result
     assert (result["created"], result["updated"], result["unchanged"]) == (3, 0, 0)
     invoice = ExpenseDocument.objects.get(company=company, reference="F-100")
-    assert [(str(line.amount), line.category) for line in invoice.lines.all()] == [("125.00", 7200), ("1000.00", 7240)]
+    assert [(str(line.amount), line.category) for line in invoice.lines.all()] == [("125.00", "7200"), ("1000.00", "7240")]
     assert invoice.attachment.read() == PDF and invoice.needs_sync
     receipt = ExpenseDocument.objects.get(reference="K-7")
     assert receipt.payment_method.name == "Firmakort" and str(receipt.document_date) == "2026-03-14"

@@ -7,7 +7,7 @@ from bookkeeping.management.base import KonteraCommand
 from integrations.crypto import mask_secret
 
 from ...services.activation import activation_check_key, activation_status, netseasy_settings_save
-from ...services.settings import FIELD_LABELS
+from ...services.settings import FIELD_LABELS, nets_accounts
 
 
 class Command(KonteraCommand):
@@ -61,7 +61,9 @@ class Command(KonteraCommand):
         activation_check_key(integration=integration)  # a command may call Nets; an admin request may not
         integration.refresh_from_db()
         status = activation_status(integration)
-        settings = {k: v for k, v in integration.settings.items() if k not in ("activation", "last_sync")}
+        # The settings as the page shows them: the stored ones and the accounts (the company's mapping rows).
+        settings = {**{k: v for k, v in integration.settings.items() if k not in ("activation", "last_sync")},
+                    **nets_accounts(company)}
         return {
             "ok": status.key_ok is True,
             "company": company.slug,

@@ -1,33 +1,37 @@
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from bookkeeping.management.base import KonteraCommand
 
-from ...services.dinero_setup import SetupError, dinero_setup
+from ...services.dinero_setup import SetupError, dinero_setup_steps
 
 
 class Command(KonteraCommand):
-    help = ("Set up the Dinero integration of a company (the admin wizard's twin): dinero_setup COMPANY "
-            "--organization-id ID --error-account N [--import-chart] --invoice-payment-method ACCOUNT|NAME "
-            "--receipt-payment-methods LIST. Without --api-key the organisation is chosen from those a Visma Connect "
-            "consent reaches (run dinero_connect COMPANY first): how a bureau connects its clients. --api-key is "
-            "Dinero's personal integration, only for a company's own Dinero; the key is stored encrypted and never "
-            "printed.")
+    help = ("Set up the Dinero integration of a company in the wizard's order (README, 'Setting up each flow'). "
+            "First the connection, which imports the chart: dinero_setup COMPANY --organization-id ID, the "
+            "organisation chosen from those a Visma Connect consent reaches (run dinero_connect COMPANY first) — how "
+            "a bureau connects its clients; or --api-key KEY --organization-id ID, Dinero's personal integration, only "
+            "for a company's own Dinero (the key is stored encrypted and never printed). Then import the payment "
+            "methods; then dinero_setup COMPANY --error-account N [--import-chart] --invoice-payment-method "
+            "ACCOUNT|NAME --receipt-payment-methods LIST, which finishes. All options in one call do everything at "
+            "once.")
 
     def add_command_arguments(self, parser):
         parser.add_argument("company", help="The company's slug.")
         parser.add_argument("--api-key", default=None,
                             help="Personal integration only (the company's own Dinero): the organisation's API key. "
                                  "Leave out to use the Visma Connect consent given through dinero_connect.")
-        parser.add_argument("--organization-id", required=True, help="Dinero's firma-ID (a number).")
+        parser.add_argument("--organization-id", help="Dinero's firma-ID (a number): the connection step.")
         parser.add_argument("--accept-other-cvr", action="store_true",
                             help="Connect although the organisation's CVR differs from the company's (recorded).")
-        parser.add_argument("--error-account", required=True, type=int,
+        parser.add_argument("--error-account", type=int,
                             help="Default category / error account for documents without a category.")
         parser.add_argument("--import-chart", action="store_true",
-                            help="Import the whole Dinero chart as categories (otherwise keep manual categories).")
-        parser.add_argument("--invoice-payment-method", required=True,
+                            help="With --error-account: the whole Dinero chart serves as categories (otherwise "
+                                 "manual categories).")
+        parser.add_argument("--invoice-payment-method",
                             help="Default payment method / counter account for invoices (account number or name).")
-        parser.add_argument("--receipt-payment-methods", required=True,
+        parser.add_argument("--receipt-payment-methods",
                             help="The payment-method list for receipts (its name or id).")
         parser.add_argument("--no-booking", action="store_true", help="Leave vouchers as drafts in Dinero.")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute (at most 100).")
@@ -38,7 +42,7 @@ class Command(KonteraCommand):
     def run(self, **options):
         company = self.company(options["company"])
         try:
-            return dinero_setup(
+            return dinero_setup_steps(
                 company=company, api_key=options["api_key"], organization_id=options["organization_id"],
                 error_account=options["error_account"], import_chart=options["import_chart"],
                 invoice_payment_method=options["invoice_payment_method"],
@@ -48,3 +52,16 @@ class Command(KonteraCommand):
             )
         except SetupError as exc:
             raise CommandError(exc.message) from None
+
+    def render(self, result):
+        if result["finished"]:
+            self.stdout.write(_("Dinero is set up for %(company)s (%(organisation)s): documents are synced from now "
+                                "on.") % result)
+        else:
+            self.stdout.write(_("Dinero setup of %(company)s: done so far: %(done)s.")
+                              % {"company": result["company"], "done": ", ".join(result["steps_done"]) or "–"})
+        for key in ("organisation", "connection", "api_key", "error_account", "import_chart",
+                    "invoice_counter_account", "receipt_payment_list", "accounts", "vat_codes"):
+            self.stdout.write(f"{key}: {result[key]}")
+        for step in result["next"]:
+            self.stdout.write(_("Next: %(step)s") % {"step": step})

@@ -2,6 +2,7 @@ import datetime as dt
 import time
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from bookkeeping.management.base import KonteraCommand
 from bookkeeping.models import Voucher, VoucherState
@@ -10,7 +11,7 @@ from bookkeeping.services.vouchers import vouchers_dispatch
 from ...selectors import journals_selection
 from ...services.journal_push import journals_push
 
-FINAL = (VoucherState.POSTED, VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION)
+FINAL = (VoucherState.POSTED, VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION, VoucherState.AWAITING_MAPPING)
 
 
 class Command(KonteraCommand):
@@ -45,10 +46,12 @@ class Command(KonteraCommand):
         vouchers = Voucher.objects.filter(id__in=ids).order_by("date", "id")
         rows = [{"journal": v.source_reference, "date": v.date, "state": v.state, "fortnox": v.remote_label,
                  "error": v.last_error} for v in vouchers]
+        held_back = queued.failed + queued.awaiting_mapping
         ok = not missing and all(r["state"] == VoucherState.POSTED for r in rows) if not options["no_wait"] else \
-            not missing and queued.failed == 0
-        return {"ok": ok, "queued": queued.queued, "refused": queued.failed, "unknown_journals": missing,
-                "journals": rows}
+            not missing and held_back == 0
+        # "refused": held back by the pre-flight check, whether for good or until a value is mapped.
+        return {"ok": ok, "queued": queued.queued, "refused": held_back,
+                "waiting_for_mapping": queued.awaiting_mapping, "unknown_journals": missing, "journals": rows}
 
     def _send_with_progress(self, ids):
         total = len(ids)
@@ -69,4 +72,9 @@ class Command(KonteraCommand):
             self.stdout.write(line + (f"  {row['error']}" if row["error"] and row["state"] != "posted" else ""))
         for ref in result["unknown_journals"]:
             self.stderr.write(f"No journal {ref} for this company.")
-        self.stdout.write(f"queued {result['queued']}, refused by the pre-flight check {result['refused']}")
+        self.stdout.write(_("queued %(queued)s, refused by the pre-flight check %(refused)s") % result)
+        if result["waiting_for_mapping"]:
+            self.stdout.write(_("%(n)s of them wait for a mapping: map the values with manage.py import "
+                                "bookkeeping.resources.AccountMappingResource FILE or on the admin page “Values "
+                                "without a mapping”; they are sent by themselves afterwards.")
+                              % {"n": result["waiting_for_mapping"]})

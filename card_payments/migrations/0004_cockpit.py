@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('card_payments', '0001_initial'),
+        ('card_payments', '0003_accounts_become_mapping_rows'),
     ]
 
     operations = [

@@ -8,8 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bookkeeping', '0004_expense_documents_moved'),
-        ('integrations', '0005_cockpit'),
+        ('bookkeeping', '0005_mappings_drive_the_flows'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -51,7 +50,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='voucher',
             name='state',
-            field=models.CharField(choices=[('draft', 'Draft'), ('queued', 'Queued'), ('sending', 'Sending'), ('posted', 'Posted'), ('failed', 'Failed'), ('needs_update', 'Needs update'), ('opted_out', 'Opted out'), ('awaiting_authorisation', 'Awaiting authorisation'), ('handled_outside', 'Handled outside Kontera')], default='draft', editable=False, max_length=30, verbose_name='state'),
+            field=models.CharField(choices=[('draft', 'Draft'), ('queued', 'Queued'), ('sending', 'Sending'), ('posted', 'Posted'), ('failed', 'Failed'), ('needs_update', 'Needs update'), ('opted_out', 'Opted out'), ('awaiting_authorisation', 'Awaiting authorisation'), ('handled_outside', 'Handled outside Kontera'), ('awaiting_mapping', 'Waiting for a mapping')], default='draft', editable=False, max_length=30, verbose_name='state'),
         ),
         migrations.AddIndex(
             model_name='auditevent',

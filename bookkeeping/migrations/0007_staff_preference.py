@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bookkeeping', '0005_cockpit'),
+        ('bookkeeping', '0006_cockpit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
