@@ -16,6 +16,8 @@ from typing import Protocol
 
 from django.utils.translation import gettext_lazy as _
 
+from wording import Msg
+
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 
@@ -27,9 +29,10 @@ class Problem:
     row: int | None = None  # 1-based row number, when the problem belongs to a row
 
     def __str__(self) -> str:
+        # A Msg (a str carrying its code), so that it is stored as a code and shown translated.
         if self.row is not None:
-            return str(_("Row %(row)s: %(message)s") % {"row": self.row, "message": self.message})
-        return str(self.message)
+            return Msg("Row %(row)s: %(message)s", row=self.row, message=self.message)
+        return self.message if isinstance(self.message, str) else str(self.message)
 
 
 class RowLike(Protocol):
@@ -84,26 +87,24 @@ def check_balance(rows: Iterable[RowLike]) -> list[Problem]:
     rows = list(rows)
     problems: list[Problem] = []
     if len(rows) < 2:
-        problems.append(Problem("too_few_rows", _("A voucher needs at least two rows.")))
+        problems.append(Problem("too_few_rows", Msg("A voucher needs at least two rows.")))
     debit_total = credit_total = ZERO
     for index, row in enumerate(rows, start=1):
         debit, credit = Decimal(row.debit or 0), Decimal(row.credit or 0)
         if debit < 0 or credit < 0:
-            problems.append(Problem("negative_amount", _("Amounts cannot be negative; use the other column."), index))
+            problems.append(Problem("negative_amount", Msg("Amounts cannot be negative; use the other column."), index))
         if not (_two_places(debit) and _two_places(credit)):
-            problems.append(Problem("too_many_decimals", _("Amounts have at most two decimals."), index))
+            problems.append(Problem("too_many_decimals", Msg("Amounts have at most two decimals."), index))
         if debit and credit:
-            problems.append(Problem("debit_and_credit", _("A row has either a debit or a credit, not both."), index))
+            problems.append(Problem("debit_and_credit", Msg("A row has either a debit or a credit, not both."), index))
         if not debit and not credit:
-            problems.append(Problem("zero_row", _("The row has no amount."), index))
+            problems.append(Problem("zero_row", Msg("The row has no amount."), index))
         debit_total += debit
         credit_total += credit
     if debit_total != credit_total:
         problems.append(Problem(
             "unbalanced",
-            _("Debit %(debit)s and credit %(credit)s differ by %(diff)s.")
-            % {"debit": f"{debit_total:.2f}", "credit": f"{credit_total:.2f}",
-               "diff": f"{debit_total - credit_total:.2f}"},
+            Msg("Debit %(debit)s and credit %(credit)s differ by %(diff)s.", debit=f"{debit_total:.2f}", credit=f"{credit_total:.2f}", diff=f"{debit_total - credit_total:.2f}"),
         ))
     return problems
 
@@ -111,9 +112,9 @@ def check_balance(rows: Iterable[RowLike]) -> list[Problem]:
 def _account_problem(plan: PlanSnapshot, number, row: int | None) -> Problem | None:
     account = plan.accounts.get(account_key(number))
     if account is None:
-        return Problem("unknown_account", _("Account %(account)s is not in the account plan.") % {"account": number}, row)
+        return Problem("unknown_account", Msg("Account %(account)s is not in the account plan.", account=number), row)
     if not account.active:
-        return Problem("inactive_account", _("Account %(account)s is not active.") % {"account": number}, row)
+        return Problem("inactive_account", Msg("Account %(account)s is not active.", account=number), row)
     return None
 
 
@@ -135,9 +136,9 @@ def check_profit_and_loss(plan: PlanSnapshot, number: int) -> list[Problem]:
     if account is not None and account.is_balance:
         return [Problem(
             "balance_account",
-            _("Account %(account)s is a balance-sheet account. Dinero only accepts categories from the "
+            Msg("Account %(account)s is a balance-sheet account. Dinero only accepts categories from the "
               "profit and loss (drift) accounts; a balance account causes an integration error. "
-              "Choose an expense account instead.") % {"account": number},
+              "Choose an expense account instead.", account=number),
         )]
     return []
 
@@ -158,12 +159,12 @@ def check_mapping_account(plan: PlanSnapshot, kind: str, number: int) -> list[Pr
         return check_profit_and_loss(plan, number)
     account = plan.accounts[account_key(number)]
     if kind in PROFIT_AND_LOSS_KINDS and account.is_balance:
-        return [Problem("balance_account", _("Account %(account)s %(name)s is a balance-sheet account; choose a "
-                                             "profit-and-loss account.") % {"account": number, "name": account.name})]
+        return [Problem("balance_account", Msg("Account %(account)s %(name)s is a balance-sheet account; choose a "
+                                               "profit-and-loss account.", account=number, name=account.name))]
     if kind in BALANCE_KINDS and not account.is_balance:
         return [Problem("profit_and_loss_account",
-                        _("Account %(account)s %(name)s is a profit-and-loss account; choose a balance-sheet "
-                          "account.") % {"account": number, "name": account.name})]
+                        Msg("Account %(account)s %(name)s is a profit-and-loss account; choose a balance-sheet "
+                            "account.", account=number, name=account.name))]
     return []
 
 
@@ -180,8 +181,8 @@ def check_mapped(rows: Iterable[RowLike]) -> list[Problem]:
         for kind, key in getattr(row, "unmapped_keys", ()):
             label = MappingKind(kind).label if kind in MappingKind.values else kind
             problems.append(Problem(
-                "unmapped", _("%(kind)s “%(key)s” has no mapping yet; map it on the unmapped-values page.")
-                % {"kind": label, "key": key}, index))
+                "unmapped", Msg("%(kind)s “%(key)s” has no mapping yet; map it on the unmapped-values page.", kind=label,
+                              key=key), index))
     return problems
 
 
@@ -196,21 +197,21 @@ def check_cost_centres(plan: PlanSnapshot, rows: Iterable[RowLike]) -> list[Prob
             if setting == "mandatory":
                 problems.append(Problem(
                     "cost_centre_required",
-                    _("Account %(account)s requires a cost centre.") % {"account": row.account}, index,
+                    Msg("Account %(account)s requires a cost centre.", account=row.account), index,
                 ))
             continue
         if setting == "not_allowed":
             problems.append(Problem(
                 "cost_centre_not_allowed",
-                _("Account %(account)s does not allow a cost centre.") % {"account": row.account}, index,
+                Msg("Account %(account)s does not allow a cost centre.", account=row.account), index,
             ))
         elif code not in plan.cost_centres:
             problems.append(Problem(
-                "unknown_cost_centre", _("Cost centre %(code)s does not exist.") % {"code": code}, index
+                "unknown_cost_centre", Msg("Cost centre %(code)s does not exist.", code=code), index
             ))
         elif not plan.cost_centres[code]:
             problems.append(Problem(
-                "inactive_cost_centre", _("Cost centre %(code)s is not active.") % {"code": code}, index
+                "inactive_cost_centre", Msg("Cost centre %(code)s is not active.", code=code), index
             ))
     return problems
 
@@ -218,14 +219,13 @@ def check_cost_centres(plan: PlanSnapshot, rows: Iterable[RowLike]) -> list[Prob
 def check_series(plan: PlanSnapshot, series: str) -> list[Problem]:
     """The voucher series exists and allows manual (API) vouchers."""
     if not series:
-        return [Problem("no_series", _("The voucher has no series."))]
+        return [Problem("no_series", Msg("The voucher has no series."))]
     if series not in plan.series:
-        return [Problem("unknown_series", _("Voucher series %(series)s does not exist.") % {"series": series})]
+        return [Problem("unknown_series", Msg("Voucher series %(series)s does not exist.", series=series))]
     if not plan.series[series]:
         return [Problem(
             "series_not_manual",
-            _("Voucher series %(series)s does not allow manual vouchers (tick 'Manuell kontering' in Fortnox).")
-            % {"series": series},
+            Msg("Voucher series %(series)s does not allow manual vouchers (tick 'Manuell kontering' in Fortnox).", series=series),
         )]
     return []
 
@@ -236,11 +236,11 @@ def check_financial_year(plan: PlanSnapshot, day: date) -> list[Problem]:
         # E.g. a Dinero plan imported before accounting years were read: say what to do.
         return [Problem(
             "no_financial_year",
-            _("No financial years have been imported from the target yet; import its master data again."),
+            Msg("No financial years have been imported from the target yet; import its master data again."),
         )]
     if plan.financial_year_for(day) is None:
         return [Problem(
-            "no_financial_year", _("No financial year covers %(date)s. Create it in the target first.") % {"date": day}
+            "no_financial_year", Msg("No financial year covers %(date)s. Create it in the target first.", date=day)
         )]
     return []
 
@@ -250,8 +250,7 @@ def check_locked_period(plan: PlanSnapshot, day: date) -> list[Problem]:
     if plan.locked_until and day <= plan.locked_until:
         return [Problem(
             "locked_period",
-            _("%(date)s is inside the locked period (locked until %(locked)s).")
-            % {"date": day, "locked": plan.locked_until},
+            Msg("%(date)s is inside the locked period (locked until %(locked)s).", date=day, locked=plan.locked_until),
         )]
     return []
 
@@ -297,7 +296,7 @@ def preflight(plan: PlanSnapshot, *, rows, day: date, series: str = "", require_
     problems = check_balance(rows)
     if not plan.imported:
         problems.append(Problem(
-            "no_account_plan", _("The account plan has not been imported yet; import master data first.")
+            "no_account_plan", Msg("The account plan has not been imported yet; import master data first.")
         ))
         return problems
     # A row still waiting for a mapping has no target account yet: it is reported as waiting, not as wrong.
@@ -329,7 +328,9 @@ _ALPHA2_TO_ALPHA3 = {
 REGION_SWEDEN = "se"
 REGION_EU = "eu"
 REGION_WORLD = "world"
-REGION_LABELS = {REGION_SWEDEN: _("Sweden"), REGION_EU: _("EU member state"), REGION_WORLD: _("Outside the EU")}
+# How staff read a region (sv: Sverige / EU / utanför EU); the values are what Kontera stores.
+REGION_CHOICES = [(REGION_SWEDEN, _("Sweden")), (REGION_EU, _("EU")), (REGION_WORLD, _("outside the EU"))]
+REGION_LABELS = dict(REGION_CHOICES)
 
 
 def sales_region(country: str) -> str | None:

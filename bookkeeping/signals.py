@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.utils.translation import gettext as _
+
+from wording import Msg
 
 from .models import AccountMapping
 from .services.audit import audit_record
@@ -20,7 +21,7 @@ def mapping_saved(sender, instance: AccountMapping, created: bool, raw: bool = F
         return
     audit_record(action="mapping:" + ("created" if created else "changed"), company=instance.company,
                  actor=mapping_actor.get(), message=describe_mapping(instance) if created else
-                 _("Now: %(mapping)s") % {"mapping": describe_mapping(instance)})
+                 Msg("Now: %(mapping)s", mapping=describe_mapping(instance)))
     enqueue_mappings_reevaluation(instance.company_id)
 
 
@@ -29,5 +30,5 @@ def mapping_deleted(sender, instance: AccountMapping, origin=None, **kwargs):
     if isinstance(origin, AccountMapping) or getattr(origin, "model", None) is AccountMapping:
         # Deleted for itself (not swept away with its company, which takes its history along).
         audit_record(action="mapping:deleted", company=instance.company, actor=mapping_actor.get(),
-                     message=_("%(mapping)s deleted.") % {"mapping": describe_mapping(instance)})
+                     message=Msg("%(mapping)s deleted.", mapping=describe_mapping(instance)))
         enqueue_mappings_reevaluation(instance.company_id)

@@ -44,12 +44,13 @@ def import_master_data(integration_id: int, actor: str = "worker") -> dict:
     from integrations.base import AuthError
     from integrations.models import Integration
 
+    from .services.audit import worker_for
     from .services.integrations import integration_needs_reauthorisation
     from .services.plans import chart_import
 
     integration = Integration.objects.get(pk=integration_id)
     try:
-        summary = chart_import(integration=integration, actor=actor)
+        summary = chart_import(integration=integration, actor=worker_for(actor))
     except AuthError as exc:
         integration_needs_reauthorisation(integration=integration, reason=exc.message)
         return {"ok": False, "error": exc.message}

@@ -11,4 +11,6 @@ urlpatterns = [
     path("fortnox/callback", views.callback, {"system": "fortnox"}, name="fortnox_callback"),
     path("dinero/<int:pk>/connect/", views.connect, {"system": "dinero"}, name="dinero_connect"),
     path("dinero/callback", views.callback, {"system": "dinero"}, name="dinero_callback"),
+    # a consent held back because it reaches another company (organisation numbers differ)
+    path("held/<int:pk>/", views.held_connection, name="fortnox_held"),
 ]

@@ -10,11 +10,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from rangefilter.filters import DateRangeFilterBuilder
 
 from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 from bookkeeping.admin.integrations import register_integration_page
+from bookkeeping.admin.overview import register_attention
 from bookkeeping.selectors.companies import companies_for_user
 from integrations.models import IntegrationStatus
+from wording import amount, text_of
 
 from . import views
 from .models import NetsPaymentAction, NetsPayout, PayoutState, ProblemReport
@@ -42,7 +45,7 @@ class NetsPaymentActionInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("action", "booking_date", "reference", "country", "region", "amount", "vat_amount", "fee",
-              "voucher_display", "flag", "problem")
+              "voucher_display", "flag_shown", "problem_shown")
     readonly_fields = fields
     ordering = ("timestamp", "id")
     verbose_name_plural = _("Payment actions")
@@ -57,24 +60,37 @@ class NetsPaymentActionInline(admin.TabularInline):
     def voucher_display(self, action):
         return _voucher_link(action.voucher)
 
+    @admin.display(description=_("check"))
+    def flag_shown(self, action):
+        return format_html('<span style="white-space:pre-line">{}</span>', text_of(action, "flag")) or "–"
+
+    @admin.display(description=_("why not booked"))
+    def problem_shown(self, action):
+        return text_of(action, "problem") or "–"
+
 
 @admin.register(NetsPayout)
 class NetsPayoutAdmin(CompanyScopedAdmin):
-    list_display = ("date", "company", "reference", "currency", "amount", "fees", "state_display", "residual_display")
-    list_filter = ("state", "currency", ("company", admin.RelatedOnlyFieldListFilter))
+    class Media:
+        css = {"all": ("kontera/lists.css",)}
+
+    list_display = ("date", "company", "reference", "currency", "amount_display", "fees_display", "state_display",
+                    "residual_display")
+    list_filter = (("date", DateRangeFilterBuilder(title=_("period"))), "state", "currency",
+                   ("company", admin.RelatedOnlyFieldListFilter))
     search_fields = ("reference", "nets_id", "actions__reference", "actions__payment_id")
-    date_hierarchy = "date"
     list_select_related = ("company", "voucher")
     inlines = [NetsPaymentActionInline]
     actions = ["mark_handled_by_hand", "sync_companies"]
     change_list_template = "admin/card_payments/payout_change_list.html"
     fieldsets = (
-        (None, {"fields": ("company", "date", "reference", "nets_id", "currency", "state_display", "state_message")}),
+        (None, {"fields": ("company", "date", "reference", "nets_id", "currency", "state_display",
+                           "state_message_shown")}),
         (_("Nets' numbers"), {"fields": ("charged_amount", "refunded_amount", "deposited_amount", "fees", "amount",
                                          "number_of_actions")}),
         (_("Reconciliation"), {"fields": ("reconciliation",)}),
     )
-    readonly_fields = ("company", "date", "reference", "nets_id", "currency", "state_display", "state_message",
+    readonly_fields = ("company", "date", "reference", "nets_id", "currency", "state_display", "state_message_shown",
                        "charged_amount", "refunded_amount", "deposited_amount", "fees", "amount", "number_of_actions",
                        "reconciliation")
 
@@ -92,12 +108,24 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
         return format_html('<strong style="color:{}">{}</strong>', STATE_COLOURS.get(payout.state, "#555"),
                            payout.get_state_display())
 
+    @admin.display(description=_("why"))
+    def state_message_shown(self, payout):
+        return text_of(payout, "state_message") or "–"
+
     @admin.display(description=_("residual"), ordering="residual")
     def residual_display(self, payout):
         if payout.residual is None:
             return "–"
         colour = "#2e7d32" if payout.residual == 0 else "#c62828"
-        return format_html('<span style="color:{}">{}</span>', colour, f"{payout.residual:.2f}")
+        return format_html('<span style="color:{}">{}</span>', colour, amount(payout.residual))
+
+    @admin.display(description=_("payout amount"), ordering="amount")
+    def amount_display(self, payout):
+        return format_html('<span style="white-space:nowrap">{}</span>', amount(payout.amount))
+
+    @admin.display(description=_("fees"), ordering="fees")
+    def fees_display(self, payout):
+        return format_html('<span style="white-space:nowrap">{}</span>', amount(payout.fees))
 
     @admin.display(description=_("expected vs booked"))
     def reconciliation(self, payout):
@@ -108,18 +136,18 @@ class NetsPayoutAdmin(CompanyScopedAdmin):
             return _("Nothing booked yet.")
         colour = "#2e7d32" if rec.balanced else "#c62828"
         rows = [
-            (_("Expected payout (Nets)"), f"{rec.expected:.2f}"),
-            (_("Booked on the reconciliation account by sales, refunds and deposits"), f"{rec.gross:.2f}"),
-            (_("Fees"), f"{rec.fees:.2f}"),
-            (_("Booked payout (gross − fees)"), f"{rec.booked:.2f}"),
-            (_("Cleared from the reconciliation account by the payout voucher"), f"{rec.cleared:.2f}"),
+            (_("Expected payout (Nets)"), amount(rec.expected)),
+            (_("Booked on the reconciliation account by sales, refunds and deposits"), amount(rec.gross)),
+            (_("Fees"), amount(rec.fees)),
+            (_("Booked payout (gross − fees)"), amount(rec.booked)),
+            (_("Cleared from the reconciliation account by the payout voucher"), amount(rec.cleared)),
         ]
         table = format_html_join("", "<tr><td>{}</td><td style='text-align:right'>{}</td></tr>", rows)
         vouchers = format_html_join("", "<li>{}</li>", ((_voucher_link(v),) for v in rec.vouchers))
         return format_html(
             "<table>{}<tr><th>{}</th><th id='residual' style='text-align:right;color:{}'>{}</th></tr></table>"
             "<p>{}</p><ul>{}</ul>",
-            table, _("Residual (must be 0.00)"), colour, f"{rec.residual:.2f}",
+            table, _("Residual (must be 0.00)"), colour, amount(rec.residual),
             _("%(posted)s of %(total)s vouchers are in Fortnox; %(failed)s failed.") % {
                 "posted": rec.posted, "total": len(rec.vouchers), "failed": rec.failed},
             vouchers)
@@ -199,9 +227,14 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
     def url(name):
         return reverse(f"admin:card_payments_netspayout_{name}", args=[integration.company_id])
 
+    from .services.activation import activation_status
+
     may = request.user.has_perm
     tools = [(_("Nets Easy settings"), url("settings"))]
-    if integration.status == IntegrationStatus.AWAITING_CONFIRMATION and may(views.CONFIRM):
+    # Offered only when OK would be accepted (the test voucher is in Fortnox and Nets accepts the key),
+    # and to those who may give it.
+    if (integration.status == IntegrationStatus.AWAITING_CONFIRMATION and may(views.CONFIRM)
+            and activation_status(integration).can_confirm):
         tools.append((_("OK – start automatic booking"), url("confirm")))
     if may(views.SYNC):
         tools.append((_("Sync payouts now"), url("sync")))
@@ -212,4 +245,42 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
         tools.append((_("Report a problem"), url("report")))
     return tools
 
-register_integration_page(SOURCE, settings_check=integration_settings_check, tools=integration_tools)
+def settings_summary(integration) -> list[tuple[str, str]]:
+    """The Nets Easy settings in words; changed on the Nets Easy settings page (a new test voucher, then OK)."""
+    conf = integration.settings or {}
+    vat = ", ".join(f"{rate} %: {account}" for rate, account in sorted((conf.get("vat_accounts") or {}).items()))
+    modes = {"per_sale": _("one voucher per sale"), "per_day": _("one summary voucher per day")}
+    return [
+        (_("Book sales from"), conf.get("start_date") or "–"),
+        (_("Sales accounts (Sweden / EU / outside the EU)"), " / ".join(
+            str(conf.get(k) or "–") for k in ("sales_account_se", "sales_account_eu", "sales_account_world"))),
+        (_("Reconciliation account"), conf.get("receivable_account") or "–"),
+        (_("Bank account"), conf.get("bank_account") or "–"),
+        (_("Fee account"), conf.get("fee_account") or "–"),
+        (_("Output VAT accounts"), vat or "–"),
+        (_("Voucher series for sales and payouts"), f"{conf.get('sales_series') or '–'} / "
+                                                     f"{conf.get('payout_series') or '–'}"),
+        (_("Vouchers"), modes.get(conf.get("mode"), conf.get("mode") or "–")),
+        (_("Change them"), _("on the Nets Easy settings page (the button above)")),
+    ]
+
+
+register_integration_page(SOURCE, settings_check=integration_settings_check, tools=integration_tools,
+                          settings_summary=settings_summary)
+
+
+def _payouts_url(company_id=None) -> str:
+    from .selectors import NEEDS_STAFF
+
+    url = reverse("admin:card_payments_netspayout_changelist") + "?state__in=" + ",".join(NEEDS_STAFF)
+    return url + (f"&company__id__exact={company_id}" if company_id else "")
+
+
+def _payouts_needing_staff(company_ids):
+    from .selectors import payouts_needing_staff
+
+    return payouts_needing_staff(company_ids)
+
+
+register_attention(key="payouts_need_staff", label=_("payouts that need staff"), system=SOURCE,
+                   count=_payouts_needing_staff, url=_payouts_url, severity="error")

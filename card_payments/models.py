@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from bookkeeping.rules import REGION_CHOICES
+
 ZERO = Decimal("0.00")
 
 
@@ -57,6 +59,7 @@ class NetsPayout(models.Model):
 
     state = models.CharField(_("state"), max_length=20, choices=PayoutState.choices, default=PayoutState.NEW)
     state_message = models.TextField(_("why"), blank=True)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
     voucher = models.ForeignKey("bookkeeping.Voucher", null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="+", verbose_name=_("payout voucher"))
     booked_accounts = models.JSONField(_("accounts used"), default=dict, blank=True,
@@ -79,6 +82,8 @@ class NetsPayout(models.Model):
             ("mark_payout_handled", _("Can mark payouts as booked by hand")),
         ]
         constraints = [models.UniqueConstraint(fields=["company", "nets_id"], name="nets_payout_once")]
+
+    coded_text_fields = ("state_message",)
 
     def __str__(self) -> str:
         return f"{self.date} {self.amount} {self.currency} ({self.reference or self.nets_id[:8]})"
@@ -110,11 +115,12 @@ class NetsPaymentAction(models.Model):
 
     # Filled when it is booked: what the booking was based on.
     country = models.CharField(_("customer country"), max_length=3, blank=True)
-    region = models.CharField(_("sales region"), max_length=10, blank=True)
+    region = models.CharField(_("sales region"), max_length=10, blank=True, choices=REGION_CHOICES)
     flag = models.TextField(_("check"), blank=True,
                             help_text=_("Booked as Nets reported it, but worth a look (e.g. VAT that does not "
                                         "match the customer's region)."))
     problem = models.TextField(_("why not booked"), blank=True)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
     unmapped = models.JSONField(_("waits for mappings"), default=list, blank=True,
                                 help_text=_("The mapping rows (kind, key) it waits for, e.g. output VAT 6."))
     voucher = models.ForeignKey("bookkeeping.Voucher", null=True, blank=True, on_delete=models.PROTECT,
@@ -127,6 +133,8 @@ class NetsPaymentAction(models.Model):
         verbose_name = _("Nets Easy payment action")
         verbose_name_plural = _("Nets Easy payment actions")
         constraints = [models.UniqueConstraint(fields=["company", "nets_id"], name="nets_action_once")]
+
+    coded_text_fields = ("flag", "problem")
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.amount} {self.currency} {self.reference}".strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from bookkeeping.models import DEFAULT_KEY, Voucher, VoucherRow, VoucherState
 from bookkeeping.selectors.mappings import Gap, WaitingItem, mapping_snapshot, normalise_key
@@ -92,6 +92,17 @@ def payout_reconciliation(payout: NetsPayout) -> Reconciliation | None:
         posted=sum(1 for v in vouchers if v.state == VoucherState.POSTED),
         failed=sum(1 for v in vouchers if v.state == VoucherState.FAILED),
     )
+
+
+NEEDS_STAFF = ("waiting_currency", "needs_attention", "residual_error")
+
+
+def payouts_needing_staff(company_ids=None) -> dict[int, int]:
+    """Per company: payouts a person must handle — not in SEK, not bookable, or a residual ≠ 0.00."""
+    payouts = NetsPayout.objects.filter(state__in=NEEDS_STAFF)
+    if company_ids is not None:
+        payouts = payouts.filter(company_id__in=company_ids)
+    return dict(payouts.values_list("company_id").annotate(n=Count("id")).values_list("company_id", "n").order_by())
 
 
 def nets_mapping_gaps(company) -> list[Gap]:

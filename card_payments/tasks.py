@@ -24,6 +24,7 @@ def sync_all() -> dict:
 
 def sync_integration(integration_id: int, from_date: str | None = None, actor: str = "worker",
                      holds_ticket: bool = False) -> dict:
+    from bookkeeping.services.audit import worker_for
     from integrations.models import Integration
 
     from .services.sync import payouts_sync
@@ -38,7 +39,7 @@ def sync_integration(integration_id: int, from_date: str | None = None, actor: s
     try:
         integration = Integration.objects.get(pk=integration_id)
         progress("…")
-        result = payouts_sync(integration=integration, actor=actor, progress=progress,
+        result = payouts_sync(integration=integration, actor=worker_for(actor), progress=progress,
                               from_date=dt.date.fromisoformat(from_date) if from_date else None)
         state.update(state="done", result=result.as_dict(), finished=timezone.now().isoformat())
         cache.set(progress_key(integration_id), dict(state), timeout=24 * 3600)

@@ -68,8 +68,7 @@ def settings_view(request, company_id: int):
         else:
             for warning in saved.warnings:
                 messages.warning(request, warning)
-            messages.success(request, _("Saved. A test voucher is on its way to Fortnox and you get an e-mail "
-                                        "with the details; check it in Fortnox, then press OK below."))
+            messages.success(request, saved.message)
             return HttpResponseRedirect(url("settings", company.pk))
     ready, reason = fortnox_ready(company)
     context = _context(

@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "django_q",
     "import_export",
     "axes",
+    "rangefilter",
+    # Texts stored as a code with parameters, translated when shown (and makemessages for them).
+    "wording",
     # The shared ledger core and the connectors.
     "bookkeeping",
     "integrations",
@@ -78,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "bookkeeping.middleware.RememberLanguage",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -131,6 +135,8 @@ LANGUAGES = [("en", _("English")), ("sv", _("Swedish")), ("da", _("Danish"))]
 LOCALE_PATHS = [BASE_DIR / "bookkeeping" / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="Europe/Stockholm")
 USE_I18N = True
+# Amounts are grouped where Kontera formats them (wording.amount); config/formats sets Danish to 1 234,50.
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -194,7 +200,7 @@ Q_CLUSTER = {
     "queue_limit": 10,
     "catch_up": False,
     "save_limit": 500,
-    "label": "Background tasks",
+    "label": _("Background tasks"),  # the task-queue tables in the admin, translated
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -39,6 +39,8 @@ def demo_netseasy(company) -> dict:
         integration = Integration.objects.create(
             company=company, system=SOURCE, status=IntegrationStatus.SETTING_UP, settings=clean_settings(values),
             credentials={"secret_key": DEMO_SECRET_KEY},
-            status_message=_("Prefilled for the demo merchant. %(reason)s Then open “Nets Easy settings” and "
-                             "press Save: a test voucher goes to Fortnox.") % {"reason": reason})
+            # The reason it waits (Fortnox not connected yet) is shown live on the settings page; storing
+            # it here would keep saying "Connect Fortnox first" after Fortnox is connected.
+            status_message=_("Prefilled for the demo merchant. Open “Nets Easy settings” and press Save once "
+                             "Fortnox is connected: a test voucher goes to Fortnox."))
     return {"integration": integration.pk, "status": integration.status, "created": False, "waiting_for": reason}

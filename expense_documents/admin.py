@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,19 +14,22 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from rangefilter.filters import DateRangeFilterBuilder
 
 from bookkeeping.admin.base import CompanyScopedAdmin
 from bookkeeping.admin.integrations import register_integration_page
+from bookkeeping.admin.overview import register_attention
 from bookkeeping.admin.uploads import limit_uploads
 from bookkeeping.limits import FileTooLarge, UnreadableFile, check_upload_size, decode_text
-from bookkeeping.models import Company, PaymentMethod
+from bookkeeping.models import Company, PaymentMethod, PaymentMethodList
 from bookkeeping.permissions import require_permission
 from bookkeeping.selectors.companies import companies_for_user, user_can_act_on
 from bookkeeping.views import register_after_consent
+from wording import amount
 
 from . import views
 from .models import ExpenseDocument, ExpenseLine, WorkflowRule
-from .selectors import document_sync_state
+from .selectors import document_sync_state, documents_on_error_account, documents_opted_out
 from .services.common import AUTH_VISMA_CONNECT, MAX_ATTACHMENT_BYTES, SYSTEM
 from .services.csv_import import CSV_COLUMNS, documents_import, import_root
 from .services.sync import expense_document_changed, expense_document_sync, workflow_rule_delete, workflow_rule_save
@@ -62,18 +66,21 @@ class ExpenseDocumentForm(forms.ModelForm):
 
 @admin.register(ExpenseDocument)
 class ExpenseDocumentAdmin(CompanyScopedAdmin):
+    class Media:
+        css = {"all": ("kontera/lists.css",)}
+
     form = ExpenseDocumentForm
     change_list_template = "admin/expense_documents/expensedocument/change_list.html"
     list_display = ("reference", "company", "type", "supplier_name", "document_date", "total_display", "currency",
                     "sync_state_display", "last_error_display", "opted_out_by")
-    list_filter = ("type", ("company", admin.RelatedOnlyFieldListFilter), "used_error_account", "voucher__state",
+    list_filter = (("document_date", DateRangeFilterBuilder(title=_("period"))), "type",
+                   ("company", admin.RelatedOnlyFieldListFilter), "used_error_account", "voucher__state",
                    "currency")
     search_fields = ("reference", "supplier_name", "supplier_vat", "description")
-    date_hierarchy = "document_date"
     list_select_related = ("company", "voucher", "opted_out_by")
     inlines = [ExpenseLineInline]
     actions = ["sync_to_dinero", "sync_again"]
-    readonly_fields = ("sync_state_display", "last_error_display", "opted_out_by", "used_error_account",
+    readonly_fields = ("sync_state_display", "last_error_display", "opted_out_by", "error_account_flag",
                        "voucher_link", "not_synced_note")
     fieldsets = (
         (None, {"fields": ("company", "type", "reference", "supplier_name", "supplier_vat", "document_date",
@@ -82,7 +89,7 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
         (_("File"), {"fields": ("attachment",)}),
         (_("Kept in Kontera only"), {"fields": ("not_synced_note", "department", "project", "notes")}),
         (_("Sync to Dinero"), {"fields": ("sync_state_display", "last_error_display", "opted_out_by",
-                                          "used_error_account", "voucher_link")}),
+                                          "error_account_flag", "voucher_link")}),
     )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -115,7 +122,7 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
 
     @admin.display(description=_("total"))
     def total_display(self, document):
-        return f"{document.total():.2f}"
+        return format_html('<span style="white-space:nowrap">{}</span>', amount(document.total()))
 
     @admin.display(description=_("sync state"))
     def sync_state_display(self, document):
@@ -131,6 +138,14 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
         detail = document_sync_state(document).detail or ""
         flag = _(" (a line went to the error account)") if document.used_error_account else ""
         return f"{detail}{flag}" if detail or flag else "–"
+
+    @admin.display(description=_("error account used"))
+    def error_account_flag(self, document):
+        # A warning, not a green tick: a line on the error account is something to fix (recategorise).
+        if document is not None and document.used_error_account:
+            return format_html('<strong style="color:#ef6c00" class="error-account-used">⚠ {}</strong>',
+                               _("Yes: a line without a category went to the error account; give it a category."))
+        return _("No")
 
     @admin.display(description=_("voucher"))
     def voucher_link(self, document):
@@ -195,8 +210,7 @@ class ExpenseDocumentAdmin(CompanyScopedAdmin):
     def import_view(self, request):
         require_permission(request.user, "expense_documents.import_expensedocument")
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
-                   "title": _("Import expense documents"), "columns": ",".join(CSV_COLUMNS),
-                   "import_root": import_root()}
+                   "title": _("Import expense documents"), "columns": ",".join(CSV_COLUMNS)}
         form = ImportForm(request.POST or None, request.FILES or None, user=request.user,
                           refused=getattr(request, "upload_refused", ""))
         if request.method == "POST" and request.POST.get("cancel"):
@@ -325,7 +339,37 @@ def integration_tools(integration, request) -> list[tuple[str, str]]:
     return tools
 
 
-register_integration_page(SYSTEM, tools=integration_tools)
+def settings_summary(integration) -> list[tuple[str, str]]:
+    """The Dinero settings in words; they are changed in the setup wizard (which checks them against Dinero)."""
+    conf = integration.settings or {}
+    lists = dict(PaymentMethodList.objects.filter(company=integration.company).values_list("pk", "name"))
+    yes, no = _("yes"), _("no")
+    return [
+        (_("Organisation id (firma-ID)"), conf.get("organization_id") or "–"),
+        (_("Default category / error account"), conf.get("error_account") or "–"),
+        (_("Whole Dinero chart as categories"), yes if conf.get("import_chart", True) else no),
+        (_("Counter account for invoices"), conf.get("invoice_counter_account") or "–"),
+        (_("Payment-method list for receipts"), lists.get(conf.get("receipt_payment_list"), "–")),
+        (_("Book vouchers in Dinero"), yes if conf.get("book_vouchers", True) else no),
+        (_("Requests per minute"), conf.get("rate_limit_per_minute") or "–"),
+        (_("Change them"), _("in the Dinero setup wizard (the button above)")),
+    ]
+
+
+register_integration_page(SYSTEM, tools=integration_tools, settings_summary=settings_summary)
+
+
+def _documents_url(**filters):
+    def url(company_id=None) -> str:
+        query = {**filters, **({"company__id__exact": company_id} if company_id else {})}
+        return reverse("admin:expense_documents_expensedocument_changelist") + "?" + urlencode(query)
+    return url
+
+
+register_attention(key="documents_error_account", label=_("documents on the error account"), system=SYSTEM,
+                   count=documents_on_error_account, url=_documents_url(used_error_account__exact=1))
+register_attention(key="documents_opted_out", label=_("opted out"), system=SYSTEM, count=documents_opted_out,
+                   url=_documents_url(opted_out_by__isnull="False"), severity="info")
 # After a Visma Connect consent the organisation is chosen (or, when it is still reachable, the
 # integration is simply active again).
 register_after_consent(SYSTEM, views.visma_consent_received)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -17,9 +18,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from bookkeeping.models import Account, AccountKind, AccountPlan, Company, PaymentMethod, PaymentMethodList
+from bookkeeping.models import Account, AccountKind, AccountPlan, Company, Country, PaymentMethod, PaymentMethodList
 from bookkeeping.permissions import require_permission
 from bookkeeping.selectors.companies import CONNECT_PERMISSION, companies_for_user
+from bookkeeping.services.connection_identity import OVERRIDE_PERMISSION
 from integrations.crypto import mask_secret
 from integrations.models import Integration
 
@@ -63,9 +65,15 @@ def _render(request, *, step: str, title: str, form=None, **extra):
     return TemplateResponse(request, "admin/expense_documents/dinero_setup.html", context)
 
 
+def dinero_companies(user):
+    """The companies Dinero is for: Danish ones, and any that already has a Dinero integration (a Swedish
+    company books in Fortnox and has no business in this wizard)."""
+    return companies_for_user(user).filter(Q(country=Country.DK) | Q(integrations__system="dinero")).distinct()
+
+
 def _requirements_table(user):
     rows = []
-    for company in companies_for_user(user).order_by("name"):
+    for company in dinero_companies(user).order_by("name"):
         problems = dinero_requirements(company=company)
         integration = dinero_integration(company)
         rows.append({"company": company, "problems": problems,
@@ -79,7 +87,7 @@ class CompanyForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = companies_for_user(user).order_by("name")
+        self.fields["company"].queryset = dinero_companies(user).order_by("name")
 
 
 def start_view(request):
@@ -103,6 +111,18 @@ class ConnectForm(forms.Form):
     organization_id = forms.CharField(label=gettext_lazy("Organisation id (firma-ID)"), max_length=20,
                                       help_text=gettext_lazy("Bottom left in Dinero, and after app.dinero.dk/ "
                                                              "in the address."))
+    connect_anyway = forms.CharField(
+        label=gettext_lazy("Connect anyway: why this organisation holds these books"), required=False,
+        max_length=1000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=gettext_lazy("Only when the organisation's CVR differs from the company's and you know it is "
+                               "right; the note goes into the audit trail."))
+
+    def __init__(self, *args, key_stored: bool = False, may_override: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if key_stored:  # leave it empty to keep the stored key
+            self.fields["api_key"].required = False
+        if not may_override:
+            del self.fields["connect_anyway"]
 
 
 def connect_view(request, company_id: int):
@@ -116,22 +136,30 @@ def connect_view(request, company_id: int):
         integration = visma_connect_start(company=company, actor=request.user)
         return HttpResponseRedirect(reverse("integrations:dinero_connect", args=[integration.pk]))
     initial = {"organization_id": (integration.settings or {}).get("organization_id", "")} if integration else {}
-    form = ConnectForm(request.POST or None, initial=initial)
+    stored_key = (integration.credentials or {}).get("api_key") if integration else ""
+    may_override = request.user.has_perm(OVERRIDE_PERMISSION)
+    form = ConnectForm(request.POST or None, initial=initial, key_stored=bool(stored_key), may_override=may_override)
+    identity = None
     if request.method == "POST" and form.is_valid():
         try:
             integration = dinero_connect(company=company, api_key=form.cleaned_data["api_key"],
-                                                          organization_id=form.cleaned_data["organization_id"],
-                                                          actor=request.user)
+                                         organization_id=form.cleaned_data["organization_id"], actor=request.user,
+                                         connect_anyway=form.cleaned_data.get("connect_anyway", ""))
         except SetupError as exc:
+            identity = exc.identity
             form.add_error(exc.field_name if exc.field_name in form.fields else None, exc.message)
         else:
             messages.success(request, _("Dinero accepted the API key %(key)s for organisation %(org)s.")
-                             % {"key": mask_secret(form.cleaned_data["api_key"]),
+                             % {"key": mask_secret(form.cleaned_data["api_key"] or stored_key),
                                 "org": form.cleaned_data["organization_id"]})
+            if (integration.remote_company or {}).get("same") is None:
+                messages.warning(request, _("Dinero did not tell the organisation's CVR: check that “%(name)s” is "
+                                            "%(company)s.") % {"name": integration.remote_company.get("name", ""),
+                                                                "company": company})
             return HttpResponseRedirect(reverse("admin:dinero_setup_step", args=[integration.pk, "accounts"]))
-    stored = mask_secret((integration.credentials or {}).get("api_key")) if integration else ""
     return _render(request, step="connect", title=_("Connect Dinero for %(company)s") % {"company": company},
-                   form=form, company=company, stored_key=stored, visma_connect=True,
+                   form=form, company=company, stored_key=mask_secret(stored_key), visma_connect=True,
+                   identity=identity, may_override=may_override,
                    visma_connected=bool(integration and (integration.settings or {}).get("auth") == AUTH_VISMA_CONNECT
                                         and (integration.credentials or {}).get("refresh_token")))
 
@@ -176,7 +204,11 @@ def organisation_view(request, integration_id: int):
     current = str((integration.settings or {}).get("organization_id") or "")
     form = OrganisationForm(request.POST or None, initial={"organization_id": current})
     form.fields["organization_id"].choices = [(c.remote_id, c.label) for c in choices]
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["accept_other_cvr"] \
+            and not request.user.has_perm(OVERRIDE_PERMISSION):
+        form.add_error("accept_other_cvr", _("Connecting to an organisation with another CVR needs the permission "
+                                             "“connect to another organisation”; ask an administrator."))
+    elif request.method == "POST" and form.is_valid():
         try:
             dinero_choose_organisation(integration=integration, organization_id=form.cleaned_data["organization_id"],
                                        actor=request.user, accept_other_cvr=form.cleaned_data["accept_other_cvr"])

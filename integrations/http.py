@@ -11,6 +11,8 @@ from email.utils import parsedate_to_datetime
 import requests
 from django.conf import settings
 
+from wording import Msg
+
 USER_AGENT = "Kontera/1.0 (+https://kontera.example)"
 
 # Anything that looks like a credential in a log line or an error text is masked.
@@ -89,7 +91,6 @@ def paced_bearer_request(session: requests.Session, method: str, url: str, *, sy
     Returns the first response that is neither a 429 nor the first 401.
     """
     # Imported here: this module is loaded by the logging configuration, before the apps are ready.
-    from django.utils.translation import gettext as _
 
     from . import ratelimit
     from .base import RetryableError
@@ -107,12 +108,11 @@ def paced_bearer_request(session: requests.Session, method: str, url: str, *, sy
         try:
             response = session.request(method, url, params=params, data=data, files=files, headers=headers)
         except requests.ConnectTimeout:
-            raise RetryableError(_("%(system)s did not accept the connection (timeout).") % {"system": system}) \
+            raise RetryableError(Msg("%(system)s did not accept the connection (timeout).", system=system)) \
                 from None
         except requests.RequestException as exc:
             # The request may have been processed before the answer was lost.
-            raise RetryableError(_("No answer from %(system)s (%(error)s).")
-                                 % {"system": system, "error": exc.__class__.__name__},
+            raise RetryableError(Msg("No answer from %(system)s (%(error)s).", system=system, error=exc.__class__.__name__),
                                  outcome_unknown=write) from None
         if response.status_code == 429:
             ratelimit.pause(rate_key, pause_seconds)
@@ -123,5 +123,4 @@ def paced_bearer_request(session: requests.Session, method: str, url: str, *, sy
             refused = token
             continue
         return response
-    raise RetryableError(_("%(system)s kept answering 429 (too many requests); we will try again later.")
-                         % {"system": system}, retry_after=pause_seconds, http_status=429)
+    raise RetryableError(Msg("%(system)s kept answering 429 (too many requests); we will try again later.", system=system), retry_after=pause_seconds, http_status=429)

@@ -34,6 +34,9 @@ class Integration(models.Model):
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     credentials = EncryptedJSONField(_("credentials"))
     last_success_at = models.DateTimeField(_("last successful call"), null=True, blank=True)
+    # Who the connection reaches: {"name", "organisation_number", "checked_at", "override"}.
+    remote_company = models.JSONField(_("remote company"), default=dict, blank=True, editable=False)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -44,8 +47,12 @@ class Integration(models.Model):
         permissions = [
             ("connect_integration", _("Can connect integrations (Fortnox, Visma Connect, Dinero API key)")),
             ("import_master_data", _("Can import master data (chart of accounts, cost centres, series, years)")),
+            ("connect_other_organisation", _("Can connect a company to an organisation with another "
+                                             "organisation number")),
         ]
         constraints = [models.UniqueConstraint(fields=["company", "system"], name="one_integration_per_system")]
+
+    coded_text_fields = ("status_message",)
 
     def __str__(self) -> str:
         return f"{self.company} · {self.get_system_display()}"
@@ -86,6 +93,10 @@ class OAuthState(models.Model):
     # What the token request will need from this authorisation request (the PKCE code verifier):
     # short-lived, single-use, and encrypted like every other secret.
     secret_params = EncryptedJSONField(_("secret parameters"))
+    # A connection held back because the remote company is not the company's (organisation numbers
+    # differ): the new tokens wait here, encrypted, until staff connect anyway or cancel.
+    pending_credentials = EncryptedJSONField(_("held-back credentials"))
+    remote_company = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("OAuth state")

@@ -26,11 +26,12 @@ from urllib.parse import urlencode, urlparse
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
+
+from wording import Msg
 
 from .base import AuthError, RetryableError
 from .http import make_session, retry_after_seconds
@@ -137,29 +138,27 @@ class FortnoxProvider(Provider):
         if isinstance(exc, OAuth2Error):
             if exc.error in ("invalid_grant", "invalid_client", "unauthorized_client", "access_denied"):
                 return AuthError(
-                    _("Fortnox refused the authorisation (%(error)s: %(description)s). Connect Fortnox again: open "
-                      "the integration and press Connect Fortnox; waiting vouchers then go out by themselves.")
-                    % {"error": exc.error, "description": exc.description or ""},
+                    Msg("Fortnox refused the authorisation (%(error)s: %(description)s). Connect Fortnox again: open "
+                      "the integration and press Connect Fortnox; waiting vouchers then go out by themselves.", error=exc.error, description=exc.description or ""),
                     code=exc.error, http_status=exc.status_code,
                 )
-            return RetryableError(_("Fortnox's token endpoint answered %(error)s.") % {"error": exc.error},
+            return RetryableError(Msg("Fortnox's token endpoint answered %(error)s.", error=exc.error),
                                   code=exc.error, http_status=exc.status_code)
         if isinstance(exc, RequestException):
-            return RetryableError(_("Fortnox's token endpoint did not answer (%(error)s).")
-                                  % {"error": exc.__class__.__name__})
-        return RetryableError(_("Fortnox's token endpoint answered unexpectedly: %(error)s") % {"error": exc})
+            return RetryableError(Msg("Fortnox's token endpoint did not answer (%(error)s).", error=exc.__class__.__name__))
+        return RetryableError(Msg("Fortnox's token endpoint answered unexpectedly: %(error)s", error=exc))
 
     def missing_settings(self) -> str:
         if settings.FORTNOX_CLIENT_ID and settings.FORTNOX_CLIENT_SECRET:
             return ""
-        return _("Kontera has no Fortnox app configured (FORTNOX_CLIENT_ID and FORTNOX_CLIENT_SECRET). This is a "
+        return Msg("Kontera has no Fortnox app configured (FORTNOX_CLIENT_ID and FORTNOX_CLIENT_SECRET). This is a "
                  "server setting: tell whoever runs Kontera.")
 
     def not_connected(self) -> str:
-        return _("Fortnox is not connected yet. Press 'Connect Fortnox' on the integration.")
+        return Msg("Fortnox is not connected yet. Press 'Connect Fortnox' on the integration.")
 
     def expired(self) -> str:
-        return _("The Fortnox authorisation has expired. Connect Fortnox again.")
+        return Msg("The Fortnox authorisation has expired. Connect Fortnox again.")
 
 
 # The error codes of RFC 6749 §5.2 that mean "this consent (or this client) no longer works": asking
@@ -218,8 +217,7 @@ class VismaConnectProvider(Provider):
         try:
             response = make_session().post(settings.VISMA_CONNECT_TOKEN_URL, data=form)
         except RequestException as exc:
-            raise RetryableError(_("Visma Connect (Dinero's login service) did not answer (%(error)s).")
-                                 % {"error": exc.__class__.__name__}) from None
+            raise RetryableError(Msg("Visma Connect (Dinero's login service) did not answer (%(error)s).", error=exc.__class__.__name__)) from None
         try:
             body = response.json()
         except ValueError:
@@ -229,34 +227,33 @@ class VismaConnectProvider(Provider):
         if response.status_code == 200 and body.get("access_token"):
             return body
         if response.status_code == 429 or response.status_code >= 500:
-            raise RetryableError(_("Visma Connect (Dinero's login service) is busy or failing (%(status)s); we try "
-                                   "again later.") % {"status": response.status_code},
+            raise RetryableError(Msg("Visma Connect (Dinero's login service) is busy or failing (%(status)s); we try "
+                                   "again later.", status=response.status_code),
                                  retry_after=retry_after_seconds(response.headers.get("Retry-After")),
                                  http_status=response.status_code, code=str(response.status_code))
         if error == "invalid_client":
-            raise AuthError(_("Visma Connect does not recognise Kontera's own client id and secret "
+            raise AuthError(Msg("Visma Connect does not recognise Kontera's own client id and secret "
                               "(VISMA_CONNECT_CLIENT_ID and VISMA_CONNECT_CLIENT_SECRET). This is a server setting: "
                               "tell whoever runs Kontera."), code=error, http_status=response.status_code)
         if error in REFUSALS:
-            raise AuthError(_("Dinero (Visma Connect) refused the authorisation (%(error)s): the consent was "
+            raise AuthError(Msg("Dinero (Visma Connect) refused the authorisation (%(error)s): the consent was "
                               "withdrawn or has expired. Connect Dinero again: open the integration and press "
-                              "Connect Dinero; waiting vouchers then go out by themselves.") % {"error": error},
+                              "Connect Dinero; waiting vouchers then go out by themselves.", error=error),
                             code=error, http_status=response.status_code)
-        raise RetryableError(_("Visma Connect (Dinero's login service) answered unexpectedly (%(status)s %(error)s).")
-                             % {"status": response.status_code, "error": error}, code=error,
+        raise RetryableError(Msg("Visma Connect (Dinero's login service) answered unexpectedly (%(status)s %(error)s).", status=response.status_code, error=error), code=error,
                              http_status=response.status_code)
 
     def missing_settings(self) -> str:
         if settings.VISMA_CONNECT_CLIENT_ID and settings.VISMA_CONNECT_CLIENT_SECRET:
             return ""
-        return _("Kontera has no Visma Connect application configured (VISMA_CONNECT_CLIENT_ID and "
+        return Msg("Kontera has no Visma Connect application configured (VISMA_CONNECT_CLIENT_ID and "
                  "VISMA_CONNECT_CLIENT_SECRET). This is a server setting: tell whoever runs Kontera.")
 
     def not_connected(self) -> str:
-        return _("Dinero is not connected through Visma Connect yet. Press 'Connect Dinero' on the integration.")
+        return Msg("Dinero is not connected through Visma Connect yet. Press 'Connect Dinero' on the integration.")
 
     def expired(self) -> str:
-        return _("The Dinero (Visma Connect) authorisation has expired. Connect Dinero again.")
+        return Msg("The Dinero (Visma Connect) authorisation has expired. Connect Dinero again.")
 
 
 PROVIDERS: dict[str, Provider] = {"fortnox": FortnoxProvider(), "dinero": VismaConnectProvider()}
@@ -320,15 +317,15 @@ def consume_state(*, state: str, user, user_can_act_on, system: str = "") -> Ret
     with transaction.atomic():
         row = OAuthState.objects.select_for_update().select_related("integration__company").filter(state=state).first()
         if row is None:
-            raise StateError(_("Unknown authorisation request; start again from the integration page."))
+            raise StateError(Msg("Unknown authorisation request; start again from the integration page."))
         if row.used_at is not None:
-            raise StateError(_("This authorisation request was already used; start again."))
+            raise StateError(Msg("This authorisation request was already used; start again."))
         if timezone.now() - row.created_at > STATE_TTL:
-            raise StateError(_("The authorisation request expired (10 minutes); start again."))
+            raise StateError(Msg("The authorisation request expired (10 minutes); start again."))
         if system and row.integration.system != system:
-            raise StateError(_("This authorisation request was started for another system; start again."))
+            raise StateError(Msg("This authorisation request was started for another system; start again."))
         if not user_can_act_on(user, row.integration.company):
-            raise StateError(_("You do not serve this company."))
+            raise StateError(Msg("You do not serve this company."))
         row.used_at = timezone.now()
         row.save(update_fields=["used_at"])
         return ReturnedConsent(integration=row.integration,
@@ -339,6 +336,13 @@ def consume_state(*, state: str, user, user_can_act_on, system: str = "") -> Ret
 
 
 def _store(integration: Integration, token: dict, provider: Provider) -> dict:
+    integration.credentials = credentials_from_token(integration, token, provider)
+    integration.save(update_fields=["credentials", "updated_at"])
+    return integration.credentials
+
+
+def credentials_from_token(integration: Integration, token: dict, provider: Provider) -> dict:
+    """The integration's credentials with a new token pair in them (nothing saved)."""
     now = time.time()
     credentials = dict(integration.credentials or {})
     credentials.update({
@@ -350,15 +354,18 @@ def _store(integration: Integration, token: dict, provider: Provider) -> dict:
     })
     if token.get("refresh_token") and provider.refresh_token_lifetime:
         credentials["refresh_expires_at"] = now + provider.refresh_token_lifetime.total_seconds()
-    integration.credentials = credentials
-    integration.save(update_fields=["credentials", "updated_at"])
     return credentials
 
 
-def exchange_code(*, integration: Integration, code: str, code_verifier: str = "") -> dict:
-    """Exchange the authorisation code for the first token pair and store it (encrypted)."""
+def exchange_code(*, integration: Integration, code: str, code_verifier: str = "", store: bool = True) -> dict:
+    """Exchange the authorisation code for the first token pair and store it (encrypted).
+
+    ``store=False`` only returns the new credentials, e.g. to check which company they reach before they
+    replace the stored ones (``store_credentials``)."""
     provider = provider_for(integration.system)
     token = provider.exchange(code=code, code_verifier=code_verifier)
+    if not store:
+        return credentials_from_token(integration, token, provider)
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
         stored = _store(locked, token, provider)
@@ -366,8 +373,17 @@ def exchange_code(*, integration: Integration, code: str, code_verifier: str = "
     return stored
 
 
-def fortnox_exchange_code(*, integration: Integration, code: str) -> dict:
-    return exchange_code(integration=integration, code=code)
+def fortnox_exchange_code(*, integration: Integration, code: str, store: bool = True) -> dict:
+    return exchange_code(integration=integration, code=code, store=store)
+
+
+def store_credentials(*, integration: Integration, credentials: dict) -> None:
+    """Keep credentials obtained earlier with ``exchange_code(store=False)``."""
+    with transaction.atomic():
+        locked = Integration.objects.select_for_update().get(pk=integration.pk)
+        locked.credentials = credentials
+        locked.save(update_fields=["credentials", "updated_at"])
+    integration.credentials = credentials
 
 
 def _needs_refresh(credentials: dict, *, stale_access_token: str | None, now: float) -> bool:

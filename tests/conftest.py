@@ -43,7 +43,8 @@ def _test_settings(settings, tmp_path, monkeypatch):
 
 @pytest.fixture
 def company(db):
-    return factories.CompanyFactory(name="Brf Exempelgården", slug="brf-exempel")
+    # The same organisation number as the Fortnox sandbox's seeded tenant: connecting checks it.
+    return factories.CompanyFactory(name="Brf Exempelgården", slug="brf-exempel", org_number="769600-1234")
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ from bookkeeping.admin.base import CompanyScopedAdmin, ReadOnlyAdminMixin
 from integrations import registry
 from integrations.crypto import mask_secret, secrets_unreadable
 from integrations.models import Integration, IntegrationStatus, OAuthState, RateLimitSlot
+from wording import text_of
+
+from .integration_settings import SECRET_LABELS, SETTINGS_FIELDS, SETTINGS_SUMMARIES, credentials_words
+from .technical import SuperusersOnly
 
 # What a flow adds to an integration's page, per system: a settings check that needs the flow's
 # knowledge (e.g. the company's chart) and buttons to the flow's own pages. Flows register in their
@@ -19,13 +23,20 @@ SETTINGS_CHECKS: dict[str, object] = {}
 PAGE_TOOLS: dict[str, object] = {}
 
 
-def register_integration_page(system: str, *, settings_check=None, tools=None) -> None:
+def register_integration_page(system: str, *, settings_check=None, tools=None, settings_fields=None,
+                              settings_summary=None) -> None:
     """``settings_check(settings, *, company)`` returns the cleaned settings or raises ValidationError;
-    ``tools(integration, request)`` returns ``[(label, url), …]``."""
+    ``tools(integration, request)`` returns ``[(label, url), …]``; ``settings_fields(integration)`` returns
+    ``{setting name: form field}`` edited on the integration page; ``settings_summary(integration)``
+    returns ``[(label, value), …]`` for settings that are changed on the flow's own page."""
     if settings_check is not None:
         SETTINGS_CHECKS[system] = settings_check
     if tools is not None:
         PAGE_TOOLS[system] = tools
+    if settings_fields is not None:
+        SETTINGS_FIELDS[system] = settings_fields
+    if settings_summary is not None:
+        SETTINGS_SUMMARIES[system] = settings_summary
 
 
 def connector_meta(system: str):
@@ -41,11 +52,12 @@ def secret_fields_for(system: str | None) -> tuple[str, ...]:
 
 
 class IntegrationForm(forms.ModelForm):
-    """Settings are validated by the system's connector; secrets are write-only fields."""
+    """Settings are form fields per system (``setting_<name>``), validated by the system's check or
+    connector; secrets are write-only fields. No raw JSON."""
 
     class Meta:
         model = Integration
-        fields = ("company", "system", "settings")
+        fields = ("company", "system")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -57,13 +69,23 @@ class IntegrationForm(forms.ModelForm):
                     _("Stored: %(masked)s. Leave empty to keep it.") % {"masked": shown} if shown else _("Not set yet.")
                 )
 
-    def clean_settings(self):
-        value = self.cleaned_data.get("settings") or {}
-        system = self.cleaned_data.get("system") or self.instance.system
+    def clean(self):
+        cleaned = super().clean()
+        system = cleaned.get("system") or self.instance.system
+        current = dict(self.instance.settings or {}) if self.instance.pk else {}
+        chosen = {name.removeprefix("setting_"): value for name, value in cleaned.items()
+                  if name.startswith("setting_")}
+        try:
+            self.instance.settings = self._checked({**current, **chosen}, system, cleaned)
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        return cleaned
+
+    def _checked(self, value: dict, system: str, cleaned: dict) -> dict:
         validate = SETTINGS_CHECKS.get(system) or getattr(connector_meta(system), "validate_settings", None)
         if validate is None:
             return value
-        company = self.cleaned_data.get("company") or (self.instance.company if self.instance.company_id else None)
+        company = cleaned.get("company") or (self.instance.company if self.instance.company_id else None)
         try:
             return validate(value, company=company)
         except ValidationError:
@@ -90,7 +112,8 @@ class IntegrationAdmin(CompanyScopedAdmin):
     list_display = ("company", "system", "status_display", "status_message_short", "last_success_at", "updated_at")
     list_filter = ("system", "status", ("company", admin.RelatedOnlyFieldListFilter))
     search_fields = ("company__name", "company__slug")
-    readonly_fields = ("status_display", "status_message", "credentials_display", "last_success_at")
+    readonly_fields = ("status_display", "status_message_shown", "remote_display", "settings_summary",
+                       "credentials_display", "last_success_at")
     list_select_related = ("company",)
     actions = ["import_master_data"]
 
@@ -113,25 +136,45 @@ class IntegrationAdmin(CompanyScopedAdmin):
     def _system(self, request, obj) -> str:
         return obj.system if obj else (request.POST.get("system") or request.GET.get("system") or "")
 
+    def _settings_fields(self, obj, system: str) -> dict:
+        make = SETTINGS_FIELDS.get(system)
+        fields = make(obj) if make else {}
+        for name, field in fields.items():
+            if obj is not None and name in (obj.settings or {}):
+                field.initial = obj.settings[name]
+        return {f"setting_{name}": field for name, field in fields.items()}
+
     def get_fieldsets(self, request, obj=None):
-        secrets = [f"secret_{name}" for name in secret_fields_for(self._system(request, obj))]
+        system = self._system(request, obj)
+        secrets = [f"secret_{name}" for name in secret_fields_for(system)]
+        settings = [*self._settings_fields(obj, system), *(["settings_summary"] if system in SETTINGS_SUMMARIES else [])]
         return (
-            (None, {"fields": ("company", "system", "status_display", "status_message")}),
-            (_("Settings"), {"fields": ("settings",)}),
+            (None, {"fields": ("company", "system", "status_display", "status_message_shown", "remote_display")}),
+            (_("Settings"), {"fields": settings}),
             (_("Credentials"), {"fields": ("credentials_display", *secrets)}),
         )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        # The secret inputs depend on the system, so the form class is made per system.
+        # The setting and secret inputs depend on the system, so the form class is made per system.
+        system = self._system(request, obj)
         extra = {
             f"secret_{name}": forms.CharField(
-                label=name.replace("_", " ").capitalize(), required=False,
+                label=SECRET_LABELS.get(name, name), required=False,
                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
             )
-            for name in secret_fields_for(self._system(request, obj))
+            for name in secret_fields_for(system)
         }
+        extra.update(self._settings_fields(obj, system))
         kwargs["form"] = type("IntegrationSystemForm", (self.form,), extra)
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and obj.system in registry.TARGET_SYSTEMS and form.changed_data:
+            # e.g. posting on the first open date now: vouchers the locked period held back may pass
+            from ..services.preflight import vouchers_preflight_refresh
+
+            vouchers_preflight_refresh(company=obj.company, system=obj.system, actor=request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # A flow (or a connector) may offer buttons on its integration page: admin_tools(integration,
@@ -161,24 +204,50 @@ class IntegrationAdmin(CompanyScopedAdmin):
 
     @admin.display(description=_("why"))
     def status_message_short(self, integration):
-        message = integration.status_message or ""
+        message = text_of(integration, "status_message")
         if integration.credentials_unreadable:
             message = integration.credentials_unreadable_message
         return message[:90] + ("…" if len(message) > 90 else "")
+
+    @admin.display(description=_("why"))
+    def status_message_shown(self, integration):
+        return text_of(integration, "status_message") or "–"
+
+    @admin.display(description=_("connected to"))
+    def remote_display(self, integration):
+        remote = integration.remote_company or {}
+        if not remote:
+            return "–"
+        text = f"{remote.get('name') or '–'} ({remote.get('organisation_number') or '–'})"
+        override = remote.get("override")
+        if override:
+            return format_html('{}<br><span style="color:#8a4b00">⚠ {}</span>', text,
+                               _("connected anyway by %(who)s: %(note)s") % {"who": override.get("by", ""),
+                                                                             "note": override.get("note", "")})
+        return text
+
+    @admin.display(description=_("settings"))
+    def settings_summary(self, integration):
+        summary = SETTINGS_SUMMARIES.get(integration.system) if integration else None
+        lines = summary(integration) if summary else []
+        if not lines:
+            return "–"
+        return format_html("<table class='settings-summary'>{}</table>",
+                           format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", lines))
 
     @admin.display(description=_("stored credentials"))
     def credentials_display(self, integration):
         if integration.credentials_unreadable:
             return format_html('<strong style="color:#c62828">{}</strong>', integration.credentials_unreadable_message)
-        shown = integration.masked_credentials()
-        if not shown:
+        lines = credentials_words(integration.credentials or {}) if integration else []
+        if not lines:
             return "–"
-        return format_html("<ul style='margin:0'>{}</ul>",
-                           format_html_join("", "<li>{}: {}</li>", sorted(shown.items())))
+        return format_html("<ul style='margin:0;padding-left:1.2em'>{}</ul>",
+                           format_html_join("", "<li>{}</li>", ((line,) for line in lines)))
 
 
 @admin.register(OAuthState)
-class OAuthStateAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
+class OAuthStateAdmin(SuperusersOnly, ReadOnlyAdminMixin, CompanyScopedAdmin):
     """Authorisation requests: who started which, and whether it was used (read-only)."""
 
     company_field = "integration__company"
@@ -188,7 +257,7 @@ class OAuthStateAdmin(ReadOnlyAdminMixin, CompanyScopedAdmin):
 
 
 @admin.register(RateLimitSlot)
-class RateLimitSlotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RateLimitSlotAdmin(SuperusersOnly, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The shared pacing rows per remote tenant (read-only; superusers only)."""
 
     list_display = ("key", "next_at", "paused_until")

@@ -1,11 +1,11 @@
-"""The task queue's tables and the login records are for superusers only.
+"""The technical tables (task queue, OAuth states, rate-limit slots, login records …) are for superusers
+only: staff see bookkeeping, not machinery. django-q2's and django-axes' own admins are wrapped so their
+tables follow the same rule.
 
-django-q2's admin lets anyone with its model permissions add a schedule that runs any importable
-function with any arguments, and resubmit any task (its ``resubmit_task`` action declares no
-permission). Those are doors to running code, so no group holds them and the pages open for
-superusers alone, whatever permissions a user was given. django-axes' records of logins (user
-names, addresses, what was posted) are for superusers too; unlocking an account is deleting its
-access attempt there.
+django-q2's admin would otherwise let anyone with its model permissions add a schedule that runs any
+importable function with any arguments, and resubmit any task (its ``resubmit_task`` action declares
+no permission): doors to running code. django-axes' records hold user names, addresses and what was
+posted; unlocking an account is deleting its access attempt there.
 """
 
 from __future__ import annotations
@@ -14,22 +14,30 @@ from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.utils import timezone
-from django_q import admin as q_admin
-from django_q.models import Failure, OrmQ, Schedule, Success
+from django.utils.translation import gettext_noop
+from django_q import models as q_models
+
+# django-axes ships no Swedish or Danish: its names are translated in our catalog (listed here so that
+# makemessages keeps them).
+AXES_NAMES = [gettext_noop(name) for name in (
+    "access attempt", "access attempts", "Access Attempt", "access attempt expiration",
+    "access attempt expirations", "access failure", "access failures", "access log", "access logs")]
 
 
-class SuperuserOnlyMixin:
+class SuperusersOnly:
+    """Hidden from the home page, the menu and direct addresses for everyone but superusers."""
+
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_superuser
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request, *args):
-        return request.user.is_active and request.user.is_superuser and super().has_add_permission(request, *args)
+        return request.user.is_active and request.user.is_superuser and super().has_view_permission(request, obj)
 
     def has_change_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_active and request.user.is_superuser and super().has_add_permission(request, *args)
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser and super().has_delete_permission(request, obj)
@@ -37,6 +45,15 @@ class SuperuserOnlyMixin:
     def get_actions(self, request):
         # Their actions declare no permission: offered to superusers only.
         return super().get_actions(request) if request.user.is_superuser else {}
+
+
+def superusers_only(model) -> None:
+    """Re-register ``model``'s admin (whoever registered it) behind ``SuperusersOnly``."""
+    if not admin.site.is_registered(model):
+        return
+    current = type(admin.site._registry[model])
+    admin.site.unregister(model)
+    admin.site.register(model, type(f"SuperusersOnly{current.__name__}", (SuperusersOnly, current), {}))
 
 
 class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
@@ -47,10 +64,10 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
         return super().cleanup_expired_attempts(request, queryset)
 
 
-for model, model_admin in ((Schedule, q_admin.ScheduleAdmin), (Success, q_admin.TaskAdmin),
-                           (Failure, q_admin.FailAdmin), (OrmQ, q_admin.QueueAdmin),
-                           (AccessAttempt, AccessAttemptAdmin), (AccessLog, axes_admin.AccessLogAdmin),
-                           (AccessFailureLog, axes_admin.AccessFailureLogAdmin)):
-    if admin.site.is_registered(model):
-        admin.site.unregister(model)
-        admin.site.register(model, type(model_admin.__name__, (SuperuserOnlyMixin, model_admin), {}))
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)
+
+for model in (q_models.Success, q_models.Failure, q_models.Schedule, q_models.OrmQ,
+              AccessAttempt, AccessLog, AccessFailureLog):
+    superusers_only(model)

@@ -13,6 +13,7 @@ from .plans import (
     VatCode,
     VoucherSeries,
 )
+from .preferences import StaffPreference
 from .vouchers import TargetSystem, Voucher, VoucherKind, VoucherRow, VoucherState
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MappingKind",
     "PaymentMethod",
     "PaymentMethodList",
+    "StaffPreference",
     "TargetSystem",
     "VatCode",
     "Voucher",

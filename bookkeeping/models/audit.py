@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from wording import text_of
 
 
 class AuditEvent(models.Model):
@@ -26,14 +29,20 @@ class AuditEvent(models.Model):
     http_status = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit trail")
+        indexes = [models.Index(fields=["company", "created_at"], name="audit_company_created_idx")]
+
+    coded_text_fields = ("message",)
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.outcome}"
+        # Local time and the words, never UTC and an internal code (this is what the admin shows as its title).
+        when = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M") if self.created_at else ""
+        return f"{when} {text_of(self, 'message')[:60]}".strip()
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

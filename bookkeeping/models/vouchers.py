@@ -35,6 +35,7 @@ class VoucherState(models.TextChoices):
     NEEDS_UPDATE = "needs_update", _("Needs update")
     OPTED_OUT = "opted_out", _("Opted out")
     AWAITING_AUTHORISATION = "awaiting_authorisation", _("Awaiting authorisation")
+    HANDLED_OUTSIDE = "handled_outside", _("Handled outside Kontera")
     # Staff asked to send it, but a source value has no mapping yet: it goes on by itself once mapped.
     AWAITING_MAPPING = "awaiting_mapping", _("Waiting for a mapping")
 
@@ -79,6 +80,16 @@ class Voucher(models.Model):
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", verbose_name=_("created by"), editable=False)
+    # The staff member who last asked for it to be sent: the worker acts for them (audit trail).
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", verbose_name=_("sent on behalf of"), editable=False)
+    # When it last entered the queue (retries keep it): "queued longer than expected" on the overview.
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True, editable=False)
+    # The pre-flight result as last checked (at import, on changes, when its cause is fixed):
+    # None = not checked yet; the problems as [{"code": …, "text": coded text}].
+    preflight_ok = models.BooleanField(_("passes the pre-flight check"), null=True, blank=True, editable=False)
+    preflight_problems = models.JSONField(_("pre-flight problems"), default=list, blank=True, editable=False)
+    coded_texts = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -87,19 +98,27 @@ class Voucher(models.Model):
         verbose_name = _("voucher")
         verbose_name_plural = _("vouchers")
         # Named permissions for what staff do with vouchers beyond add/change/delete/view (held by the
-        # default groups, see bookkeeping/migrations/0005_named_permissions.py).
+        # default groups, see bookkeeping/migrations/0008_named_permissions.py).
         permissions = [
             ("send_voucher", _("Can send vouchers to the target system")),
             ("reset_voucher", _("Can put vouchers back to draft")),
             ("import_journals", _("Can import journals (SIE 4, CSV)")),
             ("export_sie", _("Can export posted vouchers as SIE 4")),
+            ("handle_outside_voucher", _("Can mark vouchers as handled outside Kontera")),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "source_system", "source_reference"], name="voucher_source_unique"
             ),
         ]
-        indexes = [models.Index(fields=["state", "system", "next_attempt_at"], name="voucher_dispatch_idx")]
+        indexes = [
+            models.Index(fields=["state", "system", "next_attempt_at"], name="voucher_dispatch_idx"),
+            # the overview and the error inbox: grouped counts per company and state, posted per day
+            models.Index(fields=["state", "company"], name="voucher_state_company_idx"),
+            models.Index(fields=["company", "posted_at"], name="voucher_company_posted_idx"),
+        ]
+
+    coded_text_fields = ("last_error",)
 
     def __str__(self) -> str:
         return f"{self.source_reference} {self.description}"

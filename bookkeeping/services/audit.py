@@ -1,21 +1,44 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 
 from integrations.http import redact
+from wording import set_text
 
 from ..models import AuditEvent
 
 logger = logging.getLogger("kontera.audit")
 
-Actor = AbstractBaseUser | str | None
+
+@dataclass(frozen=True)
+class Via:
+    """A staff member's request carried out by someone else (``Via(anna, "worker")``): the audit
+    trail names both, so it shows who caused the change even when the worker made it."""
+
+    user: AbstractBaseUser | None
+    label: str = "worker"
+
+
+Actor = AbstractBaseUser | Via | str | None
+
+
+def worker_for(label: str) -> Actor:
+    """A task queued by a staff member (it carries their username): the worker acts for them, and the audit
+    trail says so ("Anna Andersson (by the worker)"). Other labels ("worker", "demo", …) stay as they are."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=label).first() if label else None
+    return Via(user, "worker") if user is not None else label
 
 
 def actor_parts(actor: Actor) -> tuple[AbstractBaseUser | None, str]:
     if actor is None:
         return None, "system"
+    if isinstance(actor, Via):
+        return actor.user, actor.label
     if isinstance(actor, str):
         return None, actor
     return actor, actor.get_username()
@@ -24,21 +47,31 @@ def actor_parts(actor: Actor) -> tuple[AbstractBaseUser | None, str]:
 def audit_record(*, action: str, outcome: str = AuditEvent.Outcome.INFO, message: str = "", actor: Actor = None,
                  company=None, voucher=None, integration=None, http_status: int | None = None,
                  data: dict | None = None) -> AuditEvent:
-    """Append one event to the audit trail (and the log). Messages are redacted of anything secret-like."""
+    """Append one event to the audit trail (and the log). Messages are redacted of anything secret-like.
+
+    ``message`` may be a ``wording.Msg``: it is kept as a code with parameters and shown in the
+    reader's language. When the worker acts on a voucher that a staff member asked to send, that
+    staff member is recorded as the cause.
+    """
     user, label = actor_parts(actor)
+    if user is None and voucher is not None and isinstance(actor, str) and getattr(voucher, "requested_by_id", None):
+        user_id = voucher.requested_by_id
+    else:
+        user_id = user.pk if user is not None else None
     if voucher is not None and company is None:
         company = voucher.company
     if integration is not None and company is None:
         company = integration.company
-    message = redact(str(message))[:4000]
-    event = AuditEvent.objects.create(
-        actor=user, actor_label=label[:100], company=company, voucher=voucher, integration=integration,
-        action=action[:60], outcome=outcome, http_status=http_status, message=message, data=data or {},
+    event = AuditEvent(
+        actor_id=user_id, actor_label=label[:100], company=company, voucher=voucher, integration=integration,
+        action=action[:60], outcome=outcome, http_status=http_status, data=data or {},
     )
+    set_text(event, "message", message, clean=redact, limit=4000)
+    event.save()
     level = logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO
     ids = {"company_id": company.pk if company is not None else None,
            "integration_id": integration.pk if integration is not None else None,
            "voucher_id": voucher.pk if voucher is not None else None}
-    logger.log(level, "%s %s %s: %s", label, action, outcome, message,
+    logger.log(level, "%s %s %s: %s", label, action, outcome, event.message,
                extra={key: value for key, value in ids.items() if value is not None})
     return event

@@ -5,11 +5,9 @@ The callback view and the demo (which consents in the sandbox over HTTP, as a br
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-
 from integrations import tokens
 from integrations.base import ConnectorError
-from integrations.models import Integration
+from wording import Msg
 
 from ..selectors.companies import user_can_connect
 from .audit import Actor, audit_record
@@ -21,16 +19,19 @@ def consent_check(*, state: str, user, system: str) -> tokens.ReturnedConsent:
     return tokens.consume_state(state=state, user=user, user_can_act_on=user_can_connect, system=system)
 
 
-def consent_complete(*, consent: tokens.ReturnedConsent, code: str, actor: Actor = None) -> Integration:
-    """Exchange the code for the first token pair (stored encrypted). Raises ``ConnectorError``."""
+def consent_complete(*, consent: tokens.ReturnedConsent, code: str, actor: Actor = None, store: bool = True):
+    """Exchange the code for the first token pair (stored encrypted). Raises ``ConnectorError``.
+
+    ``store=False`` returns the new credentials without keeping them (their company is checked first)."""
     integration = consent.integration
     system = integration.get_system_display()
     try:
-        tokens.exchange_code(integration=integration, code=code, code_verifier=consent.code_verifier)
+        credentials = tokens.exchange_code(integration=integration, code=code, code_verifier=consent.code_verifier,
+                                           store=store)
     except ConnectorError as exc:
         audit_record(action=f"{integration.system}:authorise_failed", outcome="error", integration=integration,
                      actor=actor, http_status=exc.http_status, message=exc.message)
         raise
     audit_record(action=f"{integration.system}:authorised", outcome="ok", integration=integration, actor=actor,
-                 message=_("%(system)s granted access.") % {"system": system})
-    return integration
+                 message=Msg("%(system)s granted access.", system=system))
+    return integration if store else credentials

@@ -17,7 +17,8 @@ import logging
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext as _
+
+from wording import Msg
 
 from ..models import AccountMapping, Voucher, VoucherState
 from ..selectors.mappings import (
@@ -49,13 +50,22 @@ def acting(actor: Actor):
         mapping_actor.reset(token)
 
 
-def describe_mapping(mapping: AccountMapping) -> str:
+def describe_mapping(mapping: AccountMapping) -> Msg:
+    """The row in words, kept as a code so the audit trail reads it in the reader's language."""
+    from ..models import MappingKind
+
     target = [str(mapping.account_number)] if mapping.account_number else []
-    target += [f"{label} {value}" for label, value in ((_("cost centre"), mapping.cost_centre),
-                                                       (_("project"), mapping.project),
-                                                       (_("VAT code"), mapping.vat_code),
-                                                       (_("series"), mapping.series)) if value]
-    return f"{mapping.get_kind_display()} “{mapping.key}” → {', '.join(target) or '–'}"
+    if mapping.cost_centre:
+        target.append(Msg("cost centre %(value)s", value=mapping.cost_centre))
+    if mapping.project:
+        target.append(Msg("project %(value)s", value=mapping.project))
+    if mapping.vat_code:
+        target.append(Msg("VAT code %(value)s", value=mapping.vat_code))
+    if mapping.series:
+        target.append(Msg("series %(value)s", value=mapping.series))
+    kind = MappingKind(mapping.kind).label if mapping.kind in MappingKind.values else mapping.kind
+    return Msg("%(kind)s “%(key)s” → %(target)s", kind=kind, key=mapping.key,
+               target=Msg.join(", ", target) if target else "–")
 
 
 def account_mapping_save(*, company, system: str, kind: str, key: str, account_number=None, cost_centre: str = "",
@@ -228,21 +238,21 @@ def voucher_remap(*, voucher_id: int, snapshot: MappingSnapshot, actor: Actor = 
             if not changed:
                 continue
             if "account" in changed or "cost_centre" in changed:
-                changes.append(_("row %(n)s: %(before)s → %(after)s") % {
-                    "n": position, "before": f"{row.account or '–'} {row.cost_centre}".strip(),
-                    "after": f"{fields['account'] or '–'} {fields['cost_centre']}".strip()})
+                changes.append(Msg("row %(n)s: %(before)s → %(after)s", n=position,
+                                   before=f"{row.account or '–'} {row.cost_centre}".strip(),
+                                   after=f"{fields['account'] or '–'} {fields['cost_centre']}".strip()))
             for name, value in changed.items():
                 setattr(row, name, value)
             row.save(update_fields=list(changed))
         series = series_for(voucher, snapshot) if series_for else None
         if series and series != voucher.series:
-            changes.append(_("series %(before)s → %(after)s") % {"before": voucher.series, "after": series})
+            changes.append(Msg("series %(before)s → %(after)s", before=voucher.series, after=series))
             voucher.series = series
             voucher.save(update_fields=["series", "updated_at"])
         if changes:
             audit_record(action="mapping:applied", voucher=voucher, actor=actor,
-                         message=_("Resolved again after a mapping change: %(changes)s")
-                         % {"changes": "; ".join(changes)})
+                         message=Msg("Resolved again after a mapping change: %(changes)s",
+                                     changes=Msg.join("; ", changes)))
         waiting = any(row.awaits_mapping for row in rows)
         return _follow_up(voucher, waiting=waiting, changed=bool(changes), actor=actor)
 
@@ -254,7 +264,7 @@ def _follow_up(voucher: Voucher, *, waiting: bool, changed: bool, actor: Actor) 
         return "queued" if not problems and voucher.state == S.QUEUED else "checked"
     if voucher.state == S.QUEUED and waiting:
         voucher_transition(voucher=voucher, to=S.AWAITING_MAPPING, actor=actor,
-                           message=_("A mapping it relied on is gone; it waits for a mapping again."))
+                           message=Msg("A mapping it relied on is gone; it waits for a mapping again."))
         return "waiting"
     if voucher.state == S.FAILED and changed and not waiting:
         problems = voucher_queue(voucher=voucher, actor=actor, kick=False)

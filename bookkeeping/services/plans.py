@@ -6,15 +6,16 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from integrations import registry
 from integrations.base import ConnectorError, MasterData
 from integrations.models import Integration
+from wording import Msg
 
 from ..models import Account, AccountKind, AccountPlan, AuditEvent, CostCentre, FinancialYear, VatCode, VoucherSeries
 from ..models.plans import Origin
 from .audit import Actor, audit_record
+from .preflight import vouchers_preflight_refresh
 
 
 @dataclass
@@ -40,8 +41,8 @@ def chart_import(*, integration: Integration, actor: Actor = None, progress=None
     summary = master_data_store(integration=integration, data=data)
     audit_record(
         action="master_data:import", outcome=AuditEvent.Outcome.OK, integration=integration, actor=actor,
-        message=_("Imported %(accounts)s accounts, %(cost_centres)s cost centres, %(series)s series, "
-                  "%(financial_years)s financial years.") % summary.__dict__,
+        message=Msg("Imported %(accounts)s accounts, %(cost_centres)s cost centres, %(series)s series, "
+                  "%(financial_years)s financial years.", **summary.__dict__),
         data=summary.__dict__,
     )
     return summary
@@ -109,6 +110,10 @@ def master_data_store(*, integration: Integration, data: MasterData) -> ImportSu
         plan.company_info = data.company_info
         plan.save()
         summary.locked_until = data.locked_until.isoformat() if data.locked_until else ""
+
+        # The chart may have fixed what the pre-flight check refused (an account added, a year opened).
+        company, system = integration.company, integration.system
+        transaction.on_commit(lambda: vouchers_preflight_refresh(company=company, system=system))
 
         tenant = (data.company_info or {}).get("tenant_id")
         if tenant:

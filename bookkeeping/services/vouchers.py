@@ -16,7 +16,6 @@ from datetime import timedelta
 
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from config.logs import bind as log_bind
 from config.logs import log_context
@@ -31,11 +30,12 @@ from integrations.base import (
     VoucherRowDTO,
 )
 from integrations.models import Integration, IntegrationStatus
+from wording import Msg, english, restored, set_text, stored
 
 from .. import rules
 from ..models import AuditEvent, Voucher, VoucherState
 from ..selectors.plans import plan_snapshot
-from .audit import Actor, audit_record
+from .audit import Actor, actor_parts, audit_record
 from .credentials import voucher_wait_for_credentials
 
 logger = logging.getLogger("kontera.vouchers")
@@ -49,10 +49,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.SENDING: frozenset({S.POSTED, S.QUEUED, S.FAILED, S.AWAITING_AUTHORISATION}),
     S.POSTED: frozenset({S.NEEDS_UPDATE}),
     S.NEEDS_UPDATE: frozenset({S.QUEUED, S.POSTED, S.FAILED, S.AWAITING_MAPPING}),
-    S.FAILED: frozenset({S.QUEUED, S.DRAFT, S.OPTED_OUT, S.AWAITING_MAPPING}),
-    S.AWAITING_AUTHORISATION: frozenset({S.QUEUED, S.FAILED, S.AWAITING_MAPPING}),
+    S.FAILED: frozenset({S.QUEUED, S.DRAFT, S.OPTED_OUT, S.AWAITING_MAPPING, S.HANDLED_OUTSIDE}),
+    S.AWAITING_AUTHORISATION: frozenset({S.QUEUED, S.FAILED, S.AWAITING_MAPPING, S.HANDLED_OUTSIDE}),
     S.OPTED_OUT: frozenset({S.DRAFT, S.QUEUED, S.AWAITING_MAPPING}),
-    S.AWAITING_MAPPING: frozenset({S.QUEUED, S.DRAFT, S.FAILED, S.OPTED_OUT}),
+    S.AWAITING_MAPPING: frozenset({S.QUEUED, S.DRAFT, S.FAILED, S.OPTED_OUT, S.HANDLED_OUTSIDE}),
+    # Staff booked it by hand (with a note); it can be taken back to draft if that was a mistake.
+    S.HANDLED_OUTSIDE: frozenset({S.DRAFT}),
 }
 # Sending is attempted from these states (a waiting voucher goes on once its values are mapped).
 QUEUEABLE = (S.DRAFT, S.FAILED, S.OPTED_OUT, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING)
@@ -68,23 +70,37 @@ class IllegalTransition(Exception):
 
 def voucher_transition(*, voucher: Voucher, to: str, actor: Actor = None, message: str = "",
                        outcome: str = AuditEvent.Outcome.INFO, **fields) -> Voucher:
-    """Move a voucher to ``to`` (it must be locked by the caller) and write the audit event."""
+    """Move a voucher to ``to`` (it must be locked by the caller) and write the audit event.
+
+    ``last_error`` (like ``message``) may be a ``wording.Msg``: it is kept as a code and shown in
+    the reader's language.
+    """
     current = voucher.state
     if to not in TRANSITIONS.get(current, frozenset()):
         raise IllegalTransition(
-            _("A voucher cannot go from %(from)s to %(to)s.")
-            % {"from": S(current).label, "to": S(to).label if to in S.values else to}
+            Msg("A voucher cannot go from %(from)s to %(to)s.",
+                **{"from": S(current).label, "to": S(to).label if to in S.values else to})
         )
     voucher.state = to
+    changed = ["state", "updated_at"]
+    if to == S.QUEUED and current != S.SENDING:  # a retry keeps its place in the queue
+        fields.setdefault("queued_at", timezone.now())
+        user, _label = actor_parts(actor)
+        if user is not None:
+            fields.setdefault("requested_by", user)
     for name, value in fields.items():
-        setattr(voucher, name, value)
+        if name in Voucher.coded_text_fields:
+            changed += set_text(voucher, name, value)
+        else:
+            setattr(voucher, name, value)
+            changed.append(name)
     if voucher.pk is None:
         voucher.save()
     else:
-        voucher.save(update_fields=["state", "updated_at", *fields])
+        voucher.save(update_fields=list(dict.fromkeys(changed)))
     audit_record(
         action=f"state:{current}->{to}", outcome=outcome, actor=actor, voucher=voucher,
-        message=message or _("%(from)s → %(to)s") % {"from": S(current).label, "to": S(to).label},
+        message=message or Msg("%(from)s → %(to)s", **{"from": S(current).label, "to": S(to).label}),
     )
     return voucher
 
@@ -120,7 +136,7 @@ def voucher_dto(voucher: Voucher, *, integration: Integration | None = None, pla
     description = voucher.description
     if day != voucher.date:
         # The original date stays visible in the target, in the voucher text.
-        note = _(" (orig. date %(date)s)") % {"date": voucher.date.isoformat()}
+        note = Msg(" (orig. date %(date)s)", date=voucher.date.isoformat())
         description = (description[: 200 - len(note)] + note)
     year = plan.financial_year_for(day)
     return VoucherDTO(
@@ -175,11 +191,21 @@ def voucher_preflight_notes(voucher: Voucher, *, integration: Integration | None
 
 def _blocking_problems(voucher: Voucher) -> list[rules.Problem]:
     """Problems a flow attached to the voucher before queueing it (e.g. 'no DKK amount yet')."""
-    return [rules.Problem(code, message) for code, message in (voucher.extra or {}).get("_blocking", [])]
+    return [rules.Problem(code, restored(message)) for code, message in (voucher.extra or {}).get("_blocking", [])]
 
 
 def problems_text(problems: list[rules.Problem]) -> str:
-    return "\n".join(str(p) for p in problems)
+    return Msg.join("\n", [str(p) for p in problems])
+
+
+def preflight_fields(voucher: Voucher, problems: list[rules.Problem]) -> list[str]:
+    """Keep the pre-flight result on the voucher (shown from import on, counted on the overview).
+
+    Only a source value without a mapping is not a refusal: ``preflight_ok`` stays None (the voucher waits
+    for the mapping, and the overview counts it there)."""
+    voucher.preflight_ok = True if not problems else (None if only_unmapped(problems) else False)
+    voucher.preflight_problems = [{"code": p.code, "text": stored(str(p))} for p in problems]
+    return ["preflight_ok", "preflight_problems"]
 
 
 # --- queueing ---------------------------------------------------------------------------------
@@ -201,13 +227,16 @@ def only_unmapped(problems: list[rules.Problem]) -> bool:
 
 def _wait_for_mapping(voucher: Voucher, problems: list[rules.Problem], actor: Actor) -> None:
     text = problems_text(problems)
+    checked = preflight_fields(voucher, problems)
     if voucher.state != S.AWAITING_MAPPING:
         voucher_transition(voucher=voucher, to=S.AWAITING_MAPPING, actor=actor,
-                           message=_("Waits for a mapping: %(reasons)s") % {"reasons": text},
-                           last_error=text, last_error_code="unmapped", next_attempt_at=None)
-    elif voucher.last_error != text:
-        voucher.last_error, voucher.last_error_code = text, "unmapped"
-        voucher.save(update_fields=["last_error", "last_error_code", "updated_at"])
+                           message=Msg("Waits for a mapping: %(reasons)s", reasons=text),
+                           last_error=text, last_error_code="unmapped", next_attempt_at=None,
+                           **{n: getattr(voucher, n) for n in checked})
+    elif voucher.last_error != english(text):
+        fields = set_text(voucher, "last_error", text)
+        voucher.last_error_code = "unmapped"
+        voucher.save(update_fields=[*fields, *checked, "last_error_code", "updated_at"])
 
 
 def voucher_queue(*, voucher: Voucher, actor: Actor = None, kick: bool = True) -> list[rules.Problem]:
@@ -218,20 +247,23 @@ def voucher_queue(*, voucher: Voucher, actor: Actor = None, kick: bool = True) -
         if voucher.state not in QUEUEABLE:
             return []
         problems = voucher_preflight(voucher)
+        checked = preflight_fields(voucher, problems)
         if only_unmapped(problems):
             _wait_for_mapping(voucher, problems, actor)
             return problems
         if problems:
             if voucher.state != S.FAILED:
                 voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
-                                   message=_("Not sent: %(reasons)s") % {"reasons": problems_text(problems)},
-                                   last_error=problems_text(problems), last_error_code=problems[0].code)
+                                   message=Msg("Not sent: %(reasons)s", reasons=problems_text(problems)),
+                                   last_error=problems_text(problems), last_error_code=problems[0].code,
+                                   **{name: getattr(voucher, name) for name in checked})
             else:
-                voucher.last_error, voucher.last_error_code = problems_text(problems), problems[0].code
-                voucher.save(update_fields=["last_error", "last_error_code", "updated_at"])
+                fields = set_text(voucher, "last_error", problems_text(problems))
+                voucher.last_error_code = problems[0].code
+                voucher.save(update_fields=[*fields, *checked, "last_error_code", "updated_at"])
             return problems
         voucher_transition(voucher=voucher, to=S.QUEUED, actor=actor, next_attempt_at=None, last_error="",
-                           last_error_code="")
+                           last_error_code="", **{name: getattr(voucher, name) for name in checked})
         if kick:
             transaction.on_commit(lambda: _kick(voucher.system))
     return []
@@ -289,8 +321,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
                                                         IntegrationStatus.SETTING_UP):
             voucher_transition(
                 voucher=voucher, to=S.AWAITING_AUTHORISATION, actor=actor,
-                message=_("Waiting: the %(system)s connection needs to be authorised.")
-                % {"system": voucher.get_system_display()},
+                message=Msg("Waiting: the %(system)s connection needs to be authorised.", system=voucher.get_system_display()),
             )
             return "awaiting_authorisation"
         if integration.status != IntegrationStatus.ACTIVE:
@@ -299,14 +330,15 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             return voucher_wait_for_credentials(voucher=voucher, integration=integration, actor=actor)
         plan = plan_snapshot(voucher.company, voucher.system)
         problems = voucher_preflight(voucher, integration=integration, plan=plan)
+        checked = preflight_fields(voucher, problems)
         if only_unmapped(problems):
             _wait_for_mapping(voucher, problems, actor)
             return "awaiting_mapping"
         if problems:
             voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
-                               message=_("Not sent: %(reasons)s") % {"reasons": problems_text(problems)},
+                               message=Msg("Not sent: %(reasons)s", reasons=problems_text(problems)),
                                last_error=problems_text(problems), last_error_code=problems[0].code,
-                               pending_since=voucher.pending_since)
+                               pending_since=voucher.pending_since, **{n: getattr(voucher, n) for n in checked})
             return "failed"
         log_bind(company_id=voucher.company_id, integration_id=integration.pk)
         look_up_first = voucher.pending_since is not None
@@ -314,9 +346,9 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         dto = voucher_dto(voucher, integration=integration, plan=plan)
         fingerprint = voucher_fingerprint(voucher)  # what we are about to post
         voucher_transition(voucher=voucher, to=S.SENDING, actor=actor, attempts=voucher.attempts + 1,
-                           pending_since=voucher.pending_since or now)
+                           pending_since=voucher.pending_since or now, **{n: getattr(voucher, n) for n in checked})
         for note in voucher_preflight_notes(voucher, dto=dto):
-            if not AuditEvent.objects.filter(voucher=voucher, action="preflight:note", message=note).exists():
+            if not AuditEvent.objects.filter(voucher=voucher, action="preflight:note", message=english(note)).exists():
                 audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
     connector = connector or registry.connector_for(integration)
@@ -326,10 +358,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             remote = connector.find_voucher(dto)
             audit_record(
                 action="remote:lookup", voucher=voucher, actor=actor,
-                message=(_("The previous attempt's outcome was unknown; found it in %(system)s as %(ref)s.")
-                         % {"system": voucher.get_system_display(), "ref": remote.remote_id}) if remote else
-                        _("The previous attempt's outcome was unknown; it is not in %(system)s, so we send it.")
-                        % {"system": voucher.get_system_display()},
+                message=(Msg("The previous attempt's outcome was unknown; found it in %(system)s as %(ref)s.", system=voucher.get_system_display(), ref=remote.remote_id)) if remote else
+                        Msg("The previous attempt's outcome was unknown; it is not in %(system)s, so we send it.", system=voucher.get_system_display()),
             )
         if remote is None:
             if previous is not None:
@@ -346,7 +376,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         return _record_failure(voucher, exc, actor, definite=True)
     except Exception as exc:  # anything unexpected: we cannot know whether it landed
         logger.exception("Unexpected error sending voucher %s", voucher.pk)
-        return _record_retry(voucher, RetryableError(_("Unexpected error: %(error)s") % {"error": exc}), actor,
+        return _record_retry(voucher, RetryableError(Msg("Unexpected error: %(error)s", error=exc)), actor,
                              outcome_unknown=True)
     return _record_posted(voucher, remote, actor, updated=previous is not None, fingerprint=fingerprint)
 
@@ -364,7 +394,7 @@ def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, upd
                          message=step)
         voucher_transition(
             voucher=voucher, to=S.POSTED, actor=actor, outcome=AuditEvent.Outcome.OK,
-            message=(_("Updated in %(system)s: %(ref)s") if updated else _("Posted to %(system)s: %(ref)s"))
+            message=(Msg("Updated in %(system)s: %(ref)s") if updated else Msg("Posted to %(system)s: %(ref)s"))
             % {"system": voucher.get_system_display(), "ref": remote.remote_id},
             remote_id=remote.remote_id, remote_series=remote.series, remote_number=str(remote.number or ""),
             remote_year=str(remote.year or ""), remote_timestamp=remote.timestamp or "",
@@ -384,8 +414,7 @@ def _record_failure(voucher: Voucher, exc: ConnectorError, actor: Actor, *, defi
         voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
         voucher_transition(
             voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
-            message=_("Refused by %(system)s: %(error)s") % {"system": voucher.get_system_display(),
-                                                            "error": exc.message},
+            message=Msg("Refused by %(system)s: %(error)s", system=voucher.get_system_display(), error=exc.message),
             last_error=exc.message, last_error_code=exc.code,
             pending_since=None if definite else voucher.pending_since,
         )
@@ -399,15 +428,14 @@ def _record_retry(voucher: Voucher, exc: RetryableError, actor: Actor, *, outcom
         if voucher.attempts >= MAX_ATTEMPTS:
             voucher_transition(
                 voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
-                message=_("Gave up after %(n)s attempts: %(error)s") % {"n": voucher.attempts, "error": exc.message},
+                message=Msg("Gave up after %(n)s attempts: %(error)s", n=voucher.attempts, error=exc.message),
                 last_error=exc.message, last_error_code=exc.code, pending_since=pending,
             )
             return "failed"
         next_at = timezone.now() + _backoff(voucher.attempts, exc.retry_after)
         voucher_transition(
             voucher=voucher, to=S.QUEUED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
-            message=_("Will retry at %(when)s: %(error)s")
-            % {"when": timezone.localtime(next_at).strftime("%Y-%m-%d %H:%M:%S"), "error": exc.message},
+            message=Msg("Will retry at %(when)s: %(error)s", when=timezone.localtime(next_at).strftime("%Y-%m-%d %H:%M:%S"), error=exc.message),
             last_error=exc.message, last_error_code=exc.code, next_attempt_at=next_at, pending_since=pending,
         )
     return "retry"
@@ -421,7 +449,7 @@ def _record_auth_error(voucher: Voucher, integration: Integration, exc: AuthErro
         # A refused token means the request was not processed: nothing landed.
         voucher_transition(
             voucher=voucher, to=S.AWAITING_AUTHORISATION, actor=actor, outcome=AuditEvent.Outcome.ERROR,
-            message=_("Waiting for re-authorisation: %(error)s") % {"error": exc.message},
+            message=Msg("Waiting for re-authorisation: %(error)s", error=exc.message),
             last_error=exc.message, last_error_code=exc.code, pending_since=voucher.pending_since,
         )
     integration_needs_reauthorisation(integration=integration, reason=exc.message)
@@ -481,8 +509,8 @@ def vouchers_recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> int:
                 continue
             voucher_transition(
                 voucher=voucher, to=S.QUEUED, actor="sweeper", outcome=AuditEvent.Outcome.ERROR,
-                message=_("The send was interrupted; the outcome is unknown. It will be looked up before any new post."),
-                last_error=_("Send interrupted; outcome unknown."), next_attempt_at=None,
+                message=Msg("The send was interrupted; the outcome is unknown. It will be looked up before any new post."),
+                last_error=Msg("Send interrupted; outcome unknown."), next_attempt_at=None,
             )
             count += 1
     return count
@@ -495,16 +523,16 @@ def voucher_mark_changed(*, voucher: Voucher, actor: Actor = None) -> bool:
         changed = voucher_fingerprint(voucher) != voucher.posted_fingerprint
         if voucher.state == S.POSTED and changed:
             voucher_transition(voucher=voucher, to=S.NEEDS_UPDATE, actor=actor,
-                               message=_("Changed after posting; the target's copy will be updated."))
+                               message=Msg("Changed after posting; the target's copy will be updated."))
             return True
         if voucher.state == S.NEEDS_UPDATE and not changed:
             voucher_transition(voucher=voucher, to=S.POSTED, actor=actor,
-                               message=_("The change was undone; the target's copy is up to date again."))
+                               message=Msg("The change was undone; the target's copy is up to date again."))
         return False
 
 
 def voucher_reset_to_draft(*, voucher: Voucher, actor: Actor = None) -> None:
     with transaction.atomic():
         voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
-        voucher_transition(voucher=voucher, to=S.DRAFT, actor=actor, message=_("Back to draft for editing."))
+        voucher_transition(voucher=voucher, to=S.DRAFT, actor=actor, message=Msg("Back to draft for editing."))
 

@@ -20,6 +20,17 @@ def kontera_alerts(context):
 
 
 @register.simple_tag(takes_context=True)
+def kontera_overview(context):
+    """The overview's content for the admin's home page (``bookkeeping.admin.overview``)."""
+    from ..admin.overview import overview_context
+
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return {}
+    return overview_context(request)
+
+
+@register.simple_tag(takes_context=True)
 def kontera_waiting_for_mappings(context) -> int:
     """How many vouchers not sent yet wait for a mapping, in the user's companies (one query)."""
     from ..models import Voucher

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from bookkeeping.models import AuditEvent, Voucher, VoucherKind, VoucherRow
 from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.vouchers import voucher_queue
 from integrations.models import Integration
+from wording import Msg, set_text, update_values
 
 from ..models import NetsPayment, NetsPaymentAction, NetsPayout, PayoutState
 from .booking_rules import BANK, FEE, RECEIVABLE, Line, Planned, _netted, plan_action
@@ -46,6 +46,7 @@ class SyncResult:
     to_date: str = ""
     payouts_seen: int = 0
     payouts_new: int = 0
+    already_booked: int = 0  # read again, booked (or handled by hand) by an earlier sync
     actions_new: int = 0
     payments_fetched: int = 0
     vouchers_created: int = 0
@@ -111,8 +112,10 @@ def _book_group(*, integration: Integration, payout: NetsPayout, action_ids: lis
             planned = plans[action.pk]
             action.voucher, action.booked_at = voucher, now
             action.country, action.region = planned.country, planned.region
-            action.flag, action.problem, action.unmapped = "\n".join(planned.flags), "", []
-            action.save(update_fields=["voucher", "booked_at", "country", "region", "flag", "problem", "unmapped"])
+            action.unmapped = []
+            fields = set_text(action, "flag", Msg.join("\n", planned.flags)) + set_text(action, "problem", "")
+            action.save(update_fields=["voucher", "booked_at", "country", "region", "unmapped",
+                                       *dict.fromkeys(fields)])
         if voucher is not None:
             voucher_queue(voucher=voucher, actor=actor)
         return voucher
@@ -127,15 +130,16 @@ def payouts_book(*, integration: Integration, config: NetsConfig | None = None, 
         state__in=[PayoutState.BOOKED, PayoutState.HANDLED_MANUALLY]).order_by("date", "id"))
     for index, payout in enumerate(pending, start=1):
         if progress:
-            progress(_("Booking payout %(n)s of %(total)s") % {"n": index, "total": len(pending)},
+            progress(Msg("Booking payout %(n)s of %(total)s", n=index, total=len(pending)),
                      done=index - 1, total=len(pending))
         payout_book(integration=integration, payout=payout, config=config, actor=actor, result=result)
     return result
 
 
 def _set_state(payout: NetsPayout, state: str, message: str = "", **fields) -> None:
-    NetsPayout.objects.filter(pk=payout.pk).update(state=state, state_message=message, **fields)
-    payout.state, payout.state_message = state, message
+    NetsPayout.objects.filter(pk=payout.pk).update(state=state, **update_values(payout, state_message=message),
+                                                   **fields)
+    payout.state = state
     for name, value in fields.items():
         setattr(payout, name, value)
 
@@ -145,19 +149,17 @@ def payout_check(payout: NetsPayout) -> list[str]:
     problems = []
     actions = list(payout.actions.all())
     if len(actions) != payout.number_of_actions:
-        problems.append(_("Nets reports %(expected)s payment actions but %(got)s were received.")
-                        % {"expected": payout.number_of_actions, "got": len(actions)})
+        problems.append(Msg("Nets reports %(expected)s payment actions but %(got)s were received.", expected=payout.number_of_actions, got=len(actions)))
     if payout.amount != payout.gross - payout.fees:
-        problems.append(_("The payout amount %(amount)s is not charged − refunded + deposited − fees "
-                          "(%(computed)s).") % {"amount": payout.amount, "computed": payout.gross - payout.fees})
+        problems.append(Msg("The payout amount %(amount)s is not charged − refunded + deposited − fees "
+                          "(%(computed)s).", amount=payout.amount, computed=payout.gross - payout.fees))
     sums = {"CHARGE": ZERO, "REFUND": ZERO, "DEPOSIT": ZERO}
     for action in actions:
         sums[action.action] = sums.get(action.action, ZERO) + action.amount
     for kind, total in (("CHARGE", payout.charged_amount), ("REFUND", payout.refunded_amount),
                         ("DEPOSIT", payout.deposited_amount)):
         if sums.get(kind, ZERO) != total:
-            problems.append(_("The %(kind)s actions add up to %(sum)s but the payout says %(total)s.")
-                            % {"kind": kind.lower(), "sum": sums.get(kind, ZERO), "total": total})
+            problems.append(Msg("The %(kind)s actions add up to %(sum)s but the payout says %(total)s.", kind=kind.lower(), sum=sums.get(kind, ZERO), total=total))
     return problems
 
 
@@ -168,20 +170,18 @@ def payout_book(*, integration: Integration, payout: NetsPayout, config: NetsCon
     company = integration.company
     if payout.currency != HOME_CURRENCY:
         if payout.state != PayoutState.WAITING_CURRENCY:
-            _set_state(payout, PayoutState.WAITING_CURRENCY, _(
-                "This payout is in %(currency)s. Kontera books SEK payouts only: book it by hand at the day's rate "
-                "(bank amount in SEK), then mark it “handled by hand”.") % {"currency": payout.currency})
+            _set_state(payout, PayoutState.WAITING_CURRENCY, Msg("This payout is in %(currency)s. Kontera books SEK payouts only: book it by hand at the day's rate "
+                "(bank amount in SEK), then mark it “handled by hand”.", currency=payout.currency))
         return payout.state
     missing = config.missing()
     if missing:
-        _set_state(payout, PayoutState.NEEDS_ATTENTION, _(
-            "Not booked: the Nets Easy settings have no %(accounts)s account. Save the settings (or map it) and "
-            "the payout is booked by itself.") % {"accounts": ", ".join(kind for kind, _key in missing)})
+        _set_state(payout, PayoutState.NEEDS_ATTENTION, Msg("Not booked: the Nets Easy settings have no %(accounts)s account. Save the settings (or map it) and "
+            "the payout is booked by itself.", accounts=", ".join(kind for kind, _key in missing)))
         return payout.state
     problems = payout_check(payout)
     if problems:
         _set_state(payout, PayoutState.RESIDUAL_ERROR,
-                   _("Nothing of this payout was booked: ") + " ".join(problems))
+                   Msg("Nothing of this payout was booked: %(problems)s", problems=Msg.join(" ", problems)))
         return payout.state
 
     unbooked = list(payout.actions.filter(booked_at__isnull=True).order_by("timestamp", "id"))
@@ -192,10 +192,10 @@ def payout_book(*, integration: Integration, payout: NetsPayout, config: NetsCon
     if blocked:
         for action, problem in blocked:
             NetsPaymentAction.objects.filter(pk=action.pk).update(
-                problem=problem, unmapped=[list(pair) for pair in plans[action.pk].unmapped])
+                **update_values(action, problem=problem), unmapped=[list(pair) for pair in plans[action.pk].unmapped])
         _set_state(payout, PayoutState.NEEDS_ATTENTION,
-                   _("Not booked (the whole payout waits, so the reconciliation stays whole): ")
-                   + " ".join(dict.fromkeys(problem for _a, problem in blocked)))
+                   Msg("Not booked (the whole payout waits, so the reconciliation stays whole): %(problems)s",
+                       problems=Msg.join(" ", list(dict.fromkeys(problem for _a, problem in blocked)))))
         return payout.state
 
     label = f"Nets Easy utbetalning {payout.reference or payout.nets_id}"
@@ -263,30 +263,29 @@ def _book_payout_voucher(*, integration: Integration, payout: NetsPayout, config
         locked.booked_accounts = {"receivable": config.receivable_account, "bank": config.bank_account,
                                   "fee": config.fee_account}
         locked.state = PayoutState.BOOKED
-        locked.state_message = ""
+        set_text(locked, "state_message", "")
         locked.save()
         reconciliation = payout_reconciliation(locked)
         locked.residual = reconciliation.residual
         if reconciliation.residual != ZERO:
             locked.state = PayoutState.RESIDUAL_ERROR
-            locked.state_message = _("The reconciliation account does not net to zero for this payout: residual "
-                                     "%(residual)s. Check the vouchers listed below.") % {
-                "residual": reconciliation.residual}
-        locked.save(update_fields=["residual", "state", "state_message", "updated_at"])
+            set_text(locked, "state_message", Msg(
+                "The reconciliation account does not net to zero for this payout: residual %(residual)s. Check the "
+                "vouchers listed below.", residual=reconciliation.residual))
+        locked.save(update_fields=["residual", "state", "state_message", "coded_texts", "updated_at"])
         flagged = locked.actions.exclude(flag="").count()
         if flagged and locked.state == PayoutState.BOOKED:
-            locked.state_message = _("%(n)s payment action(s) were booked as Nets reported them but are worth a "
-                                     "look (see “check”).") % {"n": flagged}
-            locked.save(update_fields=["state_message", "updated_at"])
+            fields = set_text(locked, "state_message", Msg(
+                "%(n)s payment action(s) were booked as Nets reported them but are worth a look (see “check”).",
+                n=flagged))
+            locked.save(update_fields=[*fields, "updated_at"])
         if voucher is not None:
             voucher_queue(voucher=voucher, actor=actor)
         result.payouts_booked += 1
         audit_record(action="netseasy:payout_booked", integration=integration, actor=actor,
                      outcome=AuditEvent.Outcome.OK if locked.state == PayoutState.BOOKED else AuditEvent.Outcome.ERROR,
-                     message=_("Payout %(ref)s of %(date)s booked: %(amount)s SEK, fees %(fees)s, residual "
-                               "%(residual)s.") % {"ref": locked.reference, "date": locked.date,
-                                                   "amount": locked.amount, "fees": locked.fees,
-                                                   "residual": locked.residual})
+                     message=Msg("Payout %(ref)s of %(date)s booked: %(amount)s SEK, fees %(fees)s, residual "
+                               "%(residual)s.", ref=locked.reference, date=locked.date, amount=locked.amount, fees=locked.fees, residual=locked.residual))
     payout.refresh_from_db()
     return payout.state
 
@@ -301,9 +300,9 @@ def payout_mark_handled(*, payout: NetsPayout, actor: Actor = None) -> bool:
             return False  # partly booked by Kontera: handled through the vouchers instead
         label = actor_parts(actor)[1]
         locked.state = PayoutState.HANDLED_MANUALLY
-        locked.state_message = _("Marked as booked by hand by %(who)s on %(when)s.") % {
-            "who": label, "when": timezone.localdate()}
-        locked.save(update_fields=["state", "state_message", "updated_at"])
+        message = Msg("Marked as booked by hand by %(who)s on %(when)s.", who=label, when=timezone.localdate())
+        fields = set_text(locked, "state_message", message)
+        locked.save(update_fields=["state", *fields, "updated_at"])
         audit_record(action="netseasy:payout_handled_by_hand", integration=locked.integration, actor=actor,
-                     message=locked.state_message)
+                     message=message)
     return True

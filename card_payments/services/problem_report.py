@@ -12,12 +12,12 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from bookkeeping.models import AccountPlan, AuditEvent, Voucher
 from bookkeeping.services.audit import audit_record
 from integrations.http import redact
 from integrations.models import Integration
+from wording import Msg
 
 from ..models import NetsPayout, ProblemReport
 from .activation import _activation
@@ -121,22 +121,18 @@ def problem_report_create(*, integration: Integration, text: str, user=None) -> 
     """Store the report with its diagnostics and e-mail it to support."""
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": [_("Describe the problem in a few words.")]})
+        raise ValidationError({"text": [Msg("Describe the problem in a few words.")]})
     diagnostics = diagnostics_collect(integration=integration)
     secrets = _secrets_to_hide(integration.company)
     clean_text = scrub({"t": text}, secrets)["t"]
     report = ProblemReport.objects.create(integration=integration, company=integration.company, user=user,
                                           text=clean_text, diagnostics=diagnostics)
     who = f"{user.get_username()} <{user.email}>" if user else "system"
-    body = scrub({"b": _("Problem report #%(id)s from %(who)s for %(company)s (%(system)s):\n\n%(text)s\n\n"
-                         "Diagnostics (no secrets):\n%(diagnostics)s\n")
-                  % {"id": report.pk, "who": who, "company": integration.company,
-                     "system": integration.get_system_display(), "text": clean_text,
-                     "diagnostics": json.dumps(diagnostics, indent=2, ensure_ascii=False)}}, secrets)["b"]
+    body = scrub({"b": Msg("Problem report #%(id)s from %(who)s for %(company)s (%(system)s):\n\n%(text)s\n\n"
+                         "Diagnostics (no secrets):\n%(diagnostics)s\n", id=report.pk, who=who, company=integration.company, system=integration.get_system_display(), text=clean_text, diagnostics=json.dumps(diagnostics, indent=2, ensure_ascii=False))}, secrets)["b"]
     support = django_settings.KONTERA_SUPPORT_EMAIL
     message = EmailMessage(
-        subject=_("Problem report: %(company)s – %(system)s") % {"company": integration.company,
-                                                                  "system": integration.get_system_display()},
+        subject=Msg("Problem report: %(company)s – %(system)s", company=integration.company, system=integration.get_system_display()),
         body=body, from_email=django_settings.DEFAULT_FROM_EMAIL, to=[support],
         reply_to=[user.email] if user and user.email else None)
     sent = message.send(fail_silently=True)
@@ -144,6 +140,5 @@ def problem_report_create(*, integration: Integration, text: str, user=None) -> 
         ProblemReport.objects.filter(pk=report.pk).update(emailed_to=support)
         report.emailed_to = support
     audit_record(action="netseasy:problem_report", integration=integration, actor=user,
-                 message=_("Problem report #%(id)s stored%(mailed)s.") % {
-                     "id": report.pk, "mailed": _(" and e-mailed to support") if sent else ""})
+                 message=Msg("Problem report #%(id)s stored%(mailed)s.", id=report.pk, mailed=Msg(" and e-mailed to support") if sent else ""))
     return report

@@ -18,7 +18,6 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookkeeping import rules
@@ -27,6 +26,7 @@ from bookkeeping.selectors.mappings import MappingSnapshot, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from integrations.base import rate_key
 from integrations.models import Integration, IntegrationStatus
+from wording import Msg
 
 logger = logging.getLogger("kontera.netseasy")
 
@@ -108,11 +108,11 @@ def fortnox_ready(company) -> tuple[bool, str]:
     """Nets Easy books into Fortnox: the company needs a connected Fortnox with an imported chart."""
     fortnox = Integration.objects.filter(company=company, system=TARGET).first()
     if fortnox is None or fortnox.status in (IntegrationStatus.SETTING_UP,):
-        return False, _("Connect Fortnox for %(company)s first (Integrations → Fortnox → Connect Fortnox); "
-                        "Nets Easy sales are booked there.") % {"company": company}
+        return False, Msg("Connect Fortnox for %(company)s first (Integrations → Fortnox → Connect Fortnox); "
+                        "Nets Easy sales are booked there.", company=company)
     if not plan_snapshot(company, TARGET).imported:
-        return False, _("Import the Fortnox chart of accounts for %(company)s first (Integrations → Fortnox → "
-                        "Import master data), so the accounts can be checked.") % {"company": company}
+        return False, Msg("Import the Fortnox chart of accounts for %(company)s first (Integrations → Fortnox → "
+                        "Import master data), so the accounts can be checked.", company=company)
     return True, ""
 
 
@@ -131,7 +131,7 @@ def settings_problems(*, company, values: dict) -> tuple[dict[str, str], list[st
         # The one rule every mapping row of this kind obeys (the import and the admin check the same).
         problems = rules.check_mapping_account(plan, kind, number)
         if problems:
-            suffix = " " + _("(Fortnox chart of accounts)") if problems[0].code in ("unknown_account",
+            suffix = " " + Msg("(Fortnox chart of accounts)") if problems[0].code in ("unknown_account",
                                                                                   "inactive_account") else ""
             errors[name] = str(problems[0]) + suffix
 
@@ -141,20 +141,20 @@ def settings_problems(*, company, values: dict) -> tuple[dict[str, str], list[st
         before = len(errors)
         check("vat_accounts", number, K.OUTPUT_VAT)
         if len(errors) > before:
-            errors["vat_accounts"] = _("VAT %(rate)s %%: %(problem)s") % {"rate": rate, "problem": errors["vat_accounts"]}
+            errors["vat_accounts"] = Msg("VAT %(rate)s %%: %(problem)s", rate=rate, problem=errors["vat_accounts"])
     for name in ("sales_series", "payout_series"):
         problems = rules.check_series(plan, values.get(name, ""))
         if problems:
             errors[name] = str(problems[0])
     if values.get("receivable_account") and values.get("receivable_account") == values.get("bank_account"):
-        errors["bank_account"] = _("The bank account must differ from the reconciliation account.")
+        errors["bank_account"] = Msg("The bank account must differ from the reconciliation account.")
     if values.get("receivable_account") == DISPUTED_RECEIVABLES:
-        warnings.append(_("Account 1516 is “Tvistiga kundfordringar” (disputed receivables) in BAS. The guide "
+        warnings.append(Msg("Account 1516 is “Tvistiga kundfordringar” (disputed receivables) in BAS. The guide "
                           "uses it as an example, but card payments on their way to the bank belong on 1580 "
                           "“Fordringar för kontokort och kuponger”. 1516 is allowed if your accountant wants it."))
     start = values.get("start_date")
     if start and dt.date.fromisoformat(start) > timezone.localdate():
-        warnings.append(_("The start date is in the future: nothing is booked before it."))
+        warnings.append(Msg("The start date is in the future: nothing is booked before it."))
     return errors, warnings
 
 
@@ -202,10 +202,10 @@ def rate_key_of(value) -> str | None:
 def clean_secret_key(value: str) -> str:
     key = (value or "").strip()
     if "-checkout-key-" in key:
-        raise ValidationError(_("That is a checkout key. Paste the secret key (it starts with "
+        raise ValidationError(Msg("That is a checkout key. Paste the secret key (it starts with "
                                 "“live-secret-key-”) from the Nets Easy portal."))
     if not SECRET_KEY_RE.match(key):
-        raise ValidationError(_("A Nets Easy secret key looks like “live-secret-key-” followed by 32 "
+        raise ValidationError(Msg("A Nets Easy secret key looks like “live-secret-key-” followed by 32 "
                                 "hexadecimal characters."))
     return key
 
@@ -216,10 +216,10 @@ def _account(value, name: str, errors: dict) -> int | None:
     try:
         number = int(str(value).strip())
     except ValueError:
-        errors[name] = _("An account number is four digits, e.g. 1580.")
+        errors[name] = Msg("An account number is four digits, e.g. 1580.")
         return None
     if not 1000 <= number <= 9999:
-        errors[name] = _("An account number is four digits, e.g. 1580.")
+        errors[name] = Msg("An account number is four digits, e.g. 1580.")
         return None
     return number
 
@@ -245,7 +245,7 @@ def clean_settings(values: dict) -> dict:
     _clean_accounts(values, cleaned, errors)
     for name in REQUIRED_FIELDS:
         if name not in cleaned and name not in errors:
-            errors[name] = _("This field is required.")
+            errors[name] = Msg("This field is required.")
     if errors:
         raise ValidationError({name: [message] for name, message in errors.items()})
     return cleaned
@@ -258,7 +258,7 @@ def clean_stored_settings(values: dict) -> dict:
     cleaned: dict = {}
     _clean_stored(values, cleaned, errors)
     if "start_date" not in cleaned and "start_date" not in errors:
-        errors["start_date"] = _("This field is required.")
+        errors["start_date"] = Msg("This field is required.")
     if errors:
         raise ValidationError({name: [message] for name, message in errors.items()})
     return cleaned
@@ -304,17 +304,17 @@ def _clean_stored(values: dict, cleaned: dict, errors: dict) -> None:
         try:
             cleaned["start_date"] = dt.date.fromisoformat(str(raw_start).strip()).isoformat()
         except ValueError:
-            errors["start_date"] = _("Give the date as year-month-day, e.g. 2024-05-01.")
+            errors["start_date"] = Msg("Give the date as year-month-day, e.g. 2024-05-01.")
 
     for name in ("sales_series", "payout_series"):
         series = str(values.get(name) or DEFAULTS[name]).strip().upper()
         if not re.fullmatch(r"[A-Z0-9]{1,10}", series):
-            errors[name] = _("A voucher series is a short code such as A.")
+            errors[name] = Msg("A voucher series is a short code such as A.")
         cleaned[name] = series
 
     mode = str(values.get("mode") or DEFAULTS["mode"]).strip()
     if mode not in MODES:
-        errors["mode"] = _("Choose one voucher per sale (per_sale) or one summary voucher per day (per_day).")
+        errors["mode"] = Msg("Choose one voucher per sale (per_sale) or one summary voucher per day (per_day).")
     cleaned["mode"] = mode
 
 
@@ -327,14 +327,14 @@ def _clean_accounts(values: dict, cleaned: dict, errors: dict) -> None:
     vat_in = values.get("vat_accounts")
     vat_in = DEFAULTS["vat_accounts"] if vat_in in (None, "", {}) else vat_in
     if not isinstance(vat_in, dict):
-        errors["vat_accounts"] = _("VAT accounts are given per rate, e.g. {\"25\": 2611}.")
+        errors["vat_accounts"] = Msg("VAT accounts are given per rate, e.g. {\"25\": 2611}.")
     else:
         vat_accounts = {}
         for rate, account in vat_in.items():
             key = _rate(rate)
             number = _account(account, "vat_accounts", errors)
             if key is None:
-                errors["vat_accounts"] = _("A VAT rate is a percentage such as 25, 12 or 6.")
+                errors["vat_accounts"] = Msg("A VAT rate is a percentage such as 25, 12 or 6.")
             elif number is not None:
                 vat_accounts[key] = number
         cleaned["vat_accounts"] = vat_accounts
@@ -352,8 +352,8 @@ def integration_settings_check(settings: dict, *, company=None) -> dict:
         current = nets_accounts(company)
         wrong = sorted(name for name, value in accounts.items() if value != current.get(name))
         if wrong:
-            raise ValidationError(_("Change %(fields)s on the “Nets Easy settings” page: a change there "
-                                    "sends a new test voucher and waits for OK.") % {"fields": ", ".join(wrong)})
+            raise ValidationError(Msg("Change %(fields)s on the “Nets Easy settings” page: a change there "
+                                    "sends a new test voucher and waits for OK.", fields=", ".join(wrong)))
         if stored is not None and stored.settings:
             try:
                 before = clean_stored_settings(stored.settings)
@@ -361,9 +361,8 @@ def integration_settings_check(settings: dict, *, company=None) -> dict:
                 before = dict(stored.settings)
             changed = sorted(k for k in cleaned if k not in INTERNAL_KEYS and cleaned.get(k) != before.get(k))
             if changed:
-                raise ValidationError(_("Change %(fields)s on the “Nets Easy settings” page: a change there "
-                                        "sends a new test voucher and waits for OK.")
-                                      % {"fields": ", ".join(changed)})
+                raise ValidationError(Msg("Change %(fields)s on the “Nets Easy settings” page: a change there "
+                                        "sends a new test voucher and waits for OK.", fields=", ".join(changed)))
         errors, _warnings = settings_problems(company=company, values=cleaned)
         if errors:
             raise ValidationError({name: [message] for name, message in errors.items()})

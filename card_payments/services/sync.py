@@ -8,7 +8,6 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from bookkeeping.models import AuditEvent
@@ -23,6 +22,7 @@ from integrations.base import (
     lines_to_json,
 )
 from integrations.models import Integration, IntegrationStatus
+from wording import Msg, set_text, stored, update_values
 
 from ..models import NetsPayment, NetsPaymentAction, NetsPayout, PayoutState
 from .payout_booking import SyncResult, payouts_book
@@ -66,9 +66,7 @@ def payouts_sync(*, integration: Integration, from_date: dt.date | None = None, 
 
     if integration.status in (IntegrationStatus.SETTING_UP, IntegrationStatus.PAUSED,
                               IntegrationStatus.NEEDS_REAUTHORISATION):
-        result.errors.append(_("Nets Easy for %(company)s has status “%(status)s”: nothing was fetched. %(why)s") % {
-            "status": integration.get_status_display(), "company": integration.company,
-            "why": integration.status_message})
+        result.errors.append(Msg("Nets Easy for %(company)s has status “%(status)s”: nothing was fetched. %(why)s", status=integration.get_status_display(), company=integration.company, why=integration.status_message))
         return result
     config = NetsConfig.of(integration)
     # --from narrows the reading (e.g. after an outage); nothing before the start date is ever read.
@@ -77,11 +75,11 @@ def payouts_sync(*, integration: Integration, from_date: dt.date | None = None, 
     result.from_date, result.to_date = start.isoformat(), today.isoformat()
     connector = connector or registry.connector_for(integration)
     try:
-        step(_("Reading payouts from Nets Easy"))
+        step(Msg("Reading payouts from Nets Easy"))
         payouts = connector.list_payouts(start, today)
         result.payouts_seen = len(payouts)
         for index, dto in enumerate(payouts, start=1):
-            step(_("Reading payout %(n)s of %(total)s") % {"n": index, "total": len(payouts)},
+            step(Msg("Reading payout %(n)s of %(total)s", n=index, total=len(payouts)),
                  done=index - 1, total=len(payouts))
             _fetch_payout(integration, dto, connector, result)
     except AuthError as exc:
@@ -97,18 +95,19 @@ def payouts_sync(*, integration: Integration, from_date: dt.date | None = None, 
 
     integration.refresh_from_db()
     if integration.status != IntegrationStatus.ACTIVE:
-        result.booking_paused = _("Nothing is booked until staff press OK after checking the test voucher.")
+        result.booking_paused = Msg("Nothing is booked until staff press OK after checking the test voucher.")
     else:
-        step(_("Booking payouts"))
+        step(Msg("Booking payouts"))
         payouts_book(integration=integration, config=config, actor=actor, result=result, progress=step)
     _count_states(integration, result)
     _remember_sync(integration, result)
     audit_record(action="netseasy:sync", integration=integration, actor=actor,
                  outcome=AuditEvent.Outcome.OK if result.ok else AuditEvent.Outcome.ERROR,
-                 message=_("%(seen)s payouts read, %(new)s new, %(vouchers)s vouchers created.")
-                 % {"seen": result.payouts_seen, "new": result.payouts_new, "vouchers": result.vouchers_created},
+                 message=Msg("%(seen)s payouts read, %(new)s new, %(booked)s already booked, %(vouchers)s vouchers "
+                             "created.", seen=result.payouts_seen, new=result.payouts_new,
+                             booked=result.already_booked, vouchers=result.vouchers_created),
                  data=result.as_dict())
-    step(_("Done"), done=result.payouts_seen, total=result.payouts_seen)
+    step(Msg("Done"), done=result.payouts_seen, total=result.payouts_seen)
     return result
 
 
@@ -141,7 +140,10 @@ def _fetch_payout(integration: Integration, dto: PayoutDTO, connector, result: S
                                   payment_method=action.payment_method[:40],
                                   tax_details={k: str(v) for k, v in action.tax_details}))
                 result.actions_new += new
-    if stored.state in (PayoutState.BOOKED, PayoutState.HANDLED_MANUALLY) or stored.currency != HOME_CURRENCY:
+    if stored.state in (PayoutState.BOOKED, PayoutState.HANDLED_MANUALLY):
+        result.already_booked += 1
+        return
+    if stored.currency != HOME_CURRENCY:
         return
     # The customer's country is needed for every unbooked charge and refund: fetch each payment once.
     for action in stored.actions.filter(booked_at__isnull=True, action__in=["CHARGE", "REFUND"]):
@@ -151,9 +153,8 @@ def _fetch_payout(integration: Integration, dto: PayoutDTO, connector, result: S
         try:
             payment = connector.get_payment(action.payment_id)
         except RemoteValidationError as exc:
-            NetsPaymentAction.objects.filter(pk=action.pk).update(
-                problem=_("Nets Easy could not give payment %(id)s: %(error)s") % {"id": action.payment_id,
-                                                                                   "error": exc.message})
+            NetsPaymentAction.objects.filter(pk=action.pk).update(**update_values(action, problem=Msg(
+                "Nets Easy could not give payment %(id)s: %(error)s", id=action.payment_id, error=exc.message)))
             continue
         NetsPayment.objects.update_or_create(
             company=company, payment_id=action.payment_id,
@@ -170,17 +171,17 @@ def _lost_key(integration: Integration, reason: str) -> None:
         if locked.status == IntegrationStatus.NEEDS_REAUTHORISATION:
             return
         locked.status = IntegrationStatus.NEEDS_REAUTHORISATION
-        locked.status_message = reason
-        locked.save(update_fields=["status", "status_message", "updated_at"])
+        fields = set_text(locked, "status_message", reason)
+        locked.save(update_fields=["status", *fields, "updated_at"])
         audit_record(action="netseasy:key_refused", outcome=AuditEvent.Outcome.ERROR, integration=locked,
                      message=reason)
         company = locked.company
         transaction.on_commit(lambda: notify_staff(
             company=company,
-            subject=_("Nets Easy no longer accepts the secret key for %(company)s") % {"company": company},
-            body=_("Kontera could not read the Nets Easy payouts of %(company)s: %(reason)s\n\nNothing is lost: "
+            subject=Msg("Nets Easy no longer accepts the secret key for %(company)s", company=company),
+            body=Msg("Kontera could not read the Nets Easy payouts of %(company)s: %(reason)s\n\nNothing is lost: "
                    "paste the live secret key again on the Nets Easy settings page and confirm the test voucher; "
-                   "the payouts are then booked from where they stopped.") % {"company": company, "reason": reason},
+                   "the payouts are then booked from where they stopped.", company=company, reason=reason),
         ))
 
 
@@ -188,7 +189,7 @@ def _remember_sync(integration: Integration, result: SyncResult) -> None:
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
         locked.settings = {**(locked.settings or {}), "last_sync": {
-            "at": timezone.now().isoformat(), "ok": result.ok, "errors": result.errors[:5],
+            "at": timezone.now().isoformat(), "ok": result.ok, "errors": [stored(e) for e in result.errors[:5]],
             "vouchers_created": result.vouchers_created, "payouts_seen": result.payouts_seen}}
         locked.save(update_fields=["settings", "updated_at"])
         if result.ok and not result.errors:

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('expense_documents', '0004_category_text'),
-        ('bookkeeping', '0006_named_permissions'),
+        ('bookkeeping', '0008_named_permissions'),
     ]
 
     operations = [default_group_grants(GRANTS)]

@@ -10,6 +10,7 @@ from bookkeeping.models import (
 )
 from bookkeeping.services.audit import Actor, actor_parts
 from integrations.models import Integration
+from wording import Msg
 
 logger = logging.getLogger("kontera.expenses")
 
@@ -35,7 +36,7 @@ def _user(actor: Actor):
 
 
 def rules_text(problems) -> str:
-    return "\n".join(str(p) for p in problems)
+    return Msg.join("\n", [str(p) for p in problems])
 
 
 # The wizard's choices after the connection; with these the integration can be finished.
@@ -43,8 +44,9 @@ SETUP_CHOICES = ("error_account", "invoice_counter_account", "receipt_payment_li
 
 
 class SetupError(Exception):
-    def __init__(self, message: str, *, field_name: str = "", link: str = ""):
+    def __init__(self, message: str, *, field_name: str = "", link: str = "", identity=None):
         super().__init__(message)
         self.message = message
         self.field_name = field_name
         self.link = link
+        self.identity = identity  # an IdentityCheck when the organisation is not the company's

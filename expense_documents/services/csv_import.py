@@ -14,7 +14,6 @@ from types import SimpleNamespace
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from bookkeeping import rules
 from bookkeeping.limits import checked_amount, max_length, text_problem
@@ -26,6 +25,7 @@ from bookkeeping.models import (
 from bookkeeping.selectors.mappings import MappingSnapshot, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
+from wording import Msg
 
 from ..models import DocumentType, ExpenseDocument, ExpenseLine
 from .common import (
@@ -53,8 +53,7 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        return _("line %(line)s, %(field)s: %(message)s") % {"line": self.line, "field": self.field,
-                                                            "message": self.message}
+        return Msg("line %(line)s, %(field)s: %(message)s", line=self.line, field=self.field, message=self.message)
 
 
 @dataclass
@@ -80,7 +79,7 @@ def parse_amount(text: str) -> Decimal:
     """``1234.50``, ``1234,50``, ``1.234,50`` or ``1,234.50``: the last separator is the decimal one."""
     value = (text or "").strip().replace(" ", "").replace("\u00a0", "")
     if not value:
-        raise ValueError(_("the amount is missing"))
+        raise ValueError(Msg("the amount is missing"))
     if "," in value and "." in value:
         decimal_sep = "," if value.rfind(",") > value.rfind(".") else "."
         value = value.replace("." if decimal_sep == "," else ",", "").replace(",", ".")
@@ -105,8 +104,8 @@ def _limit_errors(row: dict) -> list[tuple[str, str]]:
     in the row (the category's length is ``_category``'s)."""
     errors = []
     if row.get(EXTRA_FIELDS):
-        errors.append(("file", _("the row has more fields than the header (%(n)s); is a decimal comma unquoted?")
-                       % {"n": row[EXTRA_FIELDS]}))
+        errors.append(("file", Msg("the row has more fields than the header (%(n)s); is a decimal comma unquoted?",
+                                   n=row[EXTRA_FIELDS])))
     for column, (model, field_name) in _TEXT_COLUMNS.items():
         problem = text_problem(row.get(column, ""), label=column, limit=max_length(model, field_name))
         if problem:
@@ -125,7 +124,7 @@ def parse_date(text: str) -> dt.date:
             return dt.datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD)") % {"text": text})
+    raise ValueError(Msg("“%(text)s” is not a date (use YYYY-MM-DD)", text=text))
 
 
 @dataclass
@@ -134,6 +133,7 @@ class _ParsedDocument:
     first_line: int
     values: dict
     lines: list[dict] = field(default_factory=list)
+    line_numbers: list[int] = field(default_factory=list)  # the file's lines of this document
 
 
 def _read_csv(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -158,17 +158,17 @@ def _resolve_attachment(value: str, *, root: Path | None, allow_outside: bool) -
     path = Path(value)
     if not path.is_absolute():
         if root is None:
-            raise ValueError(_("give an absolute path"))
+            raise ValueError(Msg("give an absolute path"))
         path = root / path
     path = path.resolve()
     if root is not None and not allow_outside and not path.is_relative_to(root.resolve()):
-        raise ValueError(_("attachments must be inside %(root)s") % {"root": root})
+        raise ValueError(Msg("attachments must be inside the import folder (a path relative to it)"))
     if not path.is_file():
-        raise ValueError(_("file %(path)s does not exist") % {"path": value})
+        raise ValueError(Msg("file %(path)s does not exist", path=value))
     if path.stat().st_size > MAX_ATTACHMENT_BYTES:
-        raise ValueError(_("the file is larger than 6 MB, the most Dinero accepts"))
+        raise ValueError(Msg("the file is larger than 6 MB, the most Dinero accepts"))
     if path.suffix.lower() not in (".pdf", ".png", ".jpg", ".jpeg"):
-        raise ValueError(_("attach a PDF, PNG or JPEG file"))
+        raise ValueError(Msg("attach a PDF, PNG or JPEG file"))
     return path
 
 
@@ -181,7 +181,7 @@ def _category(value: str, snapshot: MappingSnapshot) -> tuple[str, list[str], bo
     if not category:
         return "", [], False
     if len(category) > 100:
-        return category[:100], [_("at most 100 characters")], False
+        return category[:100], [Msg("at most 100 characters")], False
     resolution = snapshot.resolve_row(line_source(SimpleNamespace(category=category, vat_code="")))
     if resolution.unmapped:
         return category, [], True
@@ -198,19 +198,18 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
     try:
         header, rows = _read_csv(text)
     except csv.Error as exc:
-        return [], [RowError(1, "file", _("not a readable CSV file: %(error)s") % {"error": exc})]
+        return [], [RowError(1, "file", Msg("not a readable CSV file: %(error)s", error=exc))]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if missing or unknown:
         message = []
         if missing:
-            message.append(_("missing columns: %(cols)s") % {"cols": ", ".join(missing)})
+            message.append(Msg("missing columns: %(cols)s", cols=", ".join(missing)))
         if unknown:
-            message.append(_("unknown columns: %(cols)s") % {"cols": ", ".join(unknown)})
-        return [], [RowError(1, "header", "; ".join(message) + ". " + _("Expected: %(cols)s")
-                             % {"cols": ",".join(CSV_COLUMNS)})]
+            message.append(Msg("unknown columns: %(cols)s", cols=", ".join(unknown)))
+        return [], [RowError(1, "header", "; ".join(message) + ". " + Msg("Expected: %(cols)s", cols=",".join(CSV_COLUMNS)))]
     if not rows:
-        return [], [RowError(1, "file", _("the file has no rows"))]
+        return [], [RowError(1, "file", Msg("the file has no rows"))]
 
     integration = dinero_integration(company)
     plan = plan_snapshot(company, SYSTEM)
@@ -233,16 +232,16 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
             continue
         reference = row.get("reference", "")
         if not reference:
-            error("reference", _("the reference is missing"))
+            error("reference", Msg("the reference is missing"))
             continue
         values: dict = {}
         kind = row.get("type", "").lower()
         if kind not in DocumentType.values:
-            error("type", _("must be invoice or receipt"))
+            error("type", Msg("must be invoice or receipt"))
         values["type"] = kind
         values["supplier"] = row.get("supplier", "")
         if not values["supplier"]:
-            error("supplier", _("the supplier is missing"))
+            error("supplier", Msg("the supplier is missing"))
         values["supplier_vat"] = row.get("supplier_vat", "")
         values["description"] = row.get("description", "")
         for key, required in (("date", True), ("due_date", False)):
@@ -254,29 +253,28 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
                 except ValueError as exc:
                     error(key, exc)
             elif required:
-                error(key, _("the date is missing"))
+                error(key, Msg("the date is missing"))
         currency = (row.get("currency") or "DKK").upper()
         if not re.fullmatch(r"[A-Z]{3}", currency):
-            error("currency", _("a three-letter currency code, e.g. DKK or EUR"))
+            error("currency", Msg("a three-letter currency code, e.g. DKK or EUR"))
         values["currency"] = currency
         values["amount_dkk"] = None
         if row.get("amount_dkk"):
             try:
                 values["amount_dkk"] = parse_amount(row["amount_dkk"])
                 if values["amount_dkk"] <= 0:
-                    error("amount_dkk", _("must be more than zero"))
+                    error("amount_dkk", Msg("must be more than zero"))
             except ValueError as exc:
                 error("amount_dkk", exc)
         values["payment_method"] = None
         method_name = row.get("payment_method", "")
         if kind == DocumentType.RECEIPT:
             if not method_name:
-                error("payment_method", _("a receipt needs its payment method"))
+                error("payment_method", Msg("a receipt needs its payment method"))
             else:
                 found = list(methods.filter(name__iexact=method_name)[:2])
                 if len(found) != 1:
-                    error("payment_method", _("“%(name)s” is not one payment method of %(company)s")
-                          % {"name": method_name, "company": company})
+                    error("payment_method", Msg("“%(name)s” is not one payment method of %(company)s", name=method_name, company=company))
                 else:
                     values["payment_method"] = found[0].pk
         values["attachment"] = None
@@ -291,13 +289,13 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
         try:
             line["amount"] = parse_amount(row.get("amount", ""))
             if line["amount"] <= 0:
-                error("amount", _("must be more than zero (supplier credit notes are not supported yet)"))
+                error("amount", Msg("must be more than zero (supplier credit notes are not supported yet)"))
         except ValueError as exc:
             error("amount", exc)
         vat_code = row.get("vat_code", "")
         line["vat_code"] = "" if vat_code.lower() in ("", "none", "-") else vat_code.upper()
         if line["vat_code"] and vat_codes and line["vat_code"] not in vat_codes:
-            error("vat_code", _("Dinero has no VAT code %(code)s") % {"code": line["vat_code"]})
+            error("vat_code", Msg("Dinero has no VAT code %(code)s", code=line["vat_code"]))
         line["category"], problems, waits = _category(row.get("category", ""), snapshot)
         for problem in problems:
             error("category", problem)
@@ -305,12 +303,12 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
 
         existing = documents.get(reference)
         if existing is None:
-            documents[reference] = _ParsedDocument(reference, line_no, values, [line])
+            documents[reference] = _ParsedDocument(reference, line_no, values, [line], [line_no])
             continue
+        existing.line_numbers.append(line_no)
         for key in DOCUMENT_FIELDS:
             if existing.values.get(key) != values.get(key):
-                error(key, _("differs from line %(line)s of the same document %(ref)s")
-                      % {"line": existing.first_line, "ref": reference})
+                error(key, Msg("differs from line %(line)s of the same document %(ref)s", line=existing.first_line, ref=reference))
         existing.lines.append(line)
     return list(documents.values()), errors
 
@@ -371,7 +369,7 @@ def expense_document_write(*, company, reference: str, values: dict, lines: list
     if outcome != "unchanged":
         expense_document_changed(document=document, actor=actor)
         audit_record(action=f"expense:{outcome}", company=company, actor=actor,
-                     message=_("Expense document %(ref)s %(outcome)s.") % {"ref": reference, "outcome": outcome})
+                     message=Msg("Expense document %(ref)s %(outcome)s.", ref=reference, outcome=outcome))
     return document, outcome
 
 
@@ -388,10 +386,12 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
         company=company, reference__in=[p.reference for p in parsed]).prefetch_related("lines")}
     for item in parsed:
         total = sum((ln.get("amount") or ZERO for ln in item.lines), ZERO)
+        problems = [e for e in result.errors if e.line in item.line_numbers]
+        action = "refused" if problems else ("update" if item.reference in existing else "create")
         result.documents.append({"reference": item.reference, "type": item.values.get("type"),
                                  "supplier": item.values.get("supplier"), "lines": len(item.lines),
                                  "total": f"{total:.2f}", "currency": item.values.get("currency"),
-                                 "action": "update" if item.reference in existing else "create",
+                                 "action": action, "problems": len(problems),
                                  "waits_for_mapping": sorted({ln["category"] for ln in item.lines
                                                               if ln.get("waits_for_mapping")})})
     if result.errors or dry_run:
@@ -406,9 +406,8 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
             summary["action"] = outcome
             setattr(result, outcome, getattr(result, outcome) + 1)
         audit_record(action="expense:import", outcome=AuditEvent.Outcome.OK, company=company, actor=actor,
-                     message=_("Imported %(created)s new, %(updated)s changed and %(unchanged)s unchanged expense "
-                               "documents.") % {"created": result.created, "updated": result.updated,
-                                                "unchanged": result.unchanged})
+                     message=Msg("Imported %(created)s new, %(updated)s changed and %(unchanged)s unchanged expense "
+                               "documents.", created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
 
 

@@ -13,18 +13,19 @@ the core's connect and callback views), exactly as for Fortnox.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
+from bookkeeping import identity
 from bookkeeping.models import AuditEvent, Voucher
 from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.connection_identity import identity_check, identity_record
 from bookkeeping.services.reconnection import integration_reconnected
 from integrations import registry, tokens
 from integrations.base import ConnectorError, RemoteOrganisation
 from integrations.models import Integration, IntegrationStatus
+from wording import Msg
 
 from .common import AUTH_VISMA_CONNECT, SETUP_CHOICES, SYSTEM, SetupError
 from .sync import _enqueue
@@ -34,10 +35,10 @@ PERSONAL_CREDENTIALS = ("api_key", "token_for", "token_obtained_at")
 
 
 def normalise_cvr(value) -> str:
-    """A Danish CVR as its eight digits ("DK 12 34 56 78" → "12345678"); "" when it is not one."""
-    text = re.sub(r"[\s.-]", "", str(value or "")).upper()
-    text = text.removeprefix("DK")
-    return text if re.fullmatch(r"\d{8}", text) else ""
+    """A Danish CVR as its eight digits ("DK 12 34 56 78" → "12345678"); "" when it is not one
+    (python-stdnum through ``bookkeeping.identity``, as every organisation number Kontera compares)."""
+    number = identity.compact("DK", str(value or ""))
+    return number if len(number) == 8 and number.isdigit() else ""
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,11 @@ class OrganisationChoice:
     def label(self) -> str:
         parts = [f"{self.name} ({self.remote_id})"]
         if self.cvr:
-            parts.append(_("CVR %(cvr)s") % {"cvr": self.cvr})
+            parts.append(Msg("CVR %(cvr)s", cvr=self.cvr))
         if not self.usable:
-            parts.append(_("no Dinero Pro"))
+            parts.append(Msg("no Dinero Pro"))
         elif self.cvr_matches is False:
-            parts.append(_("CVR differs from the company's"))
+            parts.append(Msg("CVR differs from the company's"))
         return " · ".join(parts)
 
 
@@ -69,10 +70,10 @@ def visma_connect_start(*, company, actor: Actor = None) -> Integration:
         integration, created = Integration.objects.select_for_update().get_or_create(
             company=company, system=SYSTEM,
             defaults={"status": IntegrationStatus.SETTING_UP, "settings": {"auth": AUTH_VISMA_CONNECT},
-                      "status_message": _("Waiting for the consent in Visma Connect.")})
+                      "status_message": Msg("Waiting for the consent in Visma Connect.")})
         if created:
             audit_record(action="dinero:created", integration=integration, actor=actor,
-                         message=_("Dinero integration created for a Visma Connect consent."))
+                         message=Msg("Dinero integration created for a Visma Connect consent."))
     return integration
 
 
@@ -81,7 +82,7 @@ def visma_connect_url(*, company, user=None, actor: Actor = None) -> tuple[Integ
     integration = visma_connect_start(company=company, actor=actor)
     url = tokens.authorisation_url(integration=integration, user=user)
     audit_record(action="dinero:authorise_started", integration=integration, actor=actor,
-                 message=_("Authorisation URL for Visma Connect printed."))
+                 message=Msg("Authorisation URL for Visma Connect printed."))
     return integration, url
 
 
@@ -101,7 +102,7 @@ def _choice(organisation: RemoteOrganisation, company_cvr: str) -> OrganisationC
 def dinero_organisations(*, integration: Integration) -> list[OrganisationChoice]:
     """The organisations the Visma Connect consent reaches, each compared with the company's CVR."""
     if not has_visma_consent(integration):
-        raise SetupError(_("Connect Dinero through Visma Connect first."))
+        raise SetupError(Msg("Connect Dinero through Visma Connect first."))
     transient = Integration(pk=integration.pk, company=integration.company, system=SYSTEM,
                             settings={**(integration.settings or {}), "auth": AUTH_VISMA_CONNECT},
                             credentials=dict(integration.credentials or {}))
@@ -165,22 +166,20 @@ def dinero_choose_organisation(*, integration: Integration, organization_id, act
     choices = dinero_organisations(integration=integration)
     choice = next((c for c in choices if c.remote_id == organization_id), None)
     if choice is None:
-        reachable = "; ".join(c.label for c in choices) or _("none")
-        raise SetupError(_("Organisation %(org)s is not among the Dinero organisations this consent reaches: "
-                           "%(orgs)s.") % {"org": organization_id or "–", "orgs": reachable},
+        reachable = "; ".join(c.label for c in choices) or Msg("none")
+        raise SetupError(Msg("Organisation %(org)s is not among the Dinero organisations this consent reaches: "
+                           "%(orgs)s.", org=organization_id or "–", orgs=reachable),
                          field_name="organization_id")
     if not choice.usable:
         raise SetupError(choice.problem, field_name="organization_id")
     company = integration.company
     if _posted_elsewhere(integration, organization_id):
-        raise SetupError(_("Vouchers of %(company)s are already in Dinero organisation %(old)s; they cannot move to "
-                           "another organisation. Choose %(old)s.")
-                         % {"company": company, "old": integration.settings.get("organization_id")},
+        raise SetupError(Msg("Vouchers of %(company)s are already in Dinero organisation %(old)s; they cannot move to "
+                           "another organisation. Choose %(old)s.", company=company, old=integration.settings.get("organization_id")),
                          field_name="organization_id")
     if choice.cvr_matches is False and not accept_other_cvr:
-        raise SetupError(_("%(org)s has CVR %(cvr)s, but %(company)s has %(own)s. Choose the company's own "
-                           "organisation, or confirm that this one is right.")
-                         % {"org": choice.name, "cvr": choice.cvr, "company": company, "own": company.org_number},
+        raise SetupError(Msg("%(org)s has CVR %(cvr)s, but %(company)s has %(own)s. Choose the company's own "
+                           "organisation, or confirm that this one is right.", org=choice.name, cvr=choice.cvr, company=company, own=company.org_number),
                          field_name="accept_other_cvr")
     connector_class = registry.connector_class(SYSTEM)
     try:
@@ -204,17 +203,19 @@ def dinero_choose_organisation(*, integration: Integration, organization_id, act
         locked.settings = {**settings_, "auth": AUTH_VISMA_CONNECT}
         if locked.status != IntegrationStatus.ACTIVE:
             locked.status = IntegrationStatus.SETTING_UP
-            locked.status_message = _("Dinero setup started; finish the wizard to start syncing.")
+            locked.status_message = Msg("Dinero setup started; finish the wizard to start syncing.")
         locked.save()
         summary = master_data_store(integration=locked, data=data)
         audit_record(action="dinero:organisation_chosen", outcome=AuditEvent.Outcome.OK, integration=locked,
-                     actor=actor, message=_("Organisation %(org)s (%(name)s, CVR %(cvr)s) chosen through Visma Connect; "
-                                            "%(n)s accounts and %(vat)s VAT types read.")
-                     % {"org": organization_id, "name": info.company_name or choice.name, "cvr": choice.cvr or "–",
-                        "n": summary.accounts, "vat": summary.vat_codes})
+                     actor=actor, message=Msg("Organisation %(org)s (%(name)s, CVR %(cvr)s) chosen through Visma Connect; "
+                                            "%(n)s accounts and %(vat)s VAT types read.", org=organization_id, name=info.company_name or choice.name, cvr=choice.cvr or "–", n=summary.accounts, vat=summary.vat_codes))
+        # Who the connection reaches, for the overview (and a confirmed mismatch, with who confirmed it).
+        check = identity_check(company=company, system=SYSTEM, remote_name=info.company_name or choice.name,
+                               remote_number=choice.cvr)
+        identity_record(integration=locked, check=check, actor=actor,
+                        note=Msg("confirmed on the organisation choice") if check.refused else "")
         if choice.cvr_matches is False:
             audit_record(action="dinero:cvr_differs", outcome=AuditEvent.Outcome.ERROR, integration=locked,
-                         actor=actor, message=_("Connected although the organisation's CVR %(cvr)s differs from "
-                                                "%(company)s's %(own)s (confirmed by staff).")
-                         % {"cvr": choice.cvr, "company": company, "own": company.org_number})
+                         actor=actor, message=Msg("Connected although the organisation's CVR %(cvr)s differs from "
+                                                "%(company)s's %(own)s (confirmed by staff).", cvr=choice.cvr, company=company, own=company.org_number))
     return locked

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-
 from bookkeeping.models import (
     Voucher,
 )
 from bookkeeping.selectors.mappings import mapping_snapshot
 from bookkeeping.services.audit import Actor
 from bookkeeping.services.vouchers import voucher_transition
+from wording import Msg
 
 from ..models import DocumentType, ExpenseDocument, WorkflowAction, WorkflowRule
 from .common import (
@@ -69,7 +68,7 @@ def workflow_rule_for(document: ExpenseDocument, *, snapshot=None) -> WorkflowRu
 
 
 def _opt_out(voucher: Voucher, rule: WorkflowRule, actor: Actor) -> None:
-    message = _("Opted out of the sync by workflow rule “%(name)s”.") % {"name": rule.name}
+    message = Msg("Opted out of the sync by workflow rule “%(name)s”.", name=rule.name)
     if voucher.state == S.AWAITING_AUTHORISATION:
         voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, message=message)
     if voucher.state in (S.DRAFT, S.QUEUED, S.FAILED, S.AWAITING_MAPPING):

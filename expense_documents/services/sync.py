@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from bookkeeping.models import (
@@ -30,6 +29,7 @@ from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
 from bookkeeping.services.vouchers import voucher_mark_changed, voucher_queue, voucher_transition
 from integrations.models import IntegrationStatus
+from wording import Msg, english, set_text
 
 from ..models import ExpenseDocument, WorkflowRule
 from ..selectors import WAITING_CODES
@@ -81,15 +81,14 @@ def workflow_rule_save(*, rule: WorkflowRule, actor: Actor = None) -> dict:
     created = rule.pk is None
     rule.save()
     audit_record(action="workflow_rule:" + ("created" if created else "changed"), company=rule.company, actor=actor,
-                 message=_("Workflow rule “%(name)s” saved (%(action)s).")
-                 % {"name": rule.name, "action": rule.get_action_display()})
+                 message=Msg("Workflow rule “%(name)s” saved (%(action)s).", name=rule.name, action=rule.get_action_display()))
     return workflow_rules_reevaluate(company=rule.company, actor=actor)
 
 
 def workflow_rule_delete(*, rule: WorkflowRule, actor: Actor = None) -> dict:
     company = rule.company
     audit_record(action="workflow_rule:deleted", company=company, actor=actor,
-                 message=_("Workflow rule “%(name)s” deleted.") % {"name": rule.name})
+                 message=Msg("Workflow rule “%(name)s” deleted.", name=rule.name))
     rule.delete()
     return workflow_rules_reevaluate(company=company, actor=actor)
 
@@ -141,7 +140,7 @@ def expense_document_sync(*, document: ExpenseDocument, actor: Actor = None, for
                     .get(pk=document.pk))
         voucher = Voucher.objects.select_for_update().filter(pk=document.voucher_id).first()
         if voucher is not None and voucher.state == S.SENDING:
-            return SyncOutcome(document.reference, "busy", _("Being sent right now; the change follows afterwards."))
+            return SyncOutcome(document.reference, "busy", Msg("Being sent right now; the change follows afterwards."))
 
         rule = workflow_rule_for(document, snapshot=snapshot) if (voucher is None or not voucher.remote_id) else None
         document.opted_out_by = rule
@@ -160,7 +159,7 @@ def expense_document_sync(*, document: ExpenseDocument, actor: Actor = None, for
                               source_reference=document.reference, created_by=_user(actor))
             changed = _apply_content(voucher, content) or True
             audit_record(action="expense:voucher_created", actor=actor, voucher=voucher,
-                         message=_("Voucher made from expense document %(ref)s.") % {"ref": document.reference})
+                         message=Msg("Voucher made from expense document %(ref)s.", ref=document.reference))
         else:
             changed = _apply_content(voucher, content)
         if changed:
@@ -172,7 +171,7 @@ def expense_document_sync(*, document: ExpenseDocument, actor: Actor = None, for
         else:
             if voucher.state == S.OPTED_OUT:
                 voucher_transition(voucher=voucher, to=S.DRAFT, actor=actor,
-                                   message=_("No workflow rule opts it out any more."))
+                                   message=Msg("No workflow rule opts it out any more."))
             _hand_over(voucher, content, changed=changed, force=force, actor=actor, kick=kick)
 
         document.needs_sync = False
@@ -193,13 +192,15 @@ def _hand_over(voucher: Voucher, content: VoucherContent, *, changed: bool, forc
         text = rules_text(waiting)
         if voucher.state in (S.QUEUED, S.FAILED, S.AWAITING_MAPPING):
             voucher_transition(voucher=voucher, to=S.DRAFT, actor=actor, message=text)
-        if voucher.last_error != text:
-            voucher.last_error, voucher.last_error_code = text, waiting[0].code
-            voucher.save(update_fields=["last_error", "last_error_code", "updated_at"])
+        if voucher.last_error != english(text):
+            fields = set_text(voucher, "last_error", text)
+            voucher.last_error_code = waiting[0].code
+            voucher.save(update_fields=[*fields, "last_error_code", "updated_at"])
         return
     if voucher.state == S.DRAFT and voucher.last_error_code in WAITING_CODES:
-        voucher.last_error, voucher.last_error_code = "", ""
-        voucher.save(update_fields=["last_error", "last_error_code", "updated_at"])
+        fields = set_text(voucher, "last_error", "")
+        voucher.last_error_code = ""
+        voucher.save(update_fields=[*fields, "last_error_code", "updated_at"])
     if voucher.state == S.FAILED and not (changed or force):
         return  # refused and unchanged: staff fix the cause, or press 'Sync again'
     if voucher.state in (S.DRAFT, S.FAILED, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING):

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from bookkeeping import rules
 from bookkeeping.models import (
@@ -23,6 +22,8 @@ from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
 from bookkeeping.services.vouchers import voucher_fingerprint
 from integrations.models import Integration
+from wording import Msg
+from wording import stored as stored_text
 
 from ..models import DocumentType, ExpenseDocument
 from .common import (
@@ -84,15 +85,14 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
     used_error_account = False
 
     if not lines:
-        problems.append(rules.Problem("no_lines", _("The document has no lines.")))
+        problems.append(rules.Problem("no_lines", Msg("The document has no lines.")))
     amounts = [line.amount for line in lines]
     if document.is_foreign_currency:
         if document.amount_dkk is None:
             problems.append(rules.Problem(
                 "no_dkk_amount",
-                _("Waiting for the DKK amount: the document is in %(currency)s and Dinero books DKK only. Enter "
-                  "the amount actually drawn from the bank in DKK; Kontera does not guess an exchange rate.")
-                % {"currency": document.currency},
+                Msg("Waiting for the DKK amount: the document is in %(currency)s and Dinero books DKK only. Enter "
+                  "the amount actually drawn from the bank in DKK; Kontera does not guess an exchange rate.", currency=document.currency),
             ))
             dkk = amounts  # placeholders so the draft still balances; it is never sent like this
         else:
@@ -113,7 +113,7 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
                 account = int(error_account)
                 used_error_account = True
             else:
-                problems.append(rules.Problem("no_category", _("The line has no category and no error account "
+                problems.append(rules.Problem("no_category", Msg("The line has no category and no error account "
                                                                "is set in the Dinero setup."), index))
                 account = 0
         elif resolution.unmapped:
@@ -126,8 +126,8 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
             if not found and purchase_accounts and account in plan.accounts and account not in purchase_accounts:
                 problems.append(rules.Problem(
                     "not_purchase_account",
-                    _("Account %(account)s cannot be used on a purchase in Dinero (it is not one of Dinero's "
-                      "purchase accounts, e.g. an income account). Choose an expense account.") % {"account": account},
+                    Msg("Account %(account)s cannot be used on a purchase in Dinero (it is not one of Dinero's "
+                      "purchase accounts, e.g. an income account). Choose an expense account.", account=account),
                     index,
                 ))
         rows.append({"account": account, "debit": amount, "credit": ZERO,
@@ -145,16 +145,16 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
         counter = conf.get("invoice_counter_account")
         extra["payment_date"] = (document.due_date or document.document_date).isoformat()
         if not counter:
-            problems.append(rules.Problem("no_counter_account", _("No default counter account for invoices is set "
+            problems.append(rules.Problem("no_counter_account", Msg("No default counter account for invoices is set "
                                                                   "in the Dinero setup.")))
     else:
         method = document.payment_method
         counter = None
         if method is None:
-            problems.append(rules.Problem("no_payment_method", _("A receipt needs its payment method (how it was "
+            problems.append(rules.Problem("no_payment_method", Msg("A receipt needs its payment method (how it was "
                                                                  "paid): choose one.")))
         elif method.payment_list.company_id != document.company_id:
-            problems.append(rules.Problem("foreign_payment_method", _("The payment method belongs to another "
+            problems.append(rules.Problem("foreign_payment_method", Msg("The payment method belongs to another "
                                                                       "company.")))
         else:
             counter = method.account_number
@@ -162,8 +162,8 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
             if deposit_accounts and counter not in deposit_accounts:
                 problems.append(rules.Problem(
                     "not_deposit_account",
-                    _("Payment method %(method)s points at account %(account)s, which is not a deposit account "
-                      "(beholdning) in Dinero.") % {"method": method.name, "account": counter},
+                    Msg("Payment method %(method)s points at account %(account)s, which is not a deposit account "
+                      "(beholdning) in Dinero.", method=method.name, account=counter),
                 ))
     if counter:
         rows.append({"account": int(counter), "debit": ZERO, "credit": total, "vat_code": "",
@@ -178,7 +178,7 @@ def document_content(document: ExpenseDocument, *, integration: Integration | No
         extra["original_currency"] = document.currency.upper()
         extra["original_amount"] = f"{sum(amounts, ZERO):.2f}"
     # Unmapped lines are carried by the voucher rows themselves (the pre-flight check finds them there).
-    extra["_blocking"] = [[p.code, str(p)] for p in problems if p.code != "unmapped"]
+    extra["_blocking"] = [[p.code, stored_text(str(p))] for p in problems if p.code != "unmapped"]
     extra["_prepared_on"] = timezone.localdate().isoformat()
     description = (f"{document.supplier_name}: {document.description}" if document.description
                    else f"{document.supplier_name} {document.reference}")
@@ -241,8 +241,7 @@ def _audit_version(voucher: Voucher, content: VoucherContent, actor: Actor) -> N
              for r in content.rows if r["debit"]]
     total = sum((r["debit"] for r in content.rows), ZERO)
     audit_record(action="expense:version", actor=actor, voucher=voucher,
-                 message=_("Version %(n)s: %(total)s DKK; lines %(lines)s") % {
-                     "n": version, "total": f"{total:.2f}", "lines": "; ".join(lines) or "–"},
+                 message=Msg("Version %(n)s: %(total)s DKK; lines %(lines)s", n=version, total=f"{total:.2f}", lines="; ".join(lines) or "–"),
                  data={"version": version, "rows": [[r["account"], f"{r['debit']:.2f}", f"{r['credit']:.2f}",
                                                      r["vat_code"]] for r in content.rows],
                        "extra": {k: v for k, v in content.extra.items() if not k.startswith("_")}})

@@ -29,6 +29,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from wording import Msg
+
 from .. import ratelimit, tokens
 from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError, StaleVersionError
 from ..http import make_session, paced_bearer_request, redact, retry_after_seconds
@@ -72,30 +74,30 @@ def auth_mode(integration) -> str:
 
 
 def pro_required_message(organization_id, code: str = "") -> str:
-    return _("Dinero Pro subscription required: organisation %(org)s has no active Dinero Pro (or Total) "
+    return Msg("Dinero Pro subscription required: organisation %(org)s has no active Dinero Pro (or Total) "
              "subscription, which Dinero requires for any integration%(code)s. Upgrade the organisation "
-             "in Dinero, then try again.") % {"org": organization_id, "code": f" (code {code})" if code else ""}
+             "in Dinero, then try again.", org=organization_id, code=f" (code {code})" if code else "")
 
 
 def wrong_organisation_message(organization_id, mode: str = AUTH_API_KEY) -> str:
     if mode == AUTH_VISMA_CONNECT:
-        return _("Organisation %(org)s is not among the Dinero organisations the consenting Visma login can reach. "
-                 "Choose one of them, or connect again with a login that has access to it.") % {"org": organization_id}
-    return _("The organisation id %(org)s does not belong to this API key. Check the firma-ID: it is shown "
-             "bottom left in Dinero and follows app.dinero.dk/ in the address.") % {"org": organization_id}
+        return Msg("Organisation %(org)s is not among the Dinero organisations the consenting Visma login can reach. "
+                 "Choose one of them, or connect again with a login that has access to it.", org=organization_id)
+    return Msg("The organisation id %(org)s does not belong to this API key. Check the firma-ID: it is shown "
+             "bottom left in Dinero and follows app.dinero.dk/ in the address.", org=organization_id)
 
 
 def wrong_key_message() -> str:
-    return _("Dinero refused the API key: it is wrong, or it was deleted in Dinero. Create or copy the key "
+    return Msg("Dinero refused the API key: it is wrong, or it was deleted in Dinero. Create or copy the key "
              "in Dinero (Settings → Integrations → API keys) and enter it again.")
 
 
 def key_no_longer_works_message(mode: str = AUTH_API_KEY) -> str:
     if mode == AUTH_VISMA_CONNECT:
-        return _("Dinero no longer accepts our Visma Connect authorisation (the consent was withdrawn or expired). "
+        return Msg("Dinero no longer accepts our Visma Connect authorisation (the consent was withdrawn or expired). "
                  "Connect Dinero again: open the integration and press Connect Dinero; waiting vouchers then go "
                  "out by themselves.")
-    return _("Dinero no longer accepts our access: the API key no longer works (it was deleted or replaced "
+    return Msg("Dinero no longer accepts our access: the API key no longer works (it was deleted or replaced "
              "in Dinero). Enter a new API key in the Dinero setup.")
 
 
@@ -148,7 +150,7 @@ class DineroClient:
     def _grant(self) -> str:
         api_key = str((self.integration.credentials or {}).get("api_key") or "").strip()
         if not api_key:
-            raise AuthError(_("No Dinero API key is stored. Enter it in the Dinero setup."))
+            raise AuthError(Msg("No Dinero API key is stored. Enter it in the Dinero setup."))
         try:
             response = self.session.post(
                 settings.DINERO_AUTH_URL,
@@ -157,8 +159,7 @@ class DineroClient:
                 headers={"Accept": "application/json"},
             )
         except requests.RequestException as exc:
-            raise RetryableError(_("Dinero's login service did not answer (%(error)s).")
-                                 % {"error": exc.__class__.__name__}) from None
+            raise RetryableError(Msg("Dinero's login service did not answer (%(error)s).", error=exc.__class__.__name__)) from None
         try:
             body = response.json()
         except ValueError:
@@ -170,13 +171,12 @@ class DineroClient:
             wait = retry_after_seconds(response.headers.get("Retry-After")) or WINDOW
             ratelimit.pause(self.rate_key, wait)
             logger.warning("Dinero token endpoint 429 for %s; waiting %.0f s", self.rate_key, wait)
-            raise RetryableError(_("Dinero's login service is busy (too many requests); we try again in %(n)s "
-                                   "seconds.") % {"n": int(wait)}, retry_after=wait, http_status=429, code="429")
+            raise RetryableError(Msg("Dinero's login service is busy (too many requests); we try again in %(n)s "
+                                   "seconds.", n=int(wait)), retry_after=wait, http_status=429, code="429")
         if response.status_code >= 500:
-            raise RetryableError(_("Dinero's login service had an internal error (%(status)s).")
-                                 % {"status": response.status_code}, http_status=response.status_code)
+            raise RetryableError(Msg("Dinero's login service had an internal error (%(status)s).", status=response.status_code), http_status=response.status_code)
         if response.status_code == 401 or error == "invalid_client":
-            raise AuthError(_("Dinero does not recognise Kontera's own client id and secret (DINERO_CLIENT_ID and "
+            raise AuthError(Msg("Dinero does not recognise Kontera's own client id and secret (DINERO_CLIENT_ID and "
                               "DINERO_CLIENT_SECRET). This is a server setting, not the organisation's API key: "
                               "tell whoever runs Kontera."), code="invalid_client", http_status=response.status_code)
         if response.status_code >= 400 or not body.get("access_token"):
@@ -205,7 +205,7 @@ class DineroClient:
         path = path.lstrip("/")
         if org_scoped:
             if not self.organization_id:
-                raise AuthError(_("No Dinero organisation id (firma-ID) is set for this integration."))
+                raise AuthError(Msg("No Dinero organisation id (firma-ID) is set for this integration."))
             return f"{self.base_url}/{version}/{self.organization_id}/{path}"
         return f"{self.base_url}/{version}/{path}"
 
@@ -236,22 +236,21 @@ class DineroClient:
                 raise AuthError(pro_required_message(org, code), code=code, http_status=403)
             if code == FOREIGN_ORGANISATION_CODE:
                 raise AuthError(wrong_organisation_message(org, self.auth), code=code, http_status=403)
-            raise AuthError(_("Dinero refused access to organisation %(org)s: %(message)s")
-                            % {"org": org, "message": message or _("forbidden")}, code=code, http_status=403)
+            raise AuthError(Msg("Dinero refused access to organisation %(org)s: %(message)s", org=org, message=message or _("forbidden")), code=code, http_status=403)
         if status == 400 and code == STALE_TIMESTAMP_CODE:
-            raise StaleVersionError(_("The voucher changed in Dinero since we read it (outdated Timestamp)."),
+            raise StaleVersionError(Msg("The voucher changed in Dinero since we read it (outdated Timestamp)."),
                                     code=code, http_status=400)
         if status == 404:
-            raise NotFound(_("Not found in Dinero: %(message)s") % {"message": message or response.request.path_url},
+            raise NotFound(Msg("Not found in Dinero: %(message)s", message=message or response.request.path_url),
                            code=code, http_status=404)
         if status == 413:
-            raise RemoteValidationError(_("The attachment is larger than Dinero accepts (6 MB). Attach a smaller "
+            raise RemoteValidationError(Msg("The attachment is larger than Dinero accepts (6 MB). Attach a smaller "
                                           "file (a scan at lower resolution, or a PDF)."), code=code, http_status=413)
         if status == 480:
-            raise RemoteValidationError(_("Dinero retired this endpoint (480 brownout); Kontera must use the "
+            raise RemoteValidationError(Msg("Dinero retired this endpoint (480 brownout); Kontera must use the "
                                           "current API version."), code=code or "480", http_status=480)
         if status >= 500:
-            raise RetryableError(_("Dinero had an internal error (%(status)s).") % {"status": status},
+            raise RetryableError(Msg("Dinero had an internal error (%(status)s).", status=status),
                                  http_status=status, outcome_unknown=write)
         if 400 <= status < 500:
             text = mapping.plain_validation(errors, message) if (errors or message) else redact(response.text[:300])
@@ -275,7 +274,7 @@ class DineroClient:
         body = self.request("POST", "files", params={"fileName": name}, files={"file": (name, content, content_type)})
         file_guid = str((body or {}).get("FileGuid") or "")
         if not file_guid:
-            raise RetryableError(_("Dinero accepted the file but returned no FileGuid."))
+            raise RetryableError(Msg("Dinero accepted the file but returned no FileGuid."))
         self.file_ready_at = time.time() + FILE_SETTLE_SECONDS
         return file_guid
 

@@ -22,7 +22,8 @@ import mimetypes
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
+
+from wording import Msg
 
 from ..base import (
     AuthError,
@@ -68,7 +69,7 @@ def _bool(value, name: str) -> bool:
         return value.strip().lower() in {"true", "1", "yes", "on"}
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ValidationError(_("%(name)s must be true or false.") % {"name": name})
+    raise ValidationError(Msg("%(name)s must be true or false.", name=name))
 
 
 class DineroConnector:
@@ -92,19 +93,18 @@ class DineroConnector:
         cleaned = {**SETTING_DEFAULTS, **(settings or {})}
         organization_id = str(cleaned.get("organization_id") or "").strip()
         if not organization_id.isdigit():
-            raise ValidationError(_("organization_id (Dinero's firma-ID) is required and must be a number; "
+            raise ValidationError(Msg("organization_id (Dinero's firma-ID) is required and must be a number; "
                                     "use the Dinero setup wizard."))
         cleaned["organization_id"] = organization_id
         if cleaned.get("auth") not in (None, *AUTH_MODES):
-            raise ValidationError(_("auth must be visma_connect (Visma Connect) or api_key (the company's own "
+            raise ValidationError(Msg("auth must be visma_connect (Visma Connect) or api_key (the company's own "
                                     "personal integration)."))
         cleaned["book_vouchers"] = _bool(cleaned["book_vouchers"], "book_vouchers")
         cleaned["import_chart"] = _bool(cleaned["import_chart"], "import_chart")
         rate = mapping.as_int(cleaned.get("rate_limit_per_minute"))
         if rate is None or not 1 <= rate <= DEFAULT_RATE_LIMIT:
-            raise ValidationError(_("rate_limit_per_minute must be a whole number from 1 to %(max)s "
-                                    "(Dinero allows %(max)s requests a minute per organisation).")
-                                  % {"max": DEFAULT_RATE_LIMIT})
+            raise ValidationError(Msg("rate_limit_per_minute must be a whole number from 1 to %(max)s "
+                                    "(Dinero allows %(max)s requests a minute per organisation).", max=DEFAULT_RATE_LIMIT))
         cleaned["rate_limit_per_minute"] = rate
         for name in (*ACCOUNT_SETTINGS, "receipt_payment_list"):
             value = cleaned.get(name)
@@ -113,7 +113,7 @@ class DineroConnector:
                 continue
             number = mapping.as_int(value)
             if number is None or number <= 0:
-                raise ValidationError(_("%(name)s must be a positive whole number.") % {"name": name})
+                raise ValidationError(Msg("%(name)s must be a positive whole number.", name=name))
             cleaned[name] = number
         return cleaned
 
@@ -128,18 +128,21 @@ class DineroConnector:
         organisation-scoped read (Dinero refuses it with 403 when Pro is missing)."""
         organization_id = self.client.organization_id
         self.client.access_token()
-        organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro") or []
+        # VatNumber: the organisation's CVR (HexioDK/Hexio.DineroClient, Models/OrganizationReadModel.cs), compared
+        # with the company's before connecting; when Dinero leaves it out, staff are asked to check the name.
+        organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro,VatNumber") or []
         match = next((o for o in organisations if str(o.get("Id")) == organization_id), None)
         if match is None:
             reachable = ", ".join(f"{o.get('Name')} ({o.get('Id')})" for o in organisations)
             message = wrong_organisation_message(organization_id, self.client.auth)
             if reachable:
-                message += " " + _("It reaches: %(orgs)s.") % {"orgs": reachable}
+                message += " " + Msg("It reaches: %(orgs)s.", orgs=reachable)
             raise AuthError(message, code="41")
         if match.get("IsPro") is False:
             raise AuthError(pro_required_message(organization_id), code="90")
         self.client.get("accounts/deposit", fields="AccountNumber,Name")
-        return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id)
+        return ConnectionInfo(ok=True, company_name=str(match.get("Name") or ""), remote_company_id=organization_id,
+                              organisation_number=str(match.get("VatNumber") or ""))
 
     def organisations(self) -> tuple[RemoteOrganisation, ...]:
         """The organisations this connection reaches (with Visma Connect: every one the consenting user
@@ -162,21 +165,21 @@ class DineroConnector:
             if progress:
                 progress(message)
 
-        step(_("Reading the organisation"))
+        step(Msg("Reading the organisation"))
         organisations = self.client.get("organizations", org_scoped=False, fields="Id,Name,IsPro") or []
         name = next((str(o.get("Name") or "") for o in organisations
                      if str(o.get("Id")) == self.client.organization_id), "")
-        step(_("Reading the chart of accounts"))
+        step(Msg("Reading the chart of accounts"))
         entries = self.client.get("accounts/entry", fields=ENTRY_ACCOUNT_FIELDS) or []
-        step(_("Reading the purchase accounts"))
+        step(Msg("Reading the purchase accounts"))
         purchase = {mapping.as_int(a.get("AccountNumber"))
                     for a in self.client.get("accounts/purchase", fields="AccountNumber") or []}
-        step(_("Reading the deposit accounts"))
+        step(Msg("Reading the deposit accounts"))
         deposits = self.client.get("accounts/deposit", fields="AccountNumber,Name,IsDefault,IsHidden") or []
         deposit = {mapping.as_int(a.get("AccountNumber")) for a in deposits}
-        step(_("Reading the VAT types"))
+        step(Msg("Reading the VAT types"))
         vat_types = self.client.get("vatTypes") or []
-        step(_("Reading the accounting years"))
+        step(Msg("Reading the accounting years"))
         years = [mapping.accounting_year_dto(y) for y in self.client.get("accountingyears") or []]
 
         accounts = {}
@@ -225,7 +228,7 @@ class DineroConnector:
             if not mapping.same_content(read, voucher):
                 # The document changed while the outcome was unknown: bring Dinero's copy up to date.
                 return self.update_voucher(voucher, mapping.remote_voucher(read))
-            steps = [_("Found voucher %(guid)s in Dinero by its file.") % {"guid": guid}]
+            steps = [Msg("Found voucher %(guid)s in Dinero by its file.", guid=guid)]
             read = self._settle(voucher, read, steps)
             return mapping.remote_voucher(read, steps=tuple(steps))
         return None
@@ -243,8 +246,7 @@ class DineroConnector:
                 # Changed in Dinero since we read it: read it again, then try once more (or credit
                 # it, if it was booked meanwhile).
                 current = self._read(guid)
-                steps.append(_("Voucher %(guid)s had changed in Dinero (outdated Timestamp); read it again.")
-                             % {"guid": guid})
+                steps.append(Msg("Voucher %(guid)s had changed in Dinero (outdated Timestamp); read it again.", guid=guid))
                 if not mapping.is_booked(current):
                     read = self._put(voucher, guid, current["Timestamp"], steps)
         if read is None:
@@ -271,11 +273,10 @@ class DineroConnector:
         created = self._once_file_is_ready(lambda: self.client.post("vouchers/purchase", body, version="v1.2")) or {}
         guid = str(created.get("Guid") or "")
         if not guid:
-            raise RemoteValidationError(_("Dinero created the voucher but did not say its Guid."))
+            raise RemoteValidationError(Msg("Dinero created the voucher but did not say its Guid."))
         read = self._read(guid)
         self._verify(voucher, read, delete_on_mismatch=True)
-        steps.append(_("Created %(kind)s purchase voucher %(guid)s, total %(total)s DKK.")
-                     % {"kind": kind, "guid": guid, "total": f"{mapping.expected_total(voucher):.2f}"})
+        steps.append(Msg("Created %(kind)s purchase voucher %(guid)s, total %(total)s DKK.", kind=kind, guid=guid, total=f"{mapping.expected_total(voucher):.2f}"))
         return read
 
     def _put(self, voucher: VoucherDTO, guid: str, timestamp: str, steps: list[str]) -> dict:
@@ -286,8 +287,7 @@ class DineroConnector:
         self._once_file_is_ready(lambda: self.client.put(f"vouchers/purchase/{guid}", body))
         read = self._read(guid)
         self._verify(voucher, read, delete_on_mismatch=False)
-        steps.append(_("Updated draft voucher %(guid)s, total %(total)s DKK.")
-                     % {"guid": guid, "total": f"{mapping.expected_total(voucher):.2f}"})
+        steps.append(Msg("Updated draft voucher %(guid)s, total %(total)s DKK.", guid=guid, total=f"{mapping.expected_total(voucher):.2f}"))
         return read
 
     def _once_file_is_ready(self, call):
@@ -299,15 +299,15 @@ class DineroConnector:
                 return call()
             except FileNotReady as exc:
                 if pause is None:
-                    raise RetryableError(_("Dinero has not made the uploaded file usable yet; the voucher is "
-                                           "sent again shortly. (%(detail)s)") % {"detail": exc.message},
+                    raise RetryableError(Msg("Dinero has not made the uploaded file usable yet; the voucher is "
+                                           "sent again shortly. (%(detail)s)", detail=exc.message),
                                          code="file_not_ready", http_status=exc.http_status) from None
                 self.client.sleep(pause)
         return None  # not reached
 
     def _check_lines(self, voucher: VoucherDTO) -> None:
         if not mapping.voucher_lines(voucher):
-            raise RemoteValidationError(_("The voucher has no expense lines to send."), code="no_lines")
+            raise RemoteValidationError(Msg("The voucher has no expense lines to send."), code="no_lines")
 
     def _verify(self, voucher: VoucherDTO, read: dict, *, delete_on_mismatch: bool) -> None:
         """Dinero silently drops unknown fields and accepts a zero voucher (§2.2): compare totals."""
@@ -322,11 +322,10 @@ class DineroConnector:
                 deleted = True
             except RemoteValidationError:
                 deleted = False
-        message = _("Dinero shows a total of %(actual)s DKK but we sent %(expected)s DKK (Dinero ignores "
-                    "fields it does not know).") % {"actual": actual if actual is not None else "–",
-                                                     "expected": f"{expected:.2f}"}
-        message += " " + (_("The draft was deleted in Dinero, so nothing wrong stays there.") if deleted
-                          else _("Check voucher %(guid)s in Dinero.") % {"guid": read.get("Guid")})
+        message = Msg("Dinero shows a total of %(actual)s DKK but we sent %(expected)s DKK (Dinero ignores "
+                    "fields it does not know).", actual=actual if actual is not None else "–", expected=f"{expected:.2f}")
+        message += " " + (Msg("The draft was deleted in Dinero, so nothing wrong stays there.") if deleted
+                          else Msg("Check voucher %(guid)s in Dinero.", guid=read.get("Guid")))
         raise RemoteValidationError(message, code="total_mismatch")
 
     def _settle(self, voucher: VoucherDTO, read: dict, steps: list[str]) -> dict:
@@ -341,8 +340,7 @@ class DineroConnector:
             if not mapping.is_booked(read):
                 self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
         read = self._read(guid)
-        steps.append(_("Booked voucher %(guid)s as number %(number)s.")
-                     % {"guid": guid, "number": read.get("VoucherNumber")})
+        steps.append(Msg("Booked voucher %(guid)s as number %(number)s.", guid=guid, number=read.get("VoucherNumber")))
         return read
 
     def _credit(self, voucher: VoucherDTO, old: dict, steps: list[str]) -> None:
@@ -350,8 +348,7 @@ class DineroConnector:
         _vouchers, notes = self._our_objects(voucher)
         note = next((n for n in notes if n.get("CreditNoteFor") == old["Guid"]), None)
         if note is None:
-            lines = [_("Credit note made by Kontera: the document changed after voucher %(number)s was booked.")
-                     % {"number": old.get("VoucherNumber")}, "", *mapping.cover_sheet_lines(voucher)]
+            lines = [Msg("Credit note made by Kontera: the document changed after voucher %(number)s was booked.", number=old.get("VoucherNumber")), "", *mapping.cover_sheet_lines(voucher)]
             file_guid = self.client.upload(mapping.attachment_name(voucher.reference, "", suffix="credit"),
                                            mapping.cover_sheet_pdf(lines), "application/pdf")
             body = mapping.credit_note_payload(old, file_guid=file_guid)
@@ -360,9 +357,8 @@ class DineroConnector:
         if str(note.get("Status") or "").lower() == "draft":
             self.client.post(f"vouchers/purchase/creditnotes/{note['Guid']}/book", {"Timestamp": note["Timestamp"]})
             note = self.client.get(f"vouchers/purchase/creditnotes/{note['Guid']}")
-        steps.append(_("Credit note %(note)s (number %(number)s) booked for voucher %(guid)s (number %(old)s), "
-                       "which Dinero keeps.") % {"note": note.get("Guid"), "number": note.get("VoucherNumber"),
-                                                 "guid": old["Guid"], "old": old.get("VoucherNumber")})
+        steps.append(Msg("Credit note %(note)s (number %(number)s) booked for voucher %(guid)s (number %(old)s), "
+                       "which Dinero keeps.", note=note.get("Guid"), number=note.get("VoucherNumber"), guid=old["Guid"], old=old.get("VoucherNumber")))
 
     def _our_objects(self, voucher: VoucherDTO) -> tuple[list[str], list[dict]]:
         """Voucher GUIDs (newest file first) and credit-note read models linked to files named for us."""
@@ -380,10 +376,10 @@ class DineroConnector:
                 logger.warning("Dinero file %s: Linked has a shape we do not know (%s); not posting again",
                                item.get("FileGuid"), mapping.shape_of(mapping.ci_get(item, "Linked")))
                 raise RetryableError(
-                    _("Dinero lists the file we sent with this voucher (%(file)s) as used, but in a form Kontera "
+                    Msg("Dinero lists the file we sent with this voucher (%(file)s) as used, but in a form Kontera "
                       "does not know, so we cannot tell whether the voucher already exists in Dinero. It waits "
                       "instead of being posted a second time; check Dinero's Bilagsoversigt, and tell whoever "
-                      "runs Kontera.") % {"file": item.get("Name") or item.get("FileGuid")},
+                      "runs Kontera.", file=item.get("Name") or item.get("FileGuid")),
                     code="linked_shape_unknown", outcome_unknown=True)
             for guid, kind in links:
                 if kind == "credit_note":
@@ -403,8 +399,7 @@ class DineroConnector:
             try:
                 content = Path(path).read_bytes()
             except OSError:
-                raise RemoteValidationError(_("The attached file %(name)s cannot be read; attach it again.")
-                                            % {"name": Path(path).name}, code="attachment_missing") from None
+                raise RemoteValidationError(Msg("The attached file %(name)s cannot be read; attach it again.", name=Path(path).name), code="attachment_missing") from None
             name = mapping.attachment_name(voucher.reference, path)
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         else:
@@ -412,9 +407,8 @@ class DineroConnector:
             name = mapping.attachment_name(voucher.reference, "", suffix="cover")
             content_type = "application/pdf"
         if len(content) > MAX_FILE_BYTES:
-            raise RemoteValidationError(_("The attachment %(name)s is %(size).1f MB; Dinero accepts at most 6 MB. "
-                                          "Attach a smaller file.") % {"name": Path(path).name,
-                                                                        "size": len(content) / 1_000_000},
+            raise RemoteValidationError(Msg("The attachment %(name)s is %(size).1f MB; Dinero accepts at most 6 MB. "
+                                          "Attach a smaller file.", name=Path(path).name, size=len(content) / 1_000_000),
                                         code="attachment_too_large")
         return self.client.upload(name, content, content_type)
 
@@ -425,7 +419,7 @@ class DineroConnector:
         name = str(supplier.get("name") or "").strip()
         vat = str(supplier.get("vat") or "").strip()
         if not name:
-            raise RemoteValidationError(_("The document has no supplier name; Dinero needs a contact."),
+            raise RemoteValidationError(Msg("The document has no supplier name; Dinero needs a contact."),
                                         code="no_supplier")
         fields = "ContactGuid,Name,VatNumber"
         for variant in mapping.vat_variants(vat):

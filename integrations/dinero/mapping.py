@@ -10,8 +10,9 @@ import re
 import uuid
 from decimal import Decimal, InvalidOperation
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from wording import Msg
 
 from ..base import AccountDTO, FinancialYearDTO, RemoteVoucher, VatCodeDTO, VoucherDTO
 
@@ -393,21 +394,20 @@ def cover_sheet_lines(voucher: VoucherDTO) -> list[str]:
     extra = voucher.extra
     supplier = extra.get("supplier") or {}
     lines = [
-        _("Voucher without an attached file - sheet made by Kontera"),
+        Msg("Voucher without an attached file - sheet made by Kontera"),
         "",
-        _("Reference: %(ref)s") % {"ref": extra.get("document_reference") or voucher.reference},
-        _("Supplier: %(name)s %(vat)s") % {"name": supplier.get("name", ""), "vat": supplier.get("vat", "")},
-        _("Date: %(date)s") % {"date": voucher.date.isoformat()},
-        _("Description: %(text)s") % {"text": voucher.description},
+        Msg("Reference: %(ref)s", ref=extra.get("document_reference") or voucher.reference),
+        Msg("Supplier: %(name)s %(vat)s", name=supplier.get("name", ""), vat=supplier.get("vat", "")),
+        Msg("Date: %(date)s", date=voucher.date.isoformat()),
+        Msg("Description: %(text)s", text=voucher.description),
         "",
     ]
     for row in voucher.rows:
         if row.debit:
             lines.append(f"{row.account}  {row.vat_code or '-':6} {row.debit:>12.2f}  {row.text or ''}")
-    lines.append(_("Total DKK: %(total)s") % {"total": f"{expected_total(voucher):.2f}"})
+    lines.append(Msg("Total DKK: %(total)s", total=f"{expected_total(voucher):.2f}"))
     if extra.get("original_currency"):
-        lines.append(_("Original amount: %(currency)s %(amount)s")
-                     % {"currency": extra["original_currency"], "amount": extra.get("original_amount", "")})
+        lines.append(Msg("Original amount: %(currency)s %(amount)s", currency=extra["original_currency"], amount=extra.get("original_amount", "")))
     return lines
 
 
@@ -455,13 +455,13 @@ _EXPLANATIONS = (
 def plain_validation(errors: dict, message: str = "") -> str:
     """Dinero's validationErrors as one sentence per field, with our explanation where we have one."""
     if not errors:
-        return _("Dinero refused the voucher: %(message)s") % {"message": message or _("validation error")}
+        return Msg("Dinero refused the voucher: %(message)s", message=message or Msg("validation error"))
     parts = []
     explanations = []
     for key, text in errors.items():
         parts.append(f"{key}: {text}")
         for pattern, explanation in _EXPLANATIONS:
-            if pattern.search(str(text)) and str(explanation) not in explanations:
-                explanations.append(str(explanation))
-    words = _("Dinero refused the voucher: %(errors)s.") % {"errors": "; ".join(parts)}
-    return " ".join([words, *explanations])
+            if pattern.search(str(text)) and explanation not in explanations:
+                explanations.append(explanation)
+    words = Msg("Dinero refused the voucher: %(errors)s.", errors="; ".join(parts))
+    return Msg.join(" ", [words, *explanations])

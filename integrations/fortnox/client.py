@@ -12,7 +12,8 @@ import re
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext as _
+
+from wording import Msg
 
 from .. import ratelimit, tokens
 from ..base import AuthError, ConnectorError, LicenceOrPermissionMissing, RemoteValidationError, RetryableError
@@ -38,11 +39,11 @@ class NotFound(RemoteValidationError):
 
 
 def permission_message(fortnox_text: str) -> str:
-    return _("Fortnox refuses: licence or permission missing. The Fortnox company needs the licence for "
+    return Msg("Fortnox refuses: licence or permission missing. The Fortnox company needs the licence for "
              "bookkeeping (Bokföring) and an integration licence, and the user who connects Kontera needs "
              "permission for bookkeeping, cost centres, company information and settings. Fix that in "
              "Fortnox, then connect Fortnox again: the vouchers wait and go out after reconnecting. "
-             "%(fortnox)s") % {"fortnox": fortnox_text}
+             "%(fortnox)s", fortnox=fortnox_text)
 
 
 class FortnoxClient:

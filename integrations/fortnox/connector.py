@@ -6,7 +6,8 @@ import datetime as dt
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
+
+from wording import Msg
 
 from ..base import ConnectionInfo, MasterData, NotSupported, RemoteVoucher, VoucherDTO
 from . import mapping
@@ -31,8 +32,7 @@ class FortnoxConnector:
         cleaned = dict(settings or {})
         policy = cleaned.setdefault("locked_period_policy", "refuse")
         if policy not in LOCKED_PERIOD_POLICIES:
-            raise ValidationError(_("locked_period_policy must be one of: %(choices)s")
-                                  % {"choices": ", ".join(LOCKED_PERIOD_POLICIES)})
+            raise ValidationError(Msg("locked_period_policy must be one of: %(choices)s", choices=", ".join(LOCKED_PERIOD_POLICIES)))
         return cleaned
 
     def check_connection(self) -> ConnectionInfo:
@@ -49,20 +49,20 @@ class FortnoxConnector:
             if progress:
                 progress(message)
 
-        step(_("Reading company information"))
+        step(Msg("Reading company information"))
         company_info = self.client.get("companyinformation").get("CompanyInformation", {})
-        step(_("Reading financial years"))
+        step(Msg("Reading financial years"))
         years = [mapping.financial_year_dto(y) for y in self.client.get_all("financialyears", "FinancialYears")]
         current = _current_year(years)
         params = {"financialyear": current.remote_id} if current else {}
-        step(_("Reading accounts"))
+        step(Msg("Reading accounts"))
         accounts = [mapping.account_dto(a) for a in self.client.get_all("accounts", "Accounts", **params)]
-        step(_("Reading cost centres"))
+        step(Msg("Reading cost centres"))
         cost_centres = [mapping.cost_centre_dto(c) for c in self.client.get_all("costcenters", "CostCenters")]
-        step(_("Reading voucher series"))
+        step(Msg("Reading voucher series"))
         series = [mapping.series_dto(s) for s in
                   self.client.get_all("voucherseries", "VoucherSeriesCollection", **params)]
-        step(_("Reading the locked period"))
+        step(Msg("Reading the locked period"))
         locked = self.client.get("settings/lockedperiod").get("LockedPeriod", {}) or {}
         return MasterData(
             accounts=tuple(accounts),
@@ -81,6 +81,11 @@ class FortnoxConnector:
         params = {"financialyear": voucher.financial_year} if voucher.financial_year else {}
         body = self.client.post("vouchers", mapping.voucher_payload(voucher), **params)
         return mapping.remote_voucher(body)
+
+    @classmethod
+    def explain_error(cls, code: str):
+        """(what it means, what to do) for one of Fortnox's error codes, or None."""
+        return mapping.explain_error(code)
 
     @classmethod
     def preflight_notes(cls, voucher: VoucherDTO) -> list[str]:
@@ -118,7 +123,7 @@ class FortnoxConnector:
         return self.client.get(f"vouchers/{quote(series, safe='')}/{number}", **params).get("Voucher") or {}
 
     def update_voucher(self, voucher: VoucherDTO, previous: RemoteVoucher) -> RemoteVoucher:
-        raise NotSupported(_("Fortnox vouchers cannot be changed once posted; post a correcting voucher instead."))
+        raise NotSupported(Msg("Fortnox vouchers cannot be changed once posted; post a correcting voucher instead."))
 
 
 def _current_year(years, today: dt.date | None = None):

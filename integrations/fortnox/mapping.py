@@ -7,7 +7,7 @@ import re
 import unicodedata
 from decimal import Decimal
 
-from django.utils.translation import gettext as _
+from wording import Msg
 
 from ..base import (
     AccountDTO,
@@ -103,7 +103,7 @@ def voucher_payload(voucher: VoucherDTO) -> dict:
 
 
 def _shown(char: str) -> str:
-    names = {"\t": _("tab"), " ": _("space"), "": _("nothing")}
+    names = {"\t": Msg("tab"), " ": Msg("space"), "": Msg("nothing")}
     if char in names:
         return str(names[char])
     if len(char) == 1 and (unicodedata.category(char).startswith("C") or unicodedata.category(char) == "Zs"):
@@ -117,12 +117,11 @@ def text_notes(voucher: VoucherDTO) -> list[str]:
     for where, text in voucher_texts(voucher).items():
         if not text.changed:
             continue
-        place = _("row %(n)s text") % {"n": where.split()[1]} if where.startswith("Row ") else where
+        place = Msg("row %(n)s text", n=where.split()[1]) if where.startswith("Row ") else where
         parts = [", ".join(f"{_shown(a)} → {_shown(b)}" for a, b in text.replaced)] if text.replaced else []
         if text.shortened_to is not None:
-            parts.append(_("shortened to %(n)s characters") % {"n": text.shortened_to})
-        notes.append(_("Fortnox does not accept every character: %(place)s sent as “%(text)s” (%(changes)s).")
-                     % {"place": place, "text": text.text, "changes": "; ".join(parts)})
+            parts.append(Msg("shortened to %(n)s characters", n=text.shortened_to))
+        notes.append(Msg("Fortnox does not accept every character: %(place)s sent as “%(text)s” (%(changes)s).", place=place, text=text.text, changes="; ".join(parts)))
     return notes
 
 
@@ -209,37 +208,65 @@ def error_information(body) -> tuple[str, str]:
 def plain_message(code: str, swedish: str) -> str:
     """Staff-facing words for a Fortnox refusal: our explanation, then Fortnox's own Swedish text."""
     explanation = _explain(code, swedish)
-    original = f"Fortnox: “{swedish}”" + (f" ({code})" if code else "") if swedish else f"Fortnox error {code}"
-    return f"{explanation} — {original}" if explanation else original
+    if swedish:
+        original = Msg("Fortnox: “%(text)s”%(code)s", text=swedish, code=f" ({code})" if code else "")
+    else:
+        original = Msg("Fortnox error %(code)s", code=code)
+    return Msg("%(explanation)s — %(original)s", explanation=explanation, original=original) if explanation \
+        else original
+
+
+# What staff do about a refusal, per Fortnox code (the error inbox shows it beside the explanation).
+ADVICE = {
+    "2000423": Msg("Add or activate the account in Fortnox (or correct the voucher), import the master data "
+                   "again, then send again."),
+    "2001304": Msg("Add or activate the account in Fortnox (or correct the voucher), import the master data "
+                   "again, then send again."),
+    "2000946": Msg("Add a cost centre to the row, or change the account's cost-centre setting in Fortnox."),
+    "2000947": Msg("Activate the cost centre in Fortnox or choose another, then send again."),
+    "2000401": Msg("Open the period in Fortnox, or set the integration to post on the first open date."),
+    "2000359": Msg("Kontera maps texts into Fortnox's characters; if this still happens, tell support."),
+    "2000663": Msg("Connect Fortnox again and approve every permission Kontera asks for."),
+    "2001101": Msg("Ask the company to add the licence in Fortnox, then connect Fortnox again."),
+    "2001103": Msg("Ask the company to add the integration licence in Fortnox, then connect Fortnox again."),
+}
+
+
+def explain_error(code: str) -> tuple[str, str] | None:
+    """(what it means, what to do) for a Fortnox error code, when Kontera knows it."""
+    explanation = _explain(str(code or ""), "")
+    if not explanation:
+        return None
+    return explanation, ADVICE.get(str(code), Msg("Correct the cause in Fortnox or on the voucher, then send again."))
 
 
 def _explain(code: str, swedish: str) -> str:
     known = {
-        "2000423": _("An account on the voucher does not exist in Fortnox."),
-        "2001304": _("An account on the voucher does not exist in Fortnox."),
-        "2000946": _("An account on the voucher requires a cost centre."),
-        "2000947": _("A cost centre on the voucher is not active in Fortnox."),
-        "2000401": _("The date is inside a locked period in Fortnox."),
-        "2000359": _("A text contains characters Fortnox does not allow."),
-        "2000588": _("Fortnox refused a parameter of the request."),
-        "2000663": _("The Fortnox connection lacks a permission (scope); connect Fortnox again."),
-        "2001101": _("The Fortnox company has no licence for this; check the Fortnox subscription."),
-        "2001103": _("The Fortnox company has no API licence."),
-        "2001392": _("Fortnox received no or wrongly typed data."),
-        "2001399": _("Fortnox did not recognise a field name."),
-        "2002115": _("Fortnox could not read the request (malformed JSON)."),
+        "2000423": Msg("An account on the voucher does not exist in Fortnox."),
+        "2001304": Msg("An account on the voucher does not exist in Fortnox."),
+        "2000946": Msg("An account on the voucher requires a cost centre."),
+        "2000947": Msg("A cost centre on the voucher is not active in Fortnox."),
+        "2000401": Msg("The date is inside a locked period in Fortnox."),
+        "2000359": Msg("A text contains characters Fortnox does not allow."),
+        "2000588": Msg("Fortnox refused a parameter of the request."),
+        "2000663": Msg("The Fortnox connection lacks a permission (scope); connect Fortnox again."),
+        "2001101": Msg("The Fortnox company has no licence for this; check the Fortnox subscription."),
+        "2001103": Msg("The Fortnox company has no API licence."),
+        "2001392": Msg("Fortnox received no or wrongly typed data."),
+        "2001399": Msg("Fortnox did not recognise a field name."),
+        "2002115": Msg("Fortnox could not read the request (malformed JSON)."),
     }
     if code in known:
         return known[code]
     text = swedish.lower()
     patterns = [
-        (r"inte aktivt", _("An account on the voucher is not active in Fortnox.")),
-        (r"inte manuell", _("The voucher series does not allow manual vouchers in Fortnox.")),
-        (r"verifikationsserie", _("The voucher series does not exist in Fortnox for that year.")),
-        (r"räkenskapsår", _("No financial year covers the date in Fortnox.")),
-        (r"kostnadsställe", _("A cost centre on the voucher is not accepted by Fortnox.")),
-        (r"balans|obalans", _("The voucher does not balance.")),
-        (r"låst", _("The date is inside a locked period in Fortnox.")),
+        (r"inte aktivt", Msg("An account on the voucher is not active in Fortnox.")),
+        (r"inte manuell", Msg("The voucher series does not allow manual vouchers in Fortnox.")),
+        (r"verifikationsserie", Msg("The voucher series does not exist in Fortnox for that year.")),
+        (r"räkenskapsår", Msg("No financial year covers the date in Fortnox.")),
+        (r"kostnadsställe", Msg("A cost centre on the voucher is not accepted by Fortnox.")),
+        (r"balans|obalans", Msg("The voucher does not balance.")),
+        (r"låst", Msg("The date is inside a locked period in Fortnox.")),
     ]
     for pattern, explanation in patterns:
         if re.search(pattern, text):

@@ -13,7 +13,8 @@ import time
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext as _
+
+from wording import Msg
 
 from .. import ratelimit
 from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError
@@ -36,7 +37,7 @@ class NetsEasyClient:
     def __init__(self, secret_key: str, *, session: requests.Session | None = None, base_url: str | None = None,
                  sleep=time.sleep):
         if not secret_key:
-            raise AuthError(_("No Nets Easy secret key is stored. Paste the live secret key on the settings page."))
+            raise AuthError(Msg("No Nets Easy secret key is stored. Paste the live secret key on the settings page."))
         self._secret_key = secret_key
         self.session = session or make_session()
         self.base_url = (base_url or settings.NETS_EASY_API_URL).rstrip("/")
@@ -59,7 +60,7 @@ class NetsEasyClient:
                 response = self.session.get(url, params=params or None,
                                             headers={"Authorization": self._secret_key, "Accept": "application/json"})
             except requests.RequestException as exc:
-                raise RetryableError(_("No answer from Nets Easy (%(error)s).") % {"error": exc.__class__.__name__}) \
+                raise RetryableError(Msg("No answer from Nets Easy (%(error)s).", error=exc.__class__.__name__)) \
                     from None
             if response.status_code == 429:
                 wait = _retry_after(response) or pause
@@ -68,7 +69,7 @@ class NetsEasyClient:
                 pause *= 2
                 continue
             return self._result(response)
-        raise RetryableError(_("Nets Easy kept answering 429 (too many requests)."), retry_after=pause,
+        raise RetryableError(Msg("Nets Easy kept answering 429 (too many requests)."), retry_after=pause,
                              http_status=429)
 
     def _result(self, response: requests.Response) -> dict:
@@ -77,20 +78,19 @@ class NetsEasyClient:
             try:
                 return response.json() or {}
             except ValueError:
-                raise RetryableError(_("Nets Easy sent an answer that is not JSON."), http_status=status) from None
+                raise RetryableError(Msg("Nets Easy sent an answer that is not JSON."), http_status=status) from None
         if status == 401:
-            raise AuthError(_("Nets Easy does not accept the secret key. Check that it is the live secret key "
+            raise AuthError(Msg("Nets Easy does not accept the secret key. Check that it is the live secret key "
                               "from the Nets Easy portal (not a checkout key) and paste it again."), http_status=401)
         if status == 403:
-            raise AuthError(_("Nets Easy refuses access to this merchant's reports with this key."), http_status=403)
+            raise AuthError(Msg("Nets Easy refuses access to this merchant's reports with this key."), http_status=403)
         if status == 404:
-            raise NotFound(_("Nets Easy does not know this id."), http_status=404)
+            raise NotFound(Msg("Nets Easy does not know this id."), http_status=404)
         if status >= 500:
-            raise RetryableError(_("Nets Easy had an internal error (%(status)s).") % {"status": status},
+            raise RetryableError(Msg("Nets Easy had an internal error (%(status)s).", status=status),
                                  http_status=status)
         if 400 <= status < 500:
-            raise RemoteValidationError(_("Nets Easy refused the request: %(errors)s")
-                                        % {"errors": _errors_text(response)}, http_status=status)
+            raise RemoteValidationError(Msg("Nets Easy refused the request: %(errors)s", errors=_errors_text(response)), http_status=status)
         raise ConnectorError(redact(response.text[:300]), http_status=status)
 
     # --- endpoints --------------------------------------------------------------------------
@@ -108,7 +108,7 @@ class NetsEasyClient:
             total = body.get("numberOfPayouts")
             if not batch or (isinstance(total, int) and len(payouts) >= total) or len(batch) < PAGE_SIZE:
                 return payouts
-        raise RetryableError(_("Nets Easy kept sending more pages of payouts; stopped."))
+        raise RetryableError(Msg("Nets Easy kept sending more pages of payouts; stopped."))
 
     def payout_details(self, payout_id: str) -> dict:
         """One payout with every payment action, all pages merged into ``paymentActions``."""
@@ -124,7 +124,7 @@ class NetsEasyClient:
             if not batch or (isinstance(total, int) and len(actions) >= total) or len(batch) < PAGE_SIZE:
                 break
         else:
-            raise RetryableError(_("Nets Easy kept sending more pages of payment actions; stopped."))
+            raise RetryableError(Msg("Nets Easy kept sending more pages of payment actions; stopped."))
         details = dict(details or {})
         details["paymentActions"] = actions
         return details

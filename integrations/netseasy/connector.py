@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils.translation import gettext as _
+from wording import Msg
 
 from ..base import ConnectionInfo, MasterData, NotSupported, RemoteVoucher, VoucherDTO
 from . import mapping
@@ -30,7 +30,7 @@ class NetsEasyConnector:
     def check_connection(self) -> ConnectionInfo:
         today = dt.date.today()
         self.client.get("report/v1/payouts", fromDate=today.isoformat(), toDate=today.isoformat(), pageSize=1)
-        return ConnectionInfo(ok=True, message=_("Nets Easy accepts the secret key."))
+        return ConnectionInfo(ok=True, message=Msg("Nets Easy accepts the secret key."))
 
     def list_payouts(self, from_date: dt.date, to_date: dt.date) -> list[mapping.PayoutDTO]:
         return [mapping.payout_dto(p) for p in self.client.list_payouts(from_date, to_date)]
@@ -47,13 +47,13 @@ class NetsEasyConnector:
     # --- not a target ----------------------------------------------------------------------
 
     def import_master_data(self, *, progress=None) -> MasterData:
-        raise NotSupported(_("Nets Easy has no chart of accounts; it is a source of payments."))
+        raise NotSupported(Msg("Nets Easy has no chart of accounts; it is a source of payments."))
 
     def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
-        raise NotSupported(_("Vouchers are not posted to Nets Easy."))
+        raise NotSupported(Msg("Vouchers are not posted to Nets Easy."))
 
     def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None:
-        raise NotSupported(_("Vouchers are not posted to Nets Easy."))
+        raise NotSupported(Msg("Vouchers are not posted to Nets Easy."))
 
     def update_voucher(self, voucher: VoucherDTO, previous: RemoteVoucher) -> RemoteVoucher:
-        raise NotSupported(_("Vouchers are not posted to Nets Easy."))
+        raise NotSupported(Msg("Vouchers are not posted to Nets Easy."))

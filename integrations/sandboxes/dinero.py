@@ -709,14 +709,15 @@ class DineroSandbox:
             self._clients[client_id] = client_secret
 
     def add_organization(
-        self, org_id: int, name: str, api_key: str, *, is_pro: bool = True, seed: bool = True
+        self, org_id: int, name: str, api_key: str, *, is_pro: bool = True, seed: bool = True,
+        vat_number: str | None = None,
     ) -> Organization:
         with self._lock:
             if org_id in self._organizations:
                 raise ValueError(f"organisation {org_id} already exists")
             if any(o.api_key == api_key for o in self._organizations.values()):
                 raise ValueError("API key already belongs to another organisation")
-            org = Organization(id=int(org_id), name=name, api_key=api_key, is_pro=is_pro)
+            org = Organization(id=int(org_id), name=name, api_key=api_key, is_pro=is_pro, vat_number=vat_number)
             if seed:
                 self._seed_organization(org)
             self._organizations[org.id] = org

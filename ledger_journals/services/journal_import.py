@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from bookkeeping import rules, sie
 from bookkeeping.limits import UnreadableFile, checked_amount, decode_text
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
-from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.mappings import voucher_note_waiting
+from bookkeeping.services.preflight import vouchers_preflight_refresh
+from wording import Msg
 
 from .journal_checks import duplicate_voucher_numbers, journal_problems, source_value_problems
 from .journal_mapping import journal_source, journals_resolve
@@ -110,7 +111,7 @@ def journals_from_sie(*, company, data: bytes, series: str | None = None) -> tup
                 reference = f"{reference}#{seen[reference]}"
         journal = JournalData(
             reference=reference, date=voucher.date,
-            description=voucher.text or _("Journal %(ref)s") % {"ref": reference},
+            description=voucher.text or Msg("Journal %(ref)s", ref=reference),
             series=_series_for(company, voucher.series, series, plan), line=voucher.line_no,
         )
         for row in voucher.rows:
@@ -136,7 +137,7 @@ def _amount(value: str, line: int, column: str, errors: list) -> Decimal:
     try:
         return checked_amount(value)  # a plain number that fits: no 1e30, Infinity or NaN
     except ValueError as exc:
-        errors.append((line, _("%(column)s: %(problem)s") % {"column": column, "problem": exc}))
+        errors.append((line, Msg("%(column)s: %(problem)s", column=column, problem=str(exc))))
         return Decimal("0.00")
 
 
@@ -169,10 +170,10 @@ def _source_values(row: dict, line: int, errors: list) -> dict | None:
         return None
     for name in ("account", "fortnox_account"):
         if values[name] and not (values[name].isascii() and values[name].isdigit()):
-            errors.append((line, _("Account '%(value)s' is not a number.") % {"value": row.get(name)}))
+            errors.append((line, Msg("Account '%(value)s' is not a number.", value=(row.get(name) or "")[:40])))
             return None
     if not any(values[name] for name in ("account", "category", "addon_code", "fortnox_account")):
-        errors.append((line, _("The row names no account: give the account, a category, an add-on code or the "
+        errors.append((line, Msg("The row names no account: give the account, a category, an add-on code or the "
                                "Fortnox account.")))
         return None
     return values
@@ -185,11 +186,10 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
-        raise JournalImportError([(1, _("The file is not a readable CSV file: %(error)s") % {"error": exc})]) from None
+        raise JournalImportError([(1, Msg("The file is not a readable CSV file: %(error)s", error=str(exc)))]) from None
     missing = _missing_columns(header)
     if missing:
-        raise JournalImportError([(1, _("Missing columns: %(cols)s. Expected: %(all)s")
-                                   % {"cols": ", ".join(missing), "all": ",".join(CSV_COLUMNS)})])
+        raise JournalImportError([(1, Msg("Missing columns: %(cols)s. Expected: %(all)s", cols=", ".join(missing), all=",".join(CSV_COLUMNS)))])
     reader.fieldnames = header
     errors: list[tuple[int, str]] = []
     journals: dict[str, JournalData] = {}
@@ -197,11 +197,10 @@ def journals_from_csv(*, company, data: bytes, series: str | None = None) -> lis
         for row in reader:
             _csv_row(row, reader.line_num, company=company, series=series, journals=journals, errors=errors)
     except csv.Error as exc:
-        errors.append((reader.line_num, _("The file is not a readable CSV file: %(error)s") % {"error": exc}))
+        errors.append((reader.line_num, Msg("The file is not a readable CSV file: %(error)s", error=str(exc))))
     for journal in journals.values():
         for problem in rules.check_balance(journal.rows):
-            errors.append((journal.line, _("Journal %(ref)s: %(problem)s") % {"ref": journal.reference,
-                                                                                "problem": problem}))
+            errors.append((journal.line, Msg("Journal %(ref)s: %(problem)s", ref=journal.reference, problem=problem)))
         errors += journal_problems(journal, accounts=False)
     if errors:
         raise JournalImportError(sorted(errors))
@@ -212,17 +211,17 @@ def _csv_row(row: dict, line: int, *, company, series, journals: dict, errors: l
     """One CSV row into its journal (created at its first row)."""
     if row.get(None):
         # More fields than the header: usually an unquoted decimal comma in a comma-separated file.
-        errors.append((line, _("The row has more fields than the header (%(expected)s); is a decimal comma "
-                               "unquoted?") % {"expected": len(row) - 1}))
+        errors.append((line, Msg("The row has more fields than the header (%(expected)s); is a decimal comma "
+                                 "unquoted?", expected=len(row) - 1)))
         return
     ref = (row.get("journal") or "").strip()
     if not ref:
-        errors.append((line, _("The journal id is empty.")))
+        errors.append((line, Msg("The journal id is empty.")))
         return
     try:
         day = dt.date.fromisoformat((row.get("date") or "").strip())
     except ValueError:
-        errors.append((line, _("Date '%(value)s' is not YYYY-MM-DD.") % {"value": (row.get("date") or "")[:40]}))
+        errors.append((line, Msg("Date '%(value)s' is not YYYY-MM-DD.", value=(row.get("date") or "")[:40])))
         return
     source = _source_values(row, line, errors)
     if source is None:
@@ -232,13 +231,13 @@ def _csv_row(row: dict, line: int, *, company, series, journals: dict, errors: l
     row_series = (row.get("series") or "").strip()
     if journal is None:
         journal = journals[ref] = JournalData(
-            reference=ref, date=day, description=_("Journal %(ref)s") % {"ref": ref},
+            reference=ref, date=day, description=Msg("Journal %(ref)s", ref=ref),
             series=series or row_series or company.default_series or "A", line=line,
             owner=source["owner"], series_given=bool(series or row_series))
     elif journal.date != day:
-        errors.append((line, _("Journal %(ref)s has rows with different dates.") % {"ref": ref}))
+        errors.append((line, Msg("Journal %(ref)s has rows with different dates.", ref=ref)))
     elif journal.owner != source["owner"]:
-        errors.append((line, _("Journal %(ref)s has rows of different owners.") % {"ref": ref}))
+        errors.append((line, Msg("Journal %(ref)s has rows of different owners.", ref=ref)))
     journal.rows.append(JournalRowData(
         account=account, debit=_amount(row.get("debit"), line, "debit", errors),
         credit=_amount(row.get("credit"), line, "credit", errors),
@@ -280,7 +279,8 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
     """Create or update the journals, all or nothing. Posted journals are never rewritten."""
     result = ImportResult()
     errors: list[tuple[int, str]] = []
-    created_by = actor if actor is not None and not isinstance(actor, str) else None
+    created_by = actor_parts(actor)[0]
+    stored_ids: list[int] = []
     with transaction.atomic():
         for start in range(0, len(journals), BATCH):
             batch = journals[start:start + BATCH]
@@ -305,10 +305,10 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                     result.unchanged += 1
                     continue
                 elif voucher.state not in EDITABLE:
-                    errors.append((journal.line, _("Journal %(ref)s is already on its way to Fortnox or posted there "
-                                                   "(status: %(state)s) with other content; post a correcting journal "
-                                                   "instead.")
-                                   % {"ref": journal.reference, "state": voucher.get_state_display()}))
+                    errors.append((journal.line, Msg("Journal %(ref)s is already on its way to Fortnox or posted there "
+                                                     "(status: %(state)s) with other content; post a correcting "
+                                                     "journal instead.", ref=journal.reference,
+                                                     state=voucher.get_state_display())))
                     continue
                 else:
                     voucher.date, voucher.series = journal.date, journal.series
@@ -334,12 +334,19 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                     voucher_note_waiting(voucher=voucher)
             for voucher, _journal in rewritten:
                 voucher_note_waiting(voucher=voucher)
+            stored_ids += [voucher.pk for voucher, _journal in (*new_vouchers, *rewritten)]
         if errors:
             transaction.set_rollback(True)
             raise JournalImportError(errors)
         audit_record(action="journals:import", actor=actor, company=company, outcome="ok",
-                     message=_("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals; %(waiting)s "
-                               "wait for a mapping.") % result.__dict__)
+                     message=Msg("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals; %(waiting)s "
+                                 "wait for a mapping.", created=result.created, updated=result.updated,
+                                 unchanged=result.unchanged, waiting=result.waiting))
+        # Each journal says from now on whether it can be sent, and why not (the pre-flight check). In
+        # slices: SQLite takes at most 32,766 values in one query, a big file stores more journals.
+        for start in range(0, len(stored_ids), 10 * BATCH):
+            vouchers_preflight_refresh(company=company, system="fortnox", voucher_ids=stored_ids[start:start + 10 * BATCH],
+                                       actor=actor, queue_fixed=False)
     return result
 
 

@@ -13,7 +13,8 @@ def test_change_page_shows_rows_preflight_and_audit_trail(client, db, superuser)
     client.force_login(superuser)
     page = client.get(reverse("admin:bookkeeping_voucher_change", args=[voucher.pk])).content.decode()
     assert "Account 9999 is not in the account plan." in page  # the pre-flight report, in words
-    assert "Audit trail" in page and "state:draft-&gt;failed" in page
+    # the audit trail in words (issue 14: human labels, not the internal code state:draft->failed)
+    assert "Audit trail" in page and "Refused by the pre-flight check" in page and "state:draft" not in page
     assert 'name="rows-0-account"' in page  # a failed voucher's rows can be corrected
 
 

@@ -44,7 +44,8 @@ from tests.factories import UserFactory  # noqa: E402
 
 result = {"cache_backend": settings.CACHES["default"]["BACKEND"]}
 admin = UserFactory(username="operator", is_superuser=True)
-brf = Company.objects.create(name="Brf Exempelgården", slug="brf", country="SE")
+# The organisation numbers of the sandboxes' demo companies: a connection is kept only when they match.
+brf = Company.objects.create(name="Brf Exempelgården", slug="brf", country="SE", org_number="769600-1234")
 integration = Integration.objects.create(company=brf, system="fortnox", status="active")
 client = Client(raise_request_exception=False)
 client.force_login(admin)
@@ -56,7 +57,8 @@ integration.refresh_from_db()
 result["callback"] = {"status": callback.status_code, "location": callback.get("Location", ""),
                       "connected": bool(integration.credentials.get("access_token"))}
 
-aps = Company.objects.create(name="Demo ApS", slug="demo-aps", country="DK", base_currency="DKK")
+aps = Company.objects.create(name="Demo ApS", slug="demo-aps", country="DK", base_currency="DKK",
+                             org_number="12345678")
 receipts = PaymentMethodList.objects.create(company=aps, name="Kvitteringer")
 PaymentMethod.objects.create(payment_list=receipts, name="Firmakort", account_number=55010)
 try:

@@ -119,6 +119,7 @@ def test_saving_the_integration_page_without_new_secrets_keeps_what_a_restored_k
 
     key = settings.KONTERA_ENCRYPTION_KEYS[0]
     integration = Integration.objects.create(company=CompanyFactory(), system="dinero", status="active",
+                                             settings={"organization_id": "123456"},  # no raw JSON on the page
                                              credentials={"api_key": "dinero-api-key-123456"})
     with connection.cursor() as cursor:
         cursor.execute("SELECT credentials FROM integrations_integration WHERE id = %s", [integration.pk])

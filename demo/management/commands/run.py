@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
@@ -21,9 +22,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 ROOT = Path(settings.BASE_DIR)
 VAR = ROOT / "var"
+# The worker's first minutes are busy (the demo's syncs); the logins are printed again after that.
+REPRINT_AFTER = 20.0
 
 
 ENV_HEADER = "# Written by `manage.py run` for local use"
@@ -193,8 +197,13 @@ class Command(BaseCommand):
             wait_for_port(options["port"])
             self.banner(options["port"], options["sandbox_port"], login)
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            # The worker's start-up lines (the demo's first syncs) scroll the logins away: print them once
+            # more when that burst is over, and again whenever Enter is pressed (or: manage.py logins).
+            again_at = time.monotonic() + REPRINT_AFTER
             while all(child.poll() is None for child in children):
-                time.sleep(1)
+                if enter_pressed(timeout=1.0) or (again_at and time.monotonic() >= again_at):
+                    again_at = 0
+                    self.banner(options["port"], options["sandbox_port"], login)
             self.stderr.write("A process stopped; shutting down the others.")
         except KeyboardInterrupt:
             pass
@@ -217,13 +226,32 @@ class Command(BaseCommand):
         return "admin", password_file.read_text().strip()
 
     def banner(self, port: int, sandbox_port: int, login: tuple[str, str]) -> None:
-        line = "=" * 72
-        self.stdout.write(f"\n{line}\nKontera is running.\n"
-                          f"  Admin:      http://127.0.0.1:{port}/admin/\n"
-                          f"  Login:      {login[0]} / {login[1]}\n"
-                          f"  Staff:      anna / demo-anna-2026 (Bookkeeper, Swedish companies),\n"
-                          f"              lars / demo-lars-2026 (Administrator, Danish), eva / demo-eva-2026 (Reviewer)\n"
-                          f"  Visma:      lars@kontera.example / demo-visma-2026 (the sandbox's Visma Connect login)\n"
-                          f"  Sandboxes:  http://127.0.0.1:{sandbox_port}/fortnox  /dinero  /netseasy\n"
-                          f"  Worker:     django-q2 cluster (2 workers)\n"
-                          f"Stop with Ctrl-C.\n{line}\n")
+        self.stdout.write(banner_text(port, sandbox_port, login))
+
+
+def banner_text(port: int, sandbox_port: int, login: tuple[str, str]) -> str:
+    line = "=" * 72
+    return (f"\n{line}\n" + _("Kontera is running.") + "\n"
+            + _("  Admin:      %(url)s") % {"url": f"http://127.0.0.1:{port}/admin/"} + "\n"
+            + _("  Login:      %(user)s / %(password)s") % {"user": login[0], "password": login[1]} + "\n"
+            + _("  Staff:      anna / demo-anna-2026 (Bookkeeper, Swedish companies), lars / demo-lars-2026 "
+                "(Administrator, Danish)") + "\n"
+            + _("              eva / demo-eva-2026 (Reviewer (read only), all three companies)") + "\n"
+            + _("  Visma:      lars@kontera.example / demo-visma-2026 (the sandbox's Visma Connect login)") + "\n"
+            + _("  Sandboxes:  %(url)s/fortnox  /dinero  /netseasy") % {"url": f"http://127.0.0.1:{sandbox_port}"}
+            + "\n" + _("  Worker:     django-q2 cluster (2 workers)") + "\n"
+            + _("Press Enter to see these lines again (or run: python3 manage.py logins). Stop with Ctrl-C.")
+            + f"\n{line}\n")
+
+
+def enter_pressed(*, timeout: float) -> bool:
+    """True when a line was typed on the terminal within ``timeout`` seconds (waits that long otherwise)."""
+    stream = sys.stdin
+    if stream is None or not stream.isatty():
+        time.sleep(timeout)
+        return False
+    ready, _w, _x = select.select([stream], [], [], timeout)
+    if ready:
+        stream.readline()
+        return True
+    return False

@@ -38,6 +38,9 @@ class Command(KonteraCommand):
                             help="The payment-method list for receipts (its name or id).")
         parser.add_argument("--no-booking", action="store_true", help="Leave vouchers as drafts in Dinero.")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute (at most 100).")
+        parser.add_argument("--connect-anyway", default="", metavar="NOTE",
+                            help="Connect even though the organisation's CVR is not the company's; the note (why "
+                                 "this is right) goes into the audit trail.")
 
     def run(self, **options):
         company = self.company(options["company"])
@@ -46,11 +49,11 @@ class Command(KonteraCommand):
         try:
             return dinero_setup_steps(
                 company=company, api_key=api_key, organization_id=options["organization_id"],
-                accept_other_cvr=options["accept_other_cvr"], error_account=options["error_account"],
-                import_chart=options["import_chart"], invoice_payment_method=options["invoice_payment_method"],
-                receipt_payment_list=options["receipt_payment_methods"],
-                book_vouchers=not options["no_booking"], rate_limit_per_minute=options["rate_limit"],
-                actor="command",
+                error_account=options["error_account"], import_chart=options["import_chart"],
+                invoice_payment_method=options["invoice_payment_method"],
+                receipt_payment_list=options["receipt_payment_methods"], book_vouchers=not options["no_booking"],
+                rate_limit_per_minute=options["rate_limit"], accept_other_cvr=options["accept_other_cvr"],
+                actor="command", connect_anyway=options["connect_anyway"],
             )
         except SetupError as exc:
             raise CommandError(exc.message) from None

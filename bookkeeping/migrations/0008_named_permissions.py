@@ -30,8 +30,8 @@ GRANTS = {
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bookkeeping', '0005_mappings_drive_the_flows'),
-        ('integrations', '0005_named_permissions'),
+        ('bookkeeping', '0007_staff_preference'),
+        ('integrations', '0006_named_permissions'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='voucher',
-            options={'ordering': ['-date', '-id'], 'permissions': [('send_voucher', 'Can send vouchers to the target system'), ('reset_voucher', 'Can put vouchers back to draft'), ('import_journals', 'Can import journals (SIE 4, CSV)'), ('export_sie', 'Can export posted vouchers as SIE 4')], 'verbose_name': 'voucher', 'verbose_name_plural': 'vouchers'},
+            options={'ordering': ['-date', '-id'], 'permissions': [('send_voucher', 'Can send vouchers to the target system'), ('reset_voucher', 'Can put vouchers back to draft'), ('import_journals', 'Can import journals (SIE 4, CSV)'), ('export_sie', 'Can export posted vouchers as SIE 4'), ('handle_outside_voucher', 'Can mark vouchers as handled outside Kontera')], 'verbose_name': 'voucher', 'verbose_name_plural': 'vouchers'},
         ),
         default_group_grants(GRANTS),
     ]

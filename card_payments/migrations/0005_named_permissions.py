@@ -15,8 +15,8 @@ GRANTS = {
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('card_payments', '0003_accounts_become_mapping_rows'),
-        ('bookkeeping', '0006_named_permissions'),
+        ('card_payments', '0004_cockpit'),
+        ('bookkeeping', '0008_named_permissions'),
     ]
 
     operations = [
