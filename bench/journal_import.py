@@ -66,12 +66,17 @@ def main() -> None:
     from django.urls import reverse
 
     from bookkeeping.models import Company, Voucher
+    from integrations.models import Integration
     from tests.factories import fortnox_plan
 
     call_command("migrate", verbosity=0)
     data = sie_file(args.megabytes)
-    company, _created = Company.objects.get_or_create(slug="bench-journals", defaults={"name": "Brf Benchmark"})
-    Voucher.objects.filter(company=company).delete()
+    # A fresh company each run (an earlier run's is removed), connected to Fortnox as a real one is.
+    for old in Company.objects.filter(slug="bench-journals"):
+        Voucher.objects.filter(company=old).delete()
+        old.delete()
+    company = Company.objects.create(slug="bench-journals", name="Brf Benchmark")
+    Integration.objects.create(company=company, system="fortnox", status="active")
     fortnox_plan(company, accounts=(1510, 3011, 3015, 2610), cost_centres=("100",), year=2022)
     user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
         "bench", "bench@example.se", "bench-password-1")

@@ -4,6 +4,7 @@ sent says why from the start — and one refused earlier goes out by itself once
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -70,8 +71,19 @@ def vouchers_preflight_refresh(*, company, system: str, voucher_ids=None, actor:
                 _new_reasons(voucher, problems)
             else:
                 changed.append(voucher)
-        Voucher.objects.bulk_update(changed, ["preflight_ok", "preflight_problems"])
+        _store_results(changed)
     return result
+
+
+def _store_results(vouchers: list[Voucher]) -> None:
+    """One UPDATE per distinct result: after an import most vouchers share one (ready, no problems), and a
+    grouped update is far cheaper than ``bulk_update``'s CASE per row (a 20 MB journal file has 94,000)."""
+    groups: dict[str, tuple[object, list, list[int]]] = {}
+    for voucher in vouchers:
+        key = json.dumps([voucher.preflight_ok, voucher.preflight_problems], sort_keys=True, default=str)
+        groups.setdefault(key, (voucher.preflight_ok, voucher.preflight_problems, []))[2].append(voucher.pk)
+    for ok, problems, ids in groups.values():
+        Voucher.objects.filter(pk__in=ids).update(preflight_ok=ok, preflight_problems=problems)
 
 
 def _passes_again(voucher: Voucher, actor: Actor, *, queue: bool) -> None:
