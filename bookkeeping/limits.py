@@ -10,6 +10,7 @@ Code 1–6, voucher-series Code 1–10), so one check covers the model and the t
 
 from __future__ import annotations
 
+import operator
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -64,6 +65,13 @@ def amount_problem(amount: Decimal) -> str | None:
         return _("%(value)s is larger than the largest amount Kontera stores (%(max)s)") % {
             "value": amount, "max": f"{MAX_AMOUNT:,.2f}".replace(",", " ")}
     return None
+
+
+def texts_fit(values, limits) -> bool:
+    """True when every value (a str) fits its limit and none holds a control character: the common
+    case, checked in one pass so that a file of 100,000 rows needs ``text_problem`` only for the rare
+    value that does not fit (to say why)."""
+    return all(map(operator.le, map(len, values), limits)) and _CONTROL.search("".join(values)) is None
 
 
 def text_problem(value: str, *, label: str, limit: int) -> str | None:

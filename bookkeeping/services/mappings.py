@@ -274,12 +274,17 @@ def _follow_up(voucher: Voucher, *, waiting: bool, changed: bool, actor: Actor) 
     return "waiting" if waiting else ("changed" if changed else "unchanged")
 
 
-def _note_waiting(voucher: Voucher, *, waiting: bool) -> None:
-    """A draft says why it would wait, so staff see it before they send it."""
+def waiting_note(rows) -> str:
+    """What a draft says while rows wait for a mapping (its ``last_error``, code ``unmapped``)."""
     from .. import rules
 
+    return "\n".join(str(p) for p in rules.check_mapped(rows))
+
+
+def _note_waiting(voucher: Voucher, *, waiting: bool) -> None:
+    """A draft says why it would wait, so staff see it before they send it."""
     if waiting:
-        text = "\n".join(str(p) for p in rules.check_mapped(list(voucher.rows.all())))
+        text = waiting_note(list(voucher.rows.all()))
         if (voucher.last_error, voucher.last_error_code) != (text, "unmapped"):
             voucher.last_error, voucher.last_error_code = text, "unmapped"
             voucher.save(update_fields=["last_error", "last_error_code", "updated_at"])

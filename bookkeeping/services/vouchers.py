@@ -163,16 +163,24 @@ def voucher_preflight(voucher: Voucher, *, integration: Integration | None = Non
     """Every rule the voucher must pass before it may be sent, against the imported account plan."""
     integration = integration if integration is not None else _integration_for(voucher)
     plan = plan or plan_snapshot(voucher.company, voucher.system)
-    connector = registry.connector_class(voucher.system)
+    return preflight_problems(system=voucher.system, integration=integration, plan=plan, rows=list(voucher.rows.all()),
+                              day=voucher.date, series=voucher.series, extra=voucher.extra)
+
+
+def preflight_problems(*, system: str, integration: Integration | None, plan, rows, day, series: str,
+                       extra: dict | None = None) -> list[rules.Problem]:
+    """The pre-flight check of a voucher's content before it is stored (a bulk import checks what it holds
+    in memory instead of reading every voucher back); ``voucher_preflight`` is this on a stored voucher."""
+    connector = registry.connector_class(system)
     policy = (integration.settings if integration else {}).get("locked_period_policy", "refuse")
     problems = rules.preflight(
-        plan, rows=list(voucher.rows.all()), day=voucher.date, series=voucher.series,
+        plan, rows=rows, day=day, series=series,
         require_series=getattr(connector, "requires_series", False), locked_period_policy=policy,
     )
     if not getattr(connector, "reports_financial_years", True):
         # The target lists no financial years (Dinero): it refuses a date outside its years itself.
         problems = [p for p in problems if p.code != "no_financial_year"]
-    problems += _blocking_problems(voucher)
+    problems += _blocking_problems(extra)
     return problems
 
 
@@ -189,9 +197,9 @@ def voucher_preflight_notes(voucher: Voucher, *, integration: Integration | None
     return [str(note) for note in notes_for(dto)]
 
 
-def _blocking_problems(voucher: Voucher) -> list[rules.Problem]:
+def _blocking_problems(extra: dict | None) -> list[rules.Problem]:
     """Problems a flow attached to the voucher before queueing it (e.g. 'no DKK amount yet')."""
-    return [rules.Problem(code, restored(message)) for code, message in (voucher.extra or {}).get("_blocking", [])]
+    return [rules.Problem(code, restored(message)) for code, message in (extra or {}).get("_blocking", [])]
 
 
 def problems_text(problems: list[rules.Problem]) -> str:
@@ -203,9 +211,16 @@ def preflight_fields(voucher: Voucher, problems: list[rules.Problem]) -> list[st
 
     Only a source value without a mapping is not a refusal: ``preflight_ok`` stays None (the voucher waits
     for the mapping, and the overview counts it there)."""
-    voucher.preflight_ok = True if not problems else (None if only_unmapped(problems) else False)
-    voucher.preflight_problems = [{"code": p.code, "text": stored(str(p))} for p in problems]
-    return ["preflight_ok", "preflight_problems"]
+    values = preflight_values(problems)
+    for name, value in values.items():
+        setattr(voucher, name, value)
+    return list(values)
+
+
+def preflight_values(problems: list[rules.Problem]) -> dict:
+    """The voucher fields that keep a pre-flight result (see ``preflight_fields``)."""
+    return {"preflight_ok": True if not problems else (None if only_unmapped(problems) else False),
+            "preflight_problems": [{"code": p.code, "text": stored(str(p))} for p in problems]}
 
 
 # --- queueing ---------------------------------------------------------------------------------

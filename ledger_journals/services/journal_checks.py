@@ -12,7 +12,15 @@ from collections import defaultdict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from bookkeeping.limits import ROW_LIMITS, VOUCHER_LIMITS, amount_problem, max_length, text_problem
+from bookkeeping.limits import (
+    MAX_AMOUNT,
+    ROW_LIMITS,
+    VOUCHER_LIMITS,
+    amount_problem,
+    max_length,
+    text_problem,
+    texts_fit,
+)
 from bookkeeping.models import AccountMapping
 
 # Lazy: translated only for a message (a 20 MB file has hundreds of thousands of values to check).
@@ -22,6 +30,9 @@ LABELS = {
     "cost_centre": gettext_lazy("The cost centre"), "project": gettext_lazy("The project"),
     "text": gettext_lazy("The row text"),
 }
+
+
+_JOURNAL_LIMITS = (VOUCHER_LIMITS["source_reference"], VOUCHER_LIMITS["description"], VOUCHER_LIMITS["series"])
 
 
 def journal_problems(journal, *, accounts: bool = True) -> list[tuple[int, str]]:
@@ -36,13 +47,19 @@ def journal_problems(journal, *, accounts: bool = True) -> list[tuple[int, str]]
         if problem:
             problems.append((line, problem))
 
-    check(journal.line, journal.reference, "reference", VOUCHER_LIMITS["source_reference"])
-    check(journal.line, journal.description, "description", VOUCHER_LIMITS["description"])
-    check(journal.line, journal.series, "series", VOUCHER_LIMITS["series"])
+    if not texts_fit((journal.reference, journal.description, journal.series), _JOURNAL_LIMITS):
+        check(journal.line, journal.reference, "reference", VOUCHER_LIMITS["source_reference"])
+        check(journal.line, journal.description, "description", VOUCHER_LIMITS["description"])
+        check(journal.line, journal.series, "series", VOUCHER_LIMITS["series"])
+    names = ("account", "cost_centre", "project", "text") if accounts else ("cost_centre", "project", "text")
+    limits = tuple(ROW_LIMITS[name] for name in names)
     for row in journal.rows:
         line = row.line or journal.line
-        for name in ("account", "cost_centre", "project", "text") if accounts else ("cost_centre", "project", "text"):
-            check(line, getattr(row, name), name, ROW_LIMITS[name])
+        if not texts_fit([getattr(row, name) for name in names], limits):
+            for name in names:
+                check(line, getattr(row, name), name, ROW_LIMITS[name])
+        if row.debit.is_finite() and row.credit.is_finite() and abs(row.debit) <= MAX_AMOUNT >= abs(row.credit):
+            continue  # both fit: the common case, without a message to prepare
         for amount in (row.debit, row.credit):
             problem = amount_problem(amount)
             if problem:
@@ -75,5 +92,7 @@ def source_value_problems(values: dict) -> list[str]:
     """The source's own values of a row (account, category, add-on code, property, owner …) are looked
     up as mapping keys: each must fit a key and hold no control character (never silently cut)."""
     limit = max_length(AccountMapping, "key")
+    if texts_fit(list(values.values()), (limit,) * len(values)):
+        return []
     return [problem for name, value in values.items()
             if (problem := text_problem(value or "", label=name, limit=limit))]

@@ -13,15 +13,18 @@ import io
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from bookkeeping import rules, sie
 from bookkeeping.limits import UnreadableFile, checked_amount, decode_text
 from bookkeeping.models import Voucher, VoucherKind, VoucherRow, VoucherState
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, actor_parts, audit_record
-from bookkeeping.services.mappings import voucher_note_waiting
+from bookkeeping.services.bulk import vouchers_insert
+from bookkeeping.services.mappings import voucher_note_waiting, waiting_note
 from bookkeeping.services.preflight import vouchers_preflight_refresh
+from bookkeeping.services.vouchers import preflight_problems, preflight_values
+from integrations.models import Integration
 from wording import Msg
 
 from .journal_checks import duplicate_voucher_numbers, journal_problems, source_value_problems
@@ -42,7 +45,7 @@ class JournalImportError(ValueError):
         super().__init__("; ".join(f"line {line}: {message}" if line else message for line, message in errors))
 
 
-@dataclass
+@dataclass(slots=True)  # a big file holds 100,000 of them at once
 class JournalRowData:
     account: str  # as read: the source's own account; after resolving, the Fortnox account ("" while unmapped)
     debit: Decimal
@@ -61,6 +64,8 @@ class JournalRowData:
 
     @property
     def unmapped_keys(self) -> list[tuple[str, str]]:
+        if not self.stored.get("awaits_mapping"):
+            return []  # asked of every row several times: the common answer without building a list
         return [tuple(pair) for pair in self.stored.get("source", {}).get("unmapped", [])]
 
 
@@ -272,34 +277,34 @@ def _same(voucher: Voucher, stored: list, journal: JournalData) -> bool:
     return voucher.date == journal.date and series[0] == series[1] and existing == incoming
 
 
-BATCH = 500  # journals per round trip: a year of a big property owner is tens of thousands
+BATCH = 2000  # journals looked up per query: a year of a big property owner is tens of thousands
 
 
 def journals_store(*, company, journals: list[JournalData], source_system: str, actor: Actor = None) -> ImportResult:
-    """Create or update the journals, all or nothing. Posted journals are never rewritten."""
+    """Create or update the journals, all or nothing. Posted journals are never rewritten.
+
+    New journals (nearly all of a big file) are checked in memory and written in bulk (COPY on
+    PostgreSQL) with their pre-flight result and waiting note; a journal that was there before is
+    compared, and rewritten and checked again only when its content changed."""
     result = ImportResult()
     errors: list[tuple[int, str]] = []
     created_by = actor_parts(actor)[0]
-    stored_ids: list[int] = []
+    new_journals: list[JournalData] = []
+    rewritten: list[tuple[Voucher, JournalData]] = []
     with transaction.atomic():
         for start in range(0, len(journals), BATCH):
             batch = journals[start:start + BATCH]
             existing = {v.source_reference: v for v in Voucher.objects.select_for_update().filter(
                 company=company, source_system=source_system, source_reference__in=[j.reference for j in batch])}
             existing_rows: dict[int, list] = {v.pk: [] for v in existing.values()}
-            for row in VoucherRow.objects.filter(voucher__in=list(existing.values())).order_by("voucher", "position",
-                                                                                              "id"):
-                existing_rows[row.voucher_id].append(row)
-            new_vouchers, rewritten = [], []
+            if existing:
+                for row in VoucherRow.objects.filter(voucher__in=list(existing.values())).order_by(
+                        "voucher", "position", "id"):
+                    existing_rows[row.voucher_id].append(row)
             for journal in batch:
                 voucher = existing.get(journal.reference)
                 if voucher is None:
-                    new_vouchers.append((Voucher(
-                        company=company, system="fortnox", kind=VoucherKind.JOURNAL, source_system=source_system,
-                        source_reference=journal.reference, date=journal.date, description=journal.description,
-                        series=journal.series, currency=company.base_currency or "SEK", created_by=created_by,
-                        extra={"_source": journal_source(journal)},
-                    ), journal))
+                    new_journals.append(journal)
                     result.created += 1
                 elif _same(voucher, existing_rows[voucher.pk], journal):
                     result.unchanged += 1
@@ -311,43 +316,73 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
                                                      state=voucher.get_state_display())))
                     continue
                 else:
-                    voucher.date, voucher.series = journal.date, journal.series
-                    voucher.description = journal.description
-                    voucher.extra = {**(voucher.extra or {}), "_source": journal_source(journal)}
-                    voucher.save()
                     rewritten.append((voucher, journal))
                     result.updated += 1
                 result.waiting += any(r.unmapped_keys for r in journal.rows)
                 result.journals.append(journal.reference)
-            if errors:
-                continue  # keep looking for every refused journal; nothing below is kept anyway
-            Voucher.objects.bulk_create([voucher for voucher, _journal in new_vouchers])
-            VoucherRow.objects.filter(voucher__in=[voucher for voucher, _journal in rewritten]).delete()
-            VoucherRow.objects.bulk_create([
-                VoucherRow(voucher=voucher, position=i, debit=r.debit, credit=r.credit, text=r.text,
-                           **(r.stored or {"account": r.account, "cost_centre": r.cost_centre, "project": r.project}))
-                for voucher, journal in (*new_vouchers, *rewritten) for i, r in enumerate(journal.rows)
-            ], batch_size=1000)
-            # A draft says why it would wait; a new one without unmapped values has nothing to say.
-            for voucher, journal in new_vouchers:
-                if any(r.unmapped_keys for r in journal.rows):
-                    voucher_note_waiting(voucher=voucher)
-            for voucher, _journal in rewritten:
-                voucher_note_waiting(voucher=voucher)
-            stored_ids += [voucher.pk for voucher, _journal in (*new_vouchers, *rewritten)]
         if errors:
             transaction.set_rollback(True)
             raise JournalImportError(errors)
+        try:
+            _store_new(company=company, journals=new_journals, source_system=source_system, created_by=created_by)
+        except IntegrityError:
+            # The same journals were stored meanwhile (the same file imported twice at once): nothing of
+            # this import is kept; importing it again finds them and reports them as unchanged.
+            raise JournalImportError([(0, Msg("The same journals were being imported at the same time; nothing "
+                                              "was imported by this attempt. Import the file again."))]) from None
+        for voucher, journal in rewritten:
+            voucher.date, voucher.series = journal.date, journal.series
+            voucher.description = journal.description
+            voucher.extra = {**(voucher.extra or {}), "_source": journal_source(journal)}
+            voucher.save()
+        VoucherRow.objects.filter(voucher__in=[voucher for voucher, _journal in rewritten]).delete()
+        VoucherRow.objects.bulk_create([
+            VoucherRow(voucher=voucher, position=i, **_row_values(r))
+            for voucher, journal in rewritten for i, r in enumerate(journal.rows)
+        ], batch_size=1000)
+        for voucher, _journal in rewritten:
+            voucher_note_waiting(voucher=voucher)
         audit_record(action="journals:import", actor=actor, company=company, outcome="ok",
                      message=Msg("%(created)s new, %(updated)s updated, %(unchanged)s unchanged journals; %(waiting)s "
                                  "wait for a mapping.", created=result.created, updated=result.updated,
                                  unchanged=result.unchanged, waiting=result.waiting))
-        # Each journal says from now on whether it can be sent, and why not (the pre-flight check). In
-        # slices: SQLite takes at most 32,766 values in one query, a big file stores more journals.
-        for start in range(0, len(stored_ids), 10 * BATCH):
-            vouchers_preflight_refresh(company=company, system="fortnox", voucher_ids=stored_ids[start:start + 10 * BATCH],
-                                       actor=actor, queue_fixed=False)
+        # A rewritten journal says from now on whether it can be sent, and why not (the pre-flight check;
+        # one refused before that passes now is a ready draft again). In slices: SQLite takes at most
+        # 32,766 values in one query.
+        rewritten_ids = [voucher.pk for voucher, _journal in rewritten]
+        for start in range(0, len(rewritten_ids), 10 * BATCH):
+            vouchers_preflight_refresh(company=company, system="fortnox",
+                                       voucher_ids=rewritten_ids[start:start + 10 * BATCH], actor=actor,
+                                       queue_fixed=False)
     return result
+
+
+def _row_values(row: JournalRowData) -> dict:
+    return {"debit": row.debit, "credit": row.credit, "text": row.text,
+            **(row.stored or {"account": row.account, "cost_centre": row.cost_centre, "project": row.project})}
+
+
+def _store_new(*, company, journals: list[JournalData], source_system: str, created_by) -> None:
+    """New journals as drafts, each with its pre-flight result (checked here, as ``vouchers_preflight_refresh``
+    checks a stored one) and, when a row waits for a mapping, the note that says so."""
+    if not journals:
+        return
+    plan = plan_snapshot(company, "fortnox", fresh=True)
+    integration = Integration.objects.filter(company=company, system="fortnox").first()
+    vouchers = []
+    for journal in journals:
+        problems = preflight_problems(system="fortnox", integration=integration, plan=plan, rows=journal.rows,
+                                      day=journal.date, series=journal.series)
+        waiting = any(r.unmapped_keys for r in journal.rows)
+        vouchers.append({
+            "company_id": company.pk, "system": "fortnox", "kind": VoucherKind.JOURNAL, "source_system": source_system,
+            "source_reference": journal.reference, "date": journal.date, "description": journal.description,
+            "series": journal.series, "currency": company.base_currency or "SEK", "created_by_id": created_by.pk
+            if created_by else None, "extra": {"_source": journal_source(journal)},
+            "last_error": waiting_note(journal.rows) if waiting else "", "last_error_code": "unmapped" if waiting else "",
+            **preflight_values(problems),
+        })
+    vouchers_insert(vouchers=vouchers, rows=((_row_values(r) for r in journal.rows) for journal in journals))
 
 
 def is_sie(data: bytes, filename: str = "") -> bool:

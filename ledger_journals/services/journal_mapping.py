@@ -49,14 +49,20 @@ def journal_source(journal) -> dict:
 def journals_resolve(*, company, journals: list, snapshot: MappingSnapshot | None = None) -> list:
     """Resolve every row of the journals in place (one mapping snapshot for the whole file)."""
     snapshot = snapshot or mapping_snapshot(company, SYSTEM)
+    # A file repeats a few combinations of source values many times: each is resolved once.
+    resolved: dict[tuple, dict] = {}
     for journal in journals:
         journal.series = journal_series(company=company, snapshot=snapshot, owner=journal.owner,
                                         series=journal.series, series_given=journal.series_given)
         for row in journal.rows:
             row.source_account = row.source_account or row.account
-            source = row_source(row)
-            fields = snapshot.resolve_row(source).row_fields(source)
-            row.stored = fields
+            said = (row.addon_code, row.category, row.source_account, row.fortnox_account, row.cost_centre,
+                    row.property_key, row.project)
+            fields = resolved.get(said)
+            if fields is None:
+                source = row_source(row)
+                fields = resolved[said] = snapshot.resolve_row(source).row_fields(source)
+            row.stored = fields  # shared by the rows that said the same: read, never changed
             row.account, row.cost_centre, row.project = fields["account"], fields["cost_centre"], fields["project"]
     return journals
 

@@ -849,3 +849,28 @@ def test_the_module_does_not_import_django():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_fast_reading_of_a_common_line_gives_the_full_readers_tokens():
+    """Most lines are read by regular expressions; every line they accept must give exactly the tokens
+    the character-by-character reader gives (random lines of the characters that matter, fixed seed)."""
+    import random
+
+    from bookkeeping.sie import _Objects, _tokenize_fully, _tokenize_simple
+
+    chooser = random.Random(15)
+    alphabet = ['a', '1', ' ', '\t', '"', '{', '}', '\\', '.', '-', ' ', '"']
+    lines = ['1510 {} 12500.00 "" "Avisering 1"', '3011 {1 "100" 6 "P 1"} -10000.00 20220105 "Hyra"',
+             '"a"b"', 'ab"c d"', '{}abc', '{"x}" y}', 'A "1" 20220101']
+    lines += ["".join(chooser.choice(alphabet) for _ in range(chooser.randint(0, 16))) for _ in range(60_000)]
+    accepted = 0
+    for line in lines:
+        simple = _tokenize_simple(line)
+        if simple is None:
+            continue
+        accepted += 1
+        full, problem, open_quote = _tokenize_fully(line)
+        assert (simple, problem, open_quote) == (full, None, False), line
+        assert [isinstance(t, _Objects) for t in simple] == [isinstance(t, _Objects) for t in full], line
+    assert accepted > 5_000  # the comparison covered many accepted lines, not only refusals
+    assert _tokenize_simple('3011 {1 "100"} -10000.00 "" "Hyra"') == ["3011", ("1", "100"), "-10000.00", "", "Hyra"]

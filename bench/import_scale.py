@@ -1,0 +1,180 @@
+"""Benchmark: the imports and the SIE export at issue 15's sizes, each against its limit.
+
+    .venv/bin/python bench/import_scale.py journals --format csv    # 100,000 journal rows from CSV, < 10 s
+    .venv/bin/python bench/import_scale.py journals --format sie    # the same from SIE 4, < 10 s
+    .venv/bin/python bench/import_scale.py mappings                 # 100,000 account-mapping rows, < 20 s
+    .venv/bin/python bench/import_scale.py documents                # 10,000 expense documents, < 10 s
+    .venv/bin/python bench/import_scale.py sie-export               # SIE 4 export of 100,000 vouchers, < 10 s
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kontera_bench .venv/bin/python bench/import_scale.py …
+
+Each prints the wall-clock seconds and their ratio to the limit, the CPU seconds of this process
+(the figure that holds when the machine is shared), the peak resident memory, the queries, and
+the checks that nothing was lost or stored twice (importing the same file again changes nothing).
+The files are written to a temporary directory first, line by line, so the peak memory is the
+import's. Without DATABASE_URL it runs on a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LIMITS_S = {"journals": 10.0, "mappings": 20.0, "documents": 10.0, "sie-export": 10.0}
+
+
+def _setup(tmp: Path) -> None:
+    os.environ.update({
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}"),
+        "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING", "KONTERA_NO_BOOTSTRAP": "1",
+        "DJANGO_SETTINGS_MODULE": "config.settings", "KONTERA_UPLOAD_DIR": str(tmp / "uploads"),
+    })
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _fresh_company(slug: str, *, system: str = "fortnox", country: str = "SE"):
+    """A fresh company each run (an earlier run's is removed), connected as a real one is."""
+    from bookkeeping.models import AccountMapping, AuditEvent, Company, Voucher
+    from integrations.models import Integration
+
+    for old in Company.objects.filter(slug=slug):
+        AuditEvent.objects.filter(company=old).delete()
+        Voucher.objects.filter(company=old).delete()
+        AccountMapping.objects.filter(company=old).delete()
+        for model in _company_models():
+            model.objects.filter(company=old).delete()
+        old.delete()
+    company = Company.objects.create(slug=slug, name=f"Bench {slug}", country=country)
+    Integration.objects.create(company=company, system=system, status="active")
+    return company
+
+
+def _company_models():
+    from django.apps import apps
+
+    from bookkeeping.models import AccountPlan, Company
+    from integrations.models import Integration
+
+    skip = {Company, Integration, AccountPlan}
+    return [m for m in apps.get_models() if m not in skip and any(
+        f.name == "company" and f.is_relation and f.related_model is Company for f in m._meta.fields)]
+
+
+class Measure:
+    """Wall clock, CPU of this process and queries of one step."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __enter__(self):
+        from django.db import connection
+
+        connection.force_debug_cursor = True
+        connection.queries_log.clear()
+        self.started, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        from django.db import connection
+
+        self.seconds = time.perf_counter() - self.started
+        self.cpu_seconds = time.process_time() - self.cpu
+        self.queries = len(connection.queries_log)
+        connection.force_debug_cursor = False
+        return False
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _report(kind: str, measure: Measure, count: int, unit: str, *, rss_before: float) -> None:
+    from django.db import connection
+
+    limit = LIMITS_S[kind]
+    print(f"database        {connection.vendor}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"{measure.label:<15} {measure.seconds:6.1f} s  ({measure.seconds / limit:.2f} of {limit:.0f} s), "
+          f"{count / measure.seconds:,.0f} {unit}/s; CPU of this process {measure.cpu_seconds:.1f} s "
+          f"({measure.cpu_seconds / limit:.2f} of the limit); {measure.queries} queries")
+    print(f"peak memory     {_peak_mb():.0f} MB resident ({_peak_mb() - rss_before:+.0f} MB over the start)")
+
+
+# --- journals ---------------------------------------------------------------------------------------
+
+
+def journal_file(path: Path, *, fmt: str, journals: int) -> int:
+    """Balanced journals of four rows each (receivable, rents per cost centre, VAT); returns the rows."""
+    with path.open("w", encoding="cp437" if fmt == "sie" else "utf-8", newline="") as out:
+        if fmt == "sie":
+            out.write('#FLAGGA 0\n#FORMAT PC8\n#SIETYP 4\n#FNAMN "Brf Benchmark"\n#RAR 0 20220101 20221231\n')
+        else:
+            out.write("journal,date,series,account,debit,credit,cost_centre,project,text\n")
+        for number in range(1, journals + 1):
+            month, day = 1 + number % 12, 1 + number % 28
+            if fmt == "sie":
+                out.write(f'#VER A {number} 2022{month:02d}{day:02d} "Hyror lgh {number}"\n{{\n'
+                          f'#TRANS 1510 {{}} 12500.00 "" "Avisering {number}"\n'
+                          f'#TRANS 3011 {{1 "100"}} -10000.00 "" "Hyra bostad"\n'
+                          f'#TRANS 3015 {{1 "100"}} -2000.00 "" "Hyra lokal"\n'
+                          f'#TRANS 2610 {{}} -500.00 "" "Moms lokal"\n}}\n')
+            else:
+                when = f"2022-{month:02d}-{day:02d}"
+                out.write(f"J{number},{when},A,1510,12500.00,,,,Avisering {number}\n"
+                          f"J{number},{when},A,3011,,10000.00,100,,Hyra bostad\n"
+                          f"J{number},{when},A,3015,,2000.00,100,,Hyra lokal\n"
+                          f"J{number},{when},A,2610,,500.00,,,Moms lokal\n")
+    return journals * 4
+
+
+def bench_journals(args, tmp: Path) -> None:
+    from bookkeeping.models import Voucher, VoucherRow
+    from ledger_journals.services.journal_import import journals_import
+    from tests.factories import fortnox_plan
+
+    company = _fresh_company("bench-journal-scale")
+    fortnox_plan(company, accounts=(1510, 3011, 3015, 2610), cost_centres=("100",), year=2022)
+    path = tmp / ("journals.se" if args.format == "sie" else "journals.csv")
+    rows = journal_file(path, fmt=args.format, journals=args.rows // 4)
+    rss_before = _peak_mb()
+    with Measure(f"import {args.format}") as measure:
+        result = journals_import(company=company, data=path.read_bytes(), filename=path.name, actor="command")
+    stored = Voucher.objects.filter(company=company).count()
+    stored_rows = VoucherRow.objects.filter(voucher__company=company).count()
+    print(f"file            {path.stat().st_size / 1024 / 1024:.1f} MB {args.format}, {rows:,} rows, "
+          f"{args.rows // 4:,} journals")
+    _report("journals", measure, rows, "rows", rss_before=rss_before)
+    again = journals_import(company=company, data=path.read_bytes(), filename=path.name, actor="command")
+    ok = (result.created == stored == args.rows // 4 and stored_rows == rows and again.unchanged == stored
+          and again.created == again.updated == 0 and Voucher.objects.filter(company=company).count() == stored)
+    print(f"checks          {stored:,} journals and {stored_rows:,} rows stored; imported again: "
+          f"{again.unchanged:,} unchanged, {again.created} new, {again.updated} updated -> "
+          f"{'nothing lost, nothing twice' if ok else 'FAILED'}")
+    if not ok:
+        sys.exit(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=sorted(LIMITS_S))
+    parser.add_argument("--format", choices=("csv", "sie"), default="csv", help="journals: the file's format")
+    parser.add_argument("--rows", type=int, default=100_000, help="journal rows, mapping rows or vouchers")
+    parser.add_argument("--documents", type=int, default=10_000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
+    _setup(tmp)
+    {"journals": bench_journals}[args.kind](args, tmp)
+
+
+if __name__ == "__main__":
+    main()
