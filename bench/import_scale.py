@@ -164,6 +164,54 @@ def bench_journals(args, tmp: Path) -> None:
         sys.exit(1)
 
 
+# --- SIE export ---------------------------------------------------------------------------------------
+
+
+def bench_sie_export(args, tmp: Path) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from bookkeeping import sie
+    from bookkeeping.models import Voucher
+    from bookkeeping.services.bulk import vouchers_insert
+    from bookkeeping.services.sie_export import sie_export_write
+    from tests.factories import fortnox_plan
+
+    company = _fresh_company("bench-sie-export")
+    fortnox_plan(company, accounts=(1510, 3011, 2610), cost_centres=("100", "200"), year=2022)
+    started = time.perf_counter()
+    with transaction.atomic():  # posted vouchers, three rows each, written in bulk (minutes would be too long)
+        for start in range(0, args.rows, 20_000):
+            numbers = range(start + 1, min(start + 20_000, args.rows) + 1)
+            vouchers_insert(vouchers=[{
+                "company_id": company.pk, "system": "fortnox", "kind": "journal", "source_system": "ledger",
+                "source_reference": f"P{n}", "date": dt.date(2022, 1 + n % 12, 1 + n % 28),
+                "description": f"Hyror lgh {n}", "series": "A", "state": "posted", "remote_series": "A",
+                "remote_number": str(n), "remote_year": "1"} for n in numbers],
+                rows=([{"account": "1510", "debit": Decimal("12500.00"), "credit": Decimal("0"), "text": f"Avi {n}"},
+                       {"account": "3011", "debit": Decimal("0"), "credit": Decimal("10000.00"),
+                        "cost_centre": "100" if n % 2 else "200", "source_key": "Hyra bostad"},
+                       {"account": "2610", "debit": Decimal("0"), "credit": Decimal("2500.00")}] for n in numbers))
+    print(f"data            {args.rows:,} posted vouchers with 3 rows each, stored in "
+          f"{time.perf_counter() - started:.1f} s")
+    path = tmp / "export.se"
+    rss_before = _peak_mb()
+    with Measure("export") as measure, path.open("wb") as out:
+        written = sie_export_write(company=company, date_from=dt.date(2022, 1, 1), date_to=dt.date(2022, 12, 31),
+                                   out=out)
+    _report("sie-export", measure, written, "vouchers", rss_before=rss_before)
+    stored = Voucher.objects.filter(company=company, state="posted").count()
+    data = path.read_bytes()
+    numbers = [v.number for v in sie.read(data).vouchers]
+    ok = written == stored == len(numbers) == len(set(numbers)) == args.rows
+    print(f"checks          file {len(data) / 1024 / 1024:.1f} MB; {written:,} written, {len(numbers):,} read back, "
+          f"{len(set(numbers)):,} distinct of {stored:,} posted -> {'nothing lost, nothing twice' if ok else 'FAILED'}")
+    if not ok:
+        sys.exit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=sorted(LIMITS_S))
@@ -173,7 +221,7 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
     _setup(tmp)
-    {"journals": bench_journals}[args.kind](args, tmp)
+    {"journals": bench_journals, "sie-export": bench_sie_export}[args.kind](args, tmp)
 
 
 if __name__ == "__main__":

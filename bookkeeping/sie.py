@@ -28,6 +28,7 @@ Writing (`write`) produces a 4E-structured file for Fortnox's SIE import; see it
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import unicodedata
@@ -198,42 +199,12 @@ _WS = " \t"
 _CONTROL = {c: " " for c in range(32) if c != 9} | {127: " "}
 
 
-# The common line, read by regular expressions instead of character by character (a 100,000-row
-# file has 100,000 #TRANS lines): no backslash, each quoted text closed by a quote followed by
-# a blank (or "}" in an object list, or the end), each bare word ended by a blank. A line that
-# is not exactly that goes to the full reader below, which gives the same tokens for these.
-_QUOTED, _BARE = r'"[^"\\]*"', r'[^ \t"{}\\]+'
-_INNER = re.compile(rf'[ \t]*(?:({_QUOTED})(?=[ \t]|$)|({_BARE})(?=[ \t]|$))')
-_OBJECTS = rf'\{{(?:[ \t]*(?:{_QUOTED}|{_BARE})(?=[ \t}}]))*[ \t]*\}}'
-_TOKEN = re.compile(rf'[ \t]*(?:({_QUOTED})|({_BARE})|({_OBJECTS}))(?=[ \t]|$)')
-_SIMPLE_LINE = re.compile(rf'(?:{_TOKEN.pattern})*[ \t]*')
-
-
-def _tokenize_simple(text: str) -> list[str | _Objects] | None:
-    if "\\" in text or not _SIMPLE_LINE.fullmatch(text):
-        return None
-    tokens: list[str | _Objects] = []
-    for quoted, bare, objects in _TOKEN.findall(text):
-        if objects:
-            tokens.append(_Objects(q[1:-1] if q else b for q, b in _INNER.findall(objects[1:-1])))
-        else:
-            tokens.append(quoted[1:-1] if quoted else bare)
-    return tokens
-
-
 def _tokenize(text: str) -> tuple[list[str | _Objects], str | None, bool]:
     """Split the fields of a line (the part after the label).
 
     Returns (tokens, problem, open_quote): `problem` describes a syntax error; `open_quote`
     is true when the last token is a quoted string missing its closing quote.
     """
-    simple = _tokenize_simple(text)
-    if simple is not None:
-        return simple, None, False
-    return _tokenize_fully(text)
-
-
-def _tokenize_fully(text: str) -> tuple[list[str | _Objects], str | None, bool]:
     tokens: list[str | _Objects] = []
     n = len(text)
     i = 0
@@ -724,6 +695,9 @@ def _cp437_char(ch: str) -> str:
 _CHAR_CACHE: dict[str, str] = {}
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def clean_text(value: str, limit: int | None = None) -> str:
     """The text as the writer writes it: CP437-representable, no control characters.
 
@@ -731,6 +705,8 @@ def clean_text(value: str, limit: int | None = None) -> str:
     represent are transliterated (`€`→`EUR`, `’`→`'`, `–`→`-`, `ø`→`ö`, `š`→`s`) or become `?`;
     then the text is cut to `limit` characters when a limit is given.
     """
+    if value.isascii() and not _ASCII_CONTROL.search(value):
+        return value if limit is None else value[:limit]  # nearly every text: nothing to change
     out = []
     for ch in value:
         if ch.isascii():
@@ -769,6 +745,8 @@ def _format_quantity(quantity: Decimal) -> str:
 
 def _quote(value: str) -> str:
     """A quoted field: `"` as `\\"`; a backslash doubled only where it could be misread."""
+    if '"' not in value and "\\" not in value:
+        return '"' + value + '"'
     out = []
     n = len(value)
     for i, ch in enumerate(value):
@@ -883,28 +861,69 @@ def write(
     if vouchers is None or company_name is None:
         raise TypeError("write() needs vouchers and company_name (or a SieFile)")
     vouchers = list(vouchers)
-    accounts = accounts or {}
-    objects = objects or {}
-    dimensions = dimensions or {}
     _check_vouchers(vouchers)
-    if fiscal_year is not None and fiscal_year[0] > fiscal_year[1]:
-        raise ValueError(f"the fiscal year starts after it ends: {fiscal_year[0]} – {fiscal_year[1]}")
-
-    def ident(value: str) -> str:
-        return _field(clean_text(str(value)))
-
-    def free(value: str, limit: int | None = None) -> str:
-        return _quote(clean_text(value or "", limit))
-
     used_accounts: set[str] = set()
     used_objects: set[tuple[str, str]] = set()
     for voucher in vouchers:
         for row in voucher.rows:
             used_accounts.add(str(row.account))
             used_objects.update(row.objects)
+    out = io.BytesIO()
+    write_stream(out, vouchers=vouchers, used_accounts=used_accounts, used_objects=used_objects,
+                 company_name=company_name, org_number=org_number, fiscal_year=fiscal_year, accounts=accounts,
+                 objects=objects, dimensions=dimensions, currency=currency, chart_type=chart_type, program=program,
+                 gen_date=gen_date, text_limit=text_limit)
+    return out.getvalue()
+
+
+def write_stream(
+    out,
+    *,
+    vouchers: Iterable[SieVoucher],
+    used_accounts: Iterable[str],
+    used_objects: Iterable[tuple[str, str]],
+    company_name: str,
+    org_number: str | None = None,
+    fiscal_year: tuple[date, date] | None = None,
+    accounts: Mapping[str, str] | None = None,
+    objects: Mapping[tuple[str, str], str] | None = None,
+    dimensions: Mapping[str, str] | None = None,
+    currency: str | None = None,
+    chart_type: str | None = None,
+    program: tuple[str, ...] = ("Kontera", "1.0"),
+    gen_date: date | None = None,
+    text_limit: int | None = None,
+    chunk_lines: int = 20_000,
+) -> int:
+    """``write`` for a file of any size: the lines go to ``out`` (a binary file) in chunks as the
+    vouchers are read, so neither the vouchers nor the file are held whole. The header names every
+    account and object the vouchers use, so the caller gives those first (``used_accounts``,
+    ``used_objects``: a query can list them). Each voucher is checked as ``write`` checks them all
+    before its lines are written; ``SieError`` at the first that fails (write to a temporary file
+    and keep it only when this returns). Returns the number of vouchers written."""
+    accounts = accounts or {}
+    objects = objects or {}
+    dimensions = dimensions or {}
+    used_accounts = {str(account) for account in used_accounts}
+    used_objects = set(used_objects)
+    if fiscal_year is not None and fiscal_year[0] > fiscal_year[1]:
+        raise ValueError(f"the fiscal year starts after it ends: {fiscal_year[0]} – {fiscal_year[1]}")
+
+    # Series, accounts and objects repeat on every voucher: each is written out once.
+    @functools.lru_cache(maxsize=4096)
+    def ident(value: str) -> str:
+        return _field(clean_text(str(value)))
+
+    def free(value: str, limit: int | None = None) -> str:
+        return _quote(clean_text(value or "", limit))
+
+    @functools.lru_cache(maxsize=4096)
+    def quoted(value: str) -> str:
+        return _quote(clean_text(value))
+
     used_dimensions = {dim for dim, _ in used_objects}
 
-    out = [
+    lines = [
         "#FLAGGA 0",
         "#PROGRAM " + " ".join([free(program[0])] + [ident(p) for p in program[1:]]) if program else None,
         "#FORMAT PC8",
@@ -913,32 +932,42 @@ def write(
     ]
     org = "".join(clean_text(org_number or "").split())
     if org:
-        out.append(f"#ORGNR {org}")
-    out.append(f"#FNAMN {free(company_name)}")
+        lines.append(f"#ORGNR {org}")
+    lines.append(f"#FNAMN {free(company_name)}")
     if fiscal_year is not None:
-        out.append(f"#RAR 0 {_format_date(fiscal_year[0])} {_format_date(fiscal_year[1])}")
+        lines.append(f"#RAR 0 {_format_date(fiscal_year[0])} {_format_date(fiscal_year[1])}")
     if chart_type:
-        out.append(f"#KPTYP {ident(chart_type)}")
+        lines.append(f"#KPTYP {ident(chart_type)}")
     if currency and currency.upper() != "SEK":
-        out.append(f"#VALUTA {ident(currency.upper())}")
+        lines.append(f"#VALUTA {ident(currency.upper())}")
     for account in sorted(used_accounts, key=_sort_key):
-        out.append(f"#KONTO {ident(account)} {free(accounts.get(account) or account)}")
+        lines.append(f"#KONTO {ident(account)} {free(accounts.get(account) or account)}")
     for dim in sorted(used_dimensions, key=_sort_key):
         name = dimensions.get(dim) or DEFAULT_DIMENSION_NAMES.get(dim) or f"Dimension {dim}"
-        out.append(f"#DIM {ident(dim)} {free(name)}")
+        lines.append(f"#DIM {ident(dim)} {free(name)}")
     for dim, obj in sorted(used_objects, key=lambda o: (_sort_key(o[0]), _sort_key(o[1]))):
-        out.append(f"#OBJEKT {ident(dim)} {_quote(clean_text(obj))} {free(objects.get((dim, obj)) or obj)}")
+        lines.append(f"#OBJEKT {ident(dim)} {_quote(clean_text(obj))} {free(objects.get((dim, obj)) or obj)}")
 
+    def flush() -> None:
+        out.write(("\n".join(line for line in lines if line is not None) + "\n").encode("cp437", errors="replace"))
+        lines.clear()
+
+    written = 0
     for voucher in vouchers:
+        _check_vouchers([voucher])
+        for row in voucher.rows:
+            if str(row.account) not in used_accounts or not used_objects.issuperset(row.objects):
+                raise SieError([(voucher.line_no, f"Voucher {voucher.label}: account {row.account} or its "
+                                                  "objects are not in the file's header")])
         head = (
             f"#VER {ident(voucher.series)} {ident(voucher.number)} {_format_date(voucher.date)} "
             f"{free(voucher.text, text_limit)}"
         )
         if voucher.reg_date is not None:
             head += f" {_format_date(voucher.reg_date)}"
-        out += [head, "{"]
+        lines += [head, "{"]
         for row in voucher.rows:
-            objs = " ".join(f"{ident(d)} {_quote(clean_text(o))}" for d, o in row.objects)
+            objs = " ".join(f"{ident(d)} {quoted(o)}" for d, o in row.objects)
             when = _format_date(row.trans_date) if row.trans_date else '""'
             line = (
                 f"#TRANS {ident(row.account)} {{{objs}}} {format_amount(row.amount)} {when} "
@@ -946,6 +975,10 @@ def write(
             )
             if row.quantity is not None:
                 line += f" {_format_quantity(row.quantity)}"
-            out.append(line)
-        out.append("}")
-    return ("\n".join(line for line in out if line is not None) + "\n").encode("cp437", errors="replace")
+            lines.append(line)
+        lines.append("}")
+        written += 1
+        if len(lines) >= chunk_lines:
+            flush()
+    flush()
+    return written

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 
 from django import forms
-from django.http import HttpResponse
+from django.http import FileResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Company
 from ..selectors.companies import companies_for_user
-from ..services.sie_export import sie_export
+from ..services.sie_export import sie_export_write
 
 
 class SieExportForm(forms.Form):
@@ -29,12 +30,18 @@ def sie_export_view(model_admin, request):
                          initial={"date_from": dt.date.today().replace(month=1, day=1), "date_to": dt.date.today()})
     if request.method == "POST" and form.is_valid():
         company = form.cleaned_data["company"]
-        data = sie_export(company=company, date_from=form.cleaned_data["date_from"],
-                          date_to=form.cleaned_data["date_to"])
+        # Written whole to a temporary file first (memory stays flat; a voucher that cannot be written
+        # stops it before anything is sent), then streamed from there; the file goes when it is closed.
+        out = tempfile.TemporaryFile()
+        try:
+            sie_export_write(company=company, date_from=form.cleaned_data["date_from"],
+                             date_to=form.cleaned_data["date_to"], out=out)
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
         name = f"{company.slug}_{form.cleaned_data['date_from']:%Y%m%d}-{form.cleaned_data['date_to']:%Y%m%d}.se"
-        response = HttpResponse(data, content_type="application/octet-stream")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return FileResponse(out, as_attachment=True, filename=name, content_type="application/octet-stream")
     context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
                "title": _("Export posted vouchers as SIE 4"), "form": form}
     return TemplateResponse(request, "admin/bookkeeping/voucher/sie_export.html", context)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import BinaryIO, NamedTuple
 
 from bookkeeping import sie
 
-from ..models import Voucher, VoucherState
+from ..models import Voucher, VoucherRow, VoucherState
 from ..selectors.plans import plan_snapshot
 
+CENT = Decimal("0.01")
 TEXT_LIMIT = 50  # Fortnox's SIE import accepts at most 50 characters of text
 
 
@@ -28,33 +32,81 @@ def transaction_text(row) -> str:
     return f"{text[:room]} {tag}" if text else tag
 
 
-def sie_export(*, company, date_from: dt.date, date_to: dt.date) -> bytes:
-    """What was posted to Fortnox for a company and period, as a SIE 4E file (PC8, no #KSUMMA)."""
-    vouchers = (Voucher.objects.filter(company=company, system="fortnox", state=VoucherState.POSTED,
-                                       date__gte=date_from, date__lte=date_to)
-                .prefetch_related("rows").order_by("remote_series", "date", "id"))
+CHUNK = 5000  # rows fetched per round trip from the server-side cursor
+
+
+class _Row(NamedTuple):
+    account: str
+    debit: Decimal
+    credit: Decimal
+    cost_centre: str
+    project: str
+    text: str
+    source_key: str
+
+
+def _posted(company, date_from: dt.date, date_to: dt.date):
+    return Voucher.objects.filter(company=company, system="fortnox", state=VoucherState.POSTED,
+                                  date__gte=date_from, date__lte=date_to)
+
+
+def _sie_vouchers(vouchers) -> Iterator[sie.SieVoucher]:
+    """The posted vouchers in the file's order with their rows: one query, read from a server-side cursor
+    (PostgreSQL) a chunk at a time; a voucher is complete when the next one's rows begin."""
+    found = (VoucherRow.objects.filter(voucher__in=vouchers)
+             .order_by("voucher__remote_series", "voucher__date", "voucher_id", "position", "id")
+             .values_list("voucher_id", "voucher__remote_series", "voucher__series", "voucher__remote_number",
+                          "voucher__date", "voucher__description", *_Row._fields))
+    head, rows = None, []
+    for voucher_id, remote_series, series, remote_number, day, description, *values in found.iterator(CHUNK):
+        if head is None or head[0] != voucher_id:
+            if head is not None:
+                yield _sie_voucher(head, rows)
+            head, rows = (voucher_id, remote_series, series, remote_number, day, description), []
+        r = _Row(*values)
+        objects = (("1", r.cost_centre),) if r.cost_centre else ()
+        if r.project:
+            objects += (("6", r.project),)
+        rows.append(sie.SieRow(account=str(r.account), amount=(r.debit - r.credit).quantize(CENT), objects=objects,
+                               text=transaction_text(r)))
+    if head is not None:
+        yield _sie_voucher(head, rows)
+
+
+def _sie_voucher(head: tuple, rows: list) -> sie.SieVoucher:
+    _pk, remote_series, series, remote_number, day, description = head
+    return sie.SieVoucher(series=remote_series or series, number=remote_number, date=day, text=description,
+                          rows=tuple(rows))
+
+
+def sie_export_write(*, company, date_from: dt.date, date_to: dt.date, out: BinaryIO) -> int:
+    """Write what was posted to Fortnox for a company and period to ``out`` as a SIE 4E file (PC8, no
+    #KSUMMA), streamed: the accounts and objects used come from one query, the vouchers with their rows
+    from another read a chunk at a time, so memory stays flat however many there are. Returns the
+    number of vouchers written. ``SieError`` if a stored voucher cannot be written, or one has no rows
+    (write to a temporary file; keep it only on success)."""
+    vouchers = _posted(company, date_from, date_to)
+    used = set(VoucherRow.objects.filter(voucher__in=vouchers).order_by()
+               .values_list("account", "cost_centre", "project").distinct())
+    used_accounts = {account for account, _cc, _project in used}
+    used_objects = {("1", cc) for _account, cc, _project in used if cc}
+    used_objects |= {("6", project) for _account, _cc, project in used if project}
     plan = plan_snapshot(company, "fortnox")
-    sie_vouchers = []
-    used_objects = {}
-    for voucher in vouchers:
-        rows = []
-        for r in voucher.rows.all():
-            objects = []
-            if r.cost_centre:
-                objects.append(("1", r.cost_centre))
-                used_objects[("1", r.cost_centre)] = r.cost_centre
-            if r.project:
-                objects.append(("6", r.project))
-                used_objects[("6", r.project)] = r.project
-            rows.append(sie.SieRow(account=str(r.account), amount=(r.debit - r.credit).quantize(Decimal("0.01")),
-                                   objects=tuple(objects), text=transaction_text(r)))
-        sie_vouchers.append(sie.SieVoucher(
-            series=voucher.remote_series or voucher.series, number=voucher.remote_number,
-            date=voucher.date, text=voucher.description, rows=tuple(rows)))
     year = plan.financial_year_for(date_from)
     accounts = {str(n): a.name for n, a in plan.accounts.items()}
-    return sie.write(
-        vouchers=sie_vouchers, company_name=company.name, org_number=company.org_number,
-        fiscal_year=(year[0], year[1]) if year else None, accounts=accounts, objects=used_objects,
-        text_limit=TEXT_LIMIT,
+    written = sie.write_stream(
+        out, vouchers=_sie_vouchers(vouchers), used_accounts=used_accounts, used_objects=used_objects,
+        company_name=company.name, org_number=company.org_number, fiscal_year=(year[0], year[1]) if year else None,
+        accounts=accounts, objects={obj: obj[1] for obj in used_objects}, text_limit=TEXT_LIMIT,
     )
+    expected = vouchers.count()
+    if written != expected:  # a posted voucher without rows: the file would miss it
+        raise sie.SieError([(0, f"{expected - written} posted vouchers of the period have no rows")])
+    return written
+
+
+def sie_export(*, company, date_from: dt.date, date_to: dt.date) -> bytes:
+    """``sie_export_write`` into memory, for a small period (tests, a quick look)."""
+    out = io.BytesIO()
+    sie_export_write(company=company, date_from=date_from, date_to=date_to, out=out)
+    return out.getvalue()

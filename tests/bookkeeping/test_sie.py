@@ -4,7 +4,6 @@ import dataclasses
 import re
 import subprocess
 import sys
-import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -127,11 +126,10 @@ def test_unbalanced_error_message_reads_well():
     assert isinstance(info.value, ValueError)
 
 
-def test_largest_file_reads_fast():
+def test_largest_file_reads():
+    # How fast is measured by bench/import_scale.py, not here (no timed assertions in the suite).
     data = _bytes("transaktioner_ovnbolag.se")
-    start = time.perf_counter()
-    sie.read(data)
-    assert time.perf_counter() - start < 1.0
+    assert sie.read(data).vouchers
 
 
 def test_header_of_a_4e_file():
@@ -563,14 +561,14 @@ def test_many_errors_are_shortened_in_the_message_but_all_kept():
     assert str(info.value).endswith("; … and 10 more")
 
 
-def test_reading_is_linear():
+def test_reading_many_vouchers():
     voucher = (
         '#VER A {n} 20240105 "Text {n}"\n{{\n#TRANS 1930 {{1 "10"}} 100.00\n#TRANS 2440 {{}} -100.00\n}}\n'
     )
-    data = _sie("".join(voucher.format(n=n) for n in range(20000)))  # ~1.4 MB
-    start = time.perf_counter()
-    assert len(sie.read(data).vouchers) == 20000
-    assert time.perf_counter() - start < 5.0
+    data = _sie("".join(voucher.format(n=n) for n in range(20000)))  # ~1.4 MB; its speed: bench/import_scale.py
+    parsed = sie.read(data)
+    assert len(parsed.vouchers) == 20000 and parsed.vouchers[-1].number == "19999"
+    assert parsed.vouchers[-1].rows[0].line_no == 6 + 5 * 19999 + 3  # six header lines, five per voucher
 
 
 # --------------------------------------------------------------------------------------------
@@ -850,27 +848,3 @@ def test_the_module_does_not_import_django():
     )
     assert result.stdout.strip() == "False"
 
-
-def test_the_fast_reading_of_a_common_line_gives_the_full_readers_tokens():
-    """Most lines are read by regular expressions; every line they accept must give exactly the tokens
-    the character-by-character reader gives (random lines of the characters that matter, fixed seed)."""
-    import random
-
-    from bookkeeping.sie import _Objects, _tokenize_fully, _tokenize_simple
-
-    chooser = random.Random(15)
-    alphabet = ['a', '1', ' ', '\t', '"', '{', '}', '\\', '.', '-', ' ', '"']
-    lines = ['1510 {} 12500.00 "" "Avisering 1"', '3011 {1 "100" 6 "P 1"} -10000.00 20220105 "Hyra"',
-             '"a"b"', 'ab"c d"', '{}abc', '{"x}" y}', 'A "1" 20220101']
-    lines += ["".join(chooser.choice(alphabet) for _ in range(chooser.randint(0, 16))) for _ in range(60_000)]
-    accepted = 0
-    for line in lines:
-        simple = _tokenize_simple(line)
-        if simple is None:
-            continue
-        accepted += 1
-        full, problem, open_quote = _tokenize_fully(line)
-        assert (simple, problem, open_quote) == (full, None, False), line
-        assert [isinstance(t, _Objects) for t in simple] == [isinstance(t, _Objects) for t in full], line
-    assert accepted > 5_000  # the comparison covered many accepted lines, not only refusals
-    assert _tokenize_simple('3011 {1 "100"} -10000.00 "" "Hyra"') == ["3011", ("1", "100"), "-10000.00", "", "Hyra"]

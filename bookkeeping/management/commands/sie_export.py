@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from bookkeeping.services.sie_export import sie_export
+from bookkeeping.services.sie_export import sie_export_write
 
 from ..base import KonteraCommand
 
@@ -24,7 +24,13 @@ class Command(KonteraCommand):
             date_to = dt.date.fromisoformat(options["date_to"])
         except ValueError:
             raise CommandError("--from and --to must be YYYY-MM-DD") from None
-        data = sie_export(company=company, date_from=date_from, date_to=date_to)
         path = Path(options["output"])
-        path.write_bytes(data)
-        return {"file": str(path), "bytes": len(data), "vouchers": data.count(b"#VER ")}
+        # Into a file beside the target, renamed when complete: never a half-written export.
+        partial = path.with_name(path.name + ".part")
+        try:
+            with partial.open("wb") as out:
+                vouchers = sie_export_write(company=company, date_from=date_from, date_to=date_to, out=out)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"file": str(path), "bytes": path.stat().st_size, "vouchers": vouchers}
