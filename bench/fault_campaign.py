@@ -249,7 +249,7 @@ def main() -> int:
     parser.add_argument("--fortnox-companies", type=int, default=5)
     parser.add_argument("--journals", type=int, default=150, help="journals per Fortnox company")
     parser.add_argument("--dinero-orgs", type=int, default=4)
-    parser.add_argument("--documents", type=int, default=40, help="expense documents per Dinero organisation")
+    parser.add_argument("--documents", type=int, default=50, help="expense documents per Dinero organisation")
     parser.add_argument("--payouts", type=int, default=10, help="Nets Easy payouts (each with --sales sales)")
     parser.add_argument("--sales", type=int, default=4)
     parser.add_argument("--fault-rate", type=float, default=0.12, help="share of API requests answered with a fault")
