@@ -43,6 +43,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +64,10 @@ class RandomFaults:
     Token endpoints are spared (a lost refresh answer is issue 8's cause 6, reported as "needs
     re-authorisation" by design; the campaign measures sending). Counts what it injected."""
 
-    def __init__(self, *, rate: float, mix: dict[str, float], read_timeout: float, rng: random.Random) -> None:
-        self.rate, self.read_timeout, self.rng = rate, read_timeout, rng
+    def __init__(self, name: str, *, rate: float, mix: dict[str, float], read_timeout: float,
+                 rng: random.Random) -> None:
+        self.name, self.rate, self.read_timeout, self.rng = name, rate, read_timeout, rng
+        self.log: list[tuple[float, str, str, str, str]] = []  # when, sandbox, method, path, kind
         self.kinds, self.weights = list(mix), list(mix.values())
         self.enabled = False
         self.counts: Counter = Counter()
@@ -83,6 +86,7 @@ class RandomFaults:
                 return None
             kind = self.rng.choices(self.kinds, self.weights)[0]
             self.counts[(kind, side)] += 1
+            self.log.append((time.time(), self.name, method, path, kind))
         if kind == "5xx":
             return Fault("status", status=self.rng.choice([500, 502, 503]), body="Service Unavailable")
         if kind == "429":
@@ -253,6 +257,8 @@ def main() -> int:
     parser.add_argument("--payouts", type=int, default=10, help="Nets Easy payouts (each with --sales sales)")
     parser.add_argument("--sales", type=int, default=4)
     parser.add_argument("--fault-rate", type=float, default=0.12, help="share of API requests answered with a fault")
+    parser.add_argument("--fault-seconds", type=float, default=120.0,
+                        help="faults stay on at least this long (and until the last kill's effect shows)")
     parser.add_argument("--mix", default="drop_before=1,drop_after_commit=1,5xx=1,timeout=1,429=1",
                         help="fault kinds and their weights")
     parser.add_argument("--nodes", type=int, default=0, help="qcluster processes (default: 1 on SQLite, 2 on PostgreSQL)")
@@ -264,6 +270,7 @@ def main() -> int:
     parser.add_argument("--stuck-after", type=float, default=90.0, help="'sending' longer than this at the end is stuck")
     parser.add_argument("--read-timeout", type=float, default=4.0, help="Kontera's HTTP read timeout in the campaign")
     parser.add_argument("--port", type=int, default=9510, help="the sandboxes' port")
+    parser.add_argument("--explain", type=int, default=3, help="print the audit trail of this many doubled vouchers")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="a smoke run: ~200 vouchers, 3 kills, short waits")
     args = parser.parse_args()
@@ -271,6 +278,7 @@ def main() -> int:
     if args.quick:
         args.fortnox_companies, args.journals, args.dinero_orgs, args.documents = 2, 60, 2, 15
         args.payouts, args.sales, args.kills, args.kill_every, args.settle_cap = 3, 3, 3, 10.0, 240.0
+        args.fault_seconds = 40.0
     rng = random.Random(args.seed)
     mix = parse_mix(args.mix)
     tmp = Path(tempfile.mkdtemp(prefix="kontera-campaign-"))
@@ -286,8 +294,8 @@ def main() -> int:
     fortnox.register_client(FORTNOX_CLIENT[0], FORTNOX_CLIENT[1], [FORTNOX_CLIENT[2]])
     dinero.register_client(*DINERO_CLIENT)
     injectors = []
-    for sandbox in (fortnox, dinero, nets):
-        sandbox.faults = RandomFaults(rate=args.fault_rate, mix=mix, read_timeout=args.read_timeout,
+    for name, sandbox in (("fortnox", fortnox), ("dinero", dinero), ("netseasy", nets)):
+        sandbox.faults = RandomFaults(name, rate=args.fault_rate, mix=mix, read_timeout=args.read_timeout,
                                       rng=random.Random(rng.random()))
         injectors.append(sandbox.faults)
     server = ServerThread(mount({"/fortnox": fortnox, "/dinero": dinero, "/netseasy": nets}), port=args.port).start()
@@ -361,9 +369,10 @@ def main() -> int:
                       f"{ours.filter(state=VoucherState.POSTED).count()} / {total}", flush=True)
                 next_kill = time.time() + args.kill_every
             time.sleep(0.5)
-        # keep the faults on until the last kill has had time to show its effect, then let it settle
+        # keep the faults on until the last kill has had time to show its effect (and for at least
+        # --fault-seconds), then let it settle
         last_kill = campaign.kills[-1].at if campaign.kills else chaos_started
-        while time.time() < last_kill + args.kill_every:
+        while time.time() < max(last_kill + args.kill_every, chaos_started + args.fault_seconds):
             campaign.keep_alive(args.restart_delay)
             time.sleep(0.5)
         for injector in injectors:
@@ -380,15 +389,17 @@ def main() -> int:
             node.stop()
     report = count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, injectors)
     server.stop()
+    with open(tmp / "faults.tsv", "w") as out:  # every injected fault, to line up with the audit trail
+        for when, name, method, path, kind in sorted(f for injector in injectors for f in injector.log):
+            out.write(f"{datetime.fromtimestamp(when, UTC):%H:%M:%S.%f}\t{name}\t{method}\t{path}\t{kind}\n")
     print(f"logs of the nodes: {tmp}")
     return 1 if report else 0
 
 
 def count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, injectors) -> int:
-    from datetime import UTC, datetime
-
     from django.utils import timezone
 
+    from bookkeeping.models import AuditEvent
     from bookkeeping.models import VoucherState as S
 
     copies, _where = at_targets(fortnox, dinero)
@@ -431,6 +442,12 @@ def count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, 
     print(f"failed (a reason): {len(failed)}   waiting (a reason): {len(waiting)}")
     print(f"DOUBLE:            {extra} extra copies of {len(double_vouchers)} vouchers"
           + (f"  e.g. KONTERA-{', KONTERA-'.join(map(str, double_vouchers[:8]))}" if double_vouchers else ""))
+    for pk in double_vouchers[:args.explain]:  # what happened to a doubled voucher, in its own words
+        print(f"  KONTERA-{pk}:")
+        for at, action, message in AuditEvent.objects.filter(voucher_id=pk).order_by("id").values_list(
+                "created_at", "action", "message"):
+            if action.startswith(("state:", "remote:")):
+                print(f"    {at:%H:%M:%S.%f} {action:24} {message[:110]}")
     print(f"LOST:              {len(lost)}" + (f"  e.g. {lost[:5]}" if lost else ""))
     print(f"STUCK:             {len(stuck)} (sending for more than {args.stuck_after:.0f} s)"
           + (f"  e.g. {[r[0] for r in stuck[:8]]}" if stuck else ""))
