@@ -352,10 +352,14 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
                 audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
     connector = connector or registry.connector_for(integration)
+    # Once an outcome is unknown it stays so until a look-up succeeds and says "not there": a failed
+    # look-up (5xx, timeout, 429, a refusal) proves nothing, so no failure below may clear the marker.
+    known_absent = not look_up_first
     try:
         remote = None
         if look_up_first:
             remote = connector.find_voucher(dto)
+            known_absent = remote is None
             audit_record(
                 action="remote:lookup", voucher=voucher, actor=actor,
                 message=(Msg("The previous attempt's outcome was unknown; found it in %(system)s as %(ref)s.", system=voucher.get_system_display(), ref=remote.remote_id)) if remote else
@@ -369,11 +373,11 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
     except AuthError as exc:
         return _record_auth_error(voucher, integration, exc, actor)
     except RemoteValidationError as exc:
-        return _record_failure(voucher, exc, actor, definite=True)
+        return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
     except RetryableError as exc:
-        return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown)
+        return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
     except ConnectorError as exc:
-        return _record_failure(voucher, exc, actor, definite=True)
+        return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
     except Exception as exc:  # anything unexpected: we cannot know whether it landed
         logger.exception("Unexpected error sending voucher %s", voucher.pk)
         return _record_retry(voucher, RetryableError(Msg("Unexpected error: %(error)s", error=exc)), actor,
