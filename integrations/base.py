@@ -46,6 +46,12 @@ class RetryableError(ConnectorError):
         self.retry_after = retry_after
 
 
+class Deferred(RetryableError):
+    """Nothing more was sent: the target's request limit frees only in ``retry_after`` seconds, later
+    than the send may wait. The voucher goes back to the queue, due when the limit frees; its
+    company waits meanwhile and the worker goes on with others. Not a failed attempt."""
+
+
 class AuthError(ConnectorError):
     """The target refuses our credentials: staff must re-authorise (nothing is lost meanwhile)."""
 

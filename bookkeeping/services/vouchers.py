@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from config.logs import bind as log_bind
 from config.logs import log_context
-from integrations import registry
+from integrations import ratelimit, registry
 from integrations.base import (
     AuthError,
     ConnectorError,
+    Deferred,
     RemoteValidationError,
     RemoteVoucher,
     RetryableError,
@@ -374,6 +375,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         return _record_auth_error(voucher, integration, exc, actor)
     except RemoteValidationError as exc:
         return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
+    except Deferred as exc:
+        return _record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
     except RetryableError as exc:
         return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
     except ConnectorError as exc:
@@ -445,6 +448,27 @@ def _record_retry(voucher: Voucher, exc: RetryableError, actor: Actor, *, outcom
     return "retry"
 
 
+def _record_deferred(voucher: Voucher, exc: Deferred, actor: Actor, *, outcome_unknown: bool) -> str:
+    """Given back before a wait the send may not make: due again when the target's limit frees, not
+    counted as a failed attempt. The company's other due vouchers wait for the same moment, so the
+    dispatcher goes on with other companies instead of trying each of them."""
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        free_at = timezone.now() + timedelta(seconds=exc.retry_after or 0)
+        voucher_transition(
+            voucher=voucher, to=S.QUEUED, actor=actor,
+            message=Msg("Given back, due again at %(when)s: %(error)s",
+                        when=timezone.localtime(free_at).strftime("%Y-%m-%d %H:%M:%S"), error=exc.message),
+            last_error=exc.message, last_error_code=exc.code, next_attempt_at=free_at,
+            attempts=max(voucher.attempts - 1, 0),
+            pending_since=voucher.pending_since if outcome_unknown else None,
+        )
+        Voucher.objects.filter(company_id=voucher.company_id, system=voucher.system, state=S.QUEUED).filter(
+            models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lt=free_at)
+        ).update(next_attempt_at=free_at)
+    return "deferred"
+
+
 def _record_auth_error(voucher: Voucher, integration: Integration, exc: AuthError, actor: Actor) -> str:
     from .integrations import integration_needs_reauthorisation
 
@@ -467,6 +491,7 @@ class DispatchResult:
     failed: int = 0
     retried: int = 0
     awaiting_authorisation: int = 0
+    deferred: int = 0  # given back until a target's request limit frees
     remaining: bool = False
 
 
@@ -476,16 +501,25 @@ def vouchers_dispatch(*, system: str | None = None, slot: int = 0, slots: int = 
     from ..selectors.vouchers import round_robin_batch
 
     result = DispatchResult()
-    deadline = timezone.now() + timedelta(seconds=max_seconds)
-    while timezone.now() < deadline:
+    with ratelimit.send_budget(max_seconds):  # every wait of every send counts against it
+        _dispatch_within_budget(result, system=system, slot=slot, slots=slots, progress=progress)
+    result.remaining = bool(round_robin_batch(system=system, slot=slot, slots=slots))
+    return result
+
+
+def _dispatch_within_budget(result: DispatchResult, *, system, slot, slots, progress) -> None:
+    from ..selectors.vouchers import round_robin_batch
+
+    while ratelimit.budget_left() > 0:
         batch = round_robin_batch(system=system, slot=slot, slots=slots)
         progressed = False
         for voucher_id in batch:
-            if timezone.now() >= deadline:
+            if ratelimit.budget_left() <= 0:
                 break
             with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
                 outcome = voucher_send(voucher_id=voucher_id)
-            if outcome in ("skipped", "not_due", "paused"):
+            result.deferred += outcome == "deferred"
+            if outcome in ("skipped", "not_due", "paused", "deferred"):
                 continue
             progressed = True
             result.sent += 1
@@ -497,8 +531,6 @@ def vouchers_dispatch(*, system: str | None = None, slot: int = 0, slots: int = 
                 progress(result)
         if not progressed:
             break
-    result.remaining = bool(round_robin_batch(system=system, slot=slot, slots=slots))
-    return result
 
 
 def vouchers_recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> int:
