@@ -37,7 +37,7 @@ READ_BACK = ("GET", "/vouchers/purchase/")
 BOOK = ("POST", "/book")
 LIST_FILES = ("GET", "/files")
 
-TIMEOUT = ("delay", {"seconds": 0.6})  # the read timeout is 0.3 s here
+TIMEOUT = ("delay", {"seconds": 2.5})  # the read timeout is 1.5 s here
 S503 = ("status", {"status": 503, "body": "Service Unavailable"})
 S500 = ("status", {"status": 500, "body": "Internal Server Error"})
 R429 = ("status", {"status": 429, "body": "Too Many Requests"})
@@ -66,7 +66,7 @@ DINERO_SCHEDULE = [
 
 @pytest.fixture(autouse=True)
 def _short_timeout(settings, fortnox_sandbox, dinero_sandbox):
-    settings.KONTERA_HTTP_TIMEOUT = (2.0, 0.3)  # after the sandboxes' own setting
+    settings.KONTERA_HTTP_TIMEOUT = (2.0, 1.5)  # after the sandboxes' own setting
 
 
 def _connect_fortnox(sandbox, tenant_id, name, org_number, slug):
