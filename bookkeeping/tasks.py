@@ -8,28 +8,43 @@ from django.conf import settings
 from django.core.cache import cache
 from django_q.tasks import async_task
 
-from .selectors.vouchers import round_robin_batch
 from .services import vouchers as voucher_services
-from .services.dispatchers import _ticket, kick_dispatch
+from .services.dispatchers import kick_dispatch, queued_ticket_return
 
 logger = logging.getLogger("kontera.tasks")
 
 
-def dispatch(slot: int = 0, slots: int = 1) -> dict:
-    """Send due vouchers for this slot's companies, then hand over if work remains."""
+def _node_progress(_result=None) -> None:
+    from operations.heartbeat import heartbeat_progress
+
+    heartbeat_progress()
+
+
+def dispatch(ticket: int | None = None, *_former_args) -> dict:
+    """A dispatcher: sends for whichever companies are free (``services.dispatchers``), then hands over.
+
+    Its queued ticket goes back first, so the next kick can queue another; once it holds a company it
+    kicks once more, so that every free worker of every node gets a dispatcher while companies wait."""
+    from django_q.conf import Conf
+
+    queued_ticket_return(ticket)
     timeout = int(settings.Q_CLUSTER.get("timeout", 300))
-    try:
-        result = voucher_services.vouchers_dispatch(slot=slot, slots=slots, max_seconds=max(timeout - 60, 30))
-    finally:
-        cache.delete(_ticket(slot))
-    # Look for work only after freeing the ticket, so a voucher queued meanwhile is never missed.
-    if round_robin_batch(slot=slot, slots=slots):
+    fanned_out = []
+
+    def fan_out() -> None:
+        if not fanned_out and not Conf.SYNC:  # run inline (tests), a kick would nest dispatchers
+            fanned_out.append(kick_dispatch())
+
+    result = voucher_services.vouchers_dispatch(max_seconds=max(timeout - 60, 30), progress=_node_progress,
+                                                on_claim=fan_out)
+    if result.remaining:
         kick_dispatch()
     return result.__dict__
 
 
 def sweep() -> dict:
-    """Every minute: recover interrupted sends and start dispatchers for retries that came due."""
+    """Every minute (and every few seconds from each node's supervisor): recover interrupted sends and
+    start dispatchers for work that waits without one."""
     recovered = voucher_services.vouchers_recover_stuck()
     enqueued = kick_dispatch()
     return {"recovered": recovered, "dispatchers_started": enqueued}

@@ -197,11 +197,27 @@ Q_CLUSTER = {
     "retry": 360,
     "max_attempts": 1,
     "ack_failures": True,
-    "queue_limit": 10,
+    # A node takes a task from the broker only when it has room (operations/qcluster.py bounds the
+    # pusher to this): the rest waits there for whichever node is free.
+    "queue_limit": 1,
+    # A process that leaves the cluster makes the supervisor restart it whole (operations/supervisor.py);
+    # recycling workers every few hundred tasks would do that for nothing.
+    "recycle": 100_000,
     "catch_up": False,
     "save_limit": 500,
     "label": _("Background tasks"),  # the task-queue tables in the admin, translated
 }
+# Dispatch leases (bookkeeping/services/dispatchers.py): one dispatcher per company at a time; a lease
+# lapses this many seconds after its holder stopped renewing it (a killed worker's companies are taken
+# over then), and a voucher left in 'sending' without a lease is queued again to be looked up first.
+KONTERA_DISPATCH_LEASE_SECONDS = env.int("KONTERA_DISPATCH_LEASE_SECONDS", default=30)
+# Worker heartbeat (operations/heartbeat.py): a node silent this long is dead, a cluster that did
+# nothing this long while work waits is frozen (/health/ answers 503, the overview shows it red);
+# a node silent for KONTERA_HEARTBEAT_FORGET_MINUTES is taken as removed.
+KONTERA_HEARTBEAT_STALE_SECONDS = env.int("KONTERA_HEARTBEAT_STALE_SECONDS", default=60)
+KONTERA_HEARTBEAT_FORGET_MINUTES = env.int("KONTERA_HEARTBEAT_FORGET_MINUTES", default=15)
+KONTERA_FROZEN_AFTER_SECONDS = env.int("KONTERA_FROZEN_AFTER_SECONDS", default=60)
+
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from operations.health import HealthView
+
 # Admin pages whose models moved to a flow's app keep working at their old addresses (bookmarks,
 # e-mails): /admin/bookkeeping/expensedocument/… → /admin/expense_documents/expensedocument/… and
 # /admin/integrations/netspayout/… → /admin/card_payments/netspayout/….
@@ -11,6 +13,9 @@ MOVED_ADMIN_PAGES = [
 ]
 
 urlpatterns = [
+    # Public by design, for load balancers and monitoring: no company, secret or host in it for anonymous
+    # callers (operations/health.py).
+    path("health/", HealthView.as_view(), name="health"),
     path("integrations/", include("bookkeeping.urls")),
     *(re_path(rf"^admin/{old}/(?P<rest>(?:{models})/.*)$",
               RedirectView.as_view(url=f"/admin/{new}/%(rest)s", permanent=True, query_string=True))

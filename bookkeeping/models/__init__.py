@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .companies import Company, Country
+from .dispatch import DispatchLease
 from .mappings import DEFAULT_KEY, KINDS_WITHOUT_ACCOUNT, AccountMapping, MappingKind, PaymentMethod, PaymentMethodList
 from .plans import (
     Account,
@@ -28,6 +29,7 @@ __all__ = [
     "CostCentre",
     "CostCentreSetting",
     "Country",
+    "DispatchLease",
     "FinancialYear",
     "MappingKind",
     "PaymentMethod",

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -31,31 +29,28 @@ def dispatchable_vouchers(*, system: str | None = None, company_ids=None) -> Que
     return qs.order_by("date", "id")
 
 
-def round_robin_batch(*, system: str | None = None, slot: int = 0, slots: int = 1, per_company: int = 25) -> list[int]:
-    """Voucher ids interleaved across companies (A1, B1, C1, A2, B2 …) for one dispatch slot.
+def vouchers_stuck_sending(*, older_than, unleased_at=None) -> QuerySet[Voucher]:
+    """Vouchers in 'sending' since before ``older_than``; with ``unleased_at``, only those whose company
+    no dispatcher holds then (a live dispatcher may still be waiting for the answer)."""
+    from ..models import DispatchLease
 
-    The companies with work are dealt out over the slots in turn, so concurrent workers serve
-    different companies, each at its own target's pace.
-    """
-    by_company: OrderedDict[int, list[int]] = OrderedDict()
-    for voucher_id, company_id in dispatchable_vouchers(system=system).values_list("id", "company_id"):
-        bucket = by_company.setdefault(company_id, [])
-        if len(bucket) < per_company:
-            bucket.append(voucher_id)
-    if slots > 1:
-        mine = sorted(by_company)[slot::slots]
-        by_company = OrderedDict((company_id, by_company[company_id]) for company_id in mine)
-    batch: list[int] = []
-    queues = list(by_company.values())
-    while queues:
-        next_round = []
-        for queue in queues:
-            batch.append(queue.pop(0))
-            if queue:
-                next_round.append(queue)
-        queues = next_round
-    return batch
+    qs = Voucher.objects.filter(state=VoucherState.SENDING, pending_since__lt=older_than)
+    if unleased_at is not None:
+        qs = qs.exclude(company_id__in=DispatchLease.objects.filter(expires_at__gt=unleased_at).values("company_id"))
+    return qs
 
 
-def vouchers_stuck_sending(*, older_than) -> QuerySet[Voucher]:
-    return Voucher.objects.filter(state=VoucherState.SENDING, pending_since__lt=older_than)
+def companies_with_due_vouchers(*, system: str | None = None, free_at=None, exclude=()) -> list[int]:
+    """Companies with vouchers due now, the longest waiting first; with ``free_at``, only those whose
+    dispatch lease has lapsed by then (nobody sends for them)."""
+    from ..models import DispatchLease
+
+    qs = dispatchable_vouchers(system=system)
+    if free_at is not None:
+        qs = qs.exclude(company_id__in=DispatchLease.objects.filter(expires_at__gt=free_at).values("company_id"))
+    if exclude:
+        qs = qs.exclude(company_id__in=list(exclude))
+    seen: dict[int, None] = {}
+    for company_id in qs.order_by("date", "id").values_list("company_id", flat=True)[:5000]:
+        seen.setdefault(company_id, None)
+    return list(seen)

@@ -61,8 +61,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 QUEUEABLE = (S.DRAFT, S.FAILED, S.OPTED_OUT, S.NEEDS_UPDATE, S.AWAITING_AUTHORISATION, S.AWAITING_MAPPING)
 
 MAX_ATTEMPTS = 8
-# How long a send may stay unanswered before the sweeper treats its outcome as unknown.
-STUCK_AFTER = timedelta(minutes=10)
 
 
 class IllegalTransition(Exception):
@@ -495,50 +493,68 @@ class DispatchResult:
     remaining: bool = False
 
 
-def vouchers_dispatch(*, system: str | None = None, slot: int = 0, slots: int = 1, max_seconds: float = 240,
-                      progress=None) -> DispatchResult:
-    """Send due vouchers, interleaving companies so each target company is paced on its own."""
-    from ..selectors.vouchers import round_robin_batch
+def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, progress=None,
+                      on_claim=None) -> DispatchResult:
+    """Send due vouchers company by company, each under its dispatch lease (``dispatchers``), until no
+    company with due vouchers is free or time is up."""
+
+    from ..selectors.vouchers import companies_with_due_vouchers, dispatchable_vouchers
+    from .dispatchers import SLICE, LeaseKeeper, dispatcher_id, lease_claim_next, lease_release
 
     result = DispatchResult()
-    with ratelimit.send_budget(max_seconds):  # every wait of every send counts against it
-        _dispatch_within_budget(result, system=system, slot=slot, slots=slots, progress=progress)
-    result.remaining = bool(round_robin_batch(system=system, slot=slot, slots=slots))
+    holder = dispatcher_id()
+    idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
+    # Every wait of every send counts against the budget (pacing, pauses after a 429): issue 8, cause 5.
+    with LeaseKeeper(holder), ratelimit.send_budget(max_seconds):
+        while ratelimit.budget_left() > 0:
+            company_id = lease_claim_next(holder=holder, system=system, exclude=idle)
+            if company_id is None:
+                break
+            if on_claim:
+                on_claim()
+            moved = False
+            try:
+                ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
+                           .values_list("id", flat=True)[:SLICE])
+                for voucher_id in ids:
+                    if ratelimit.budget_left() <= 0:
+                        break
+                    with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
+                        outcome = voucher_send(voucher_id=voucher_id)
+                    if outcome == "deferred":  # the company waits for its limit; go on with others
+                        result.deferred += 1
+                        break
+                    if outcome in ("skipped", "not_due", "paused"):
+                        continue
+                    moved = True
+                    result.sent += 1
+                    result.posted += outcome == "posted"
+                    result.failed += outcome == "failed"
+                    result.retried += outcome == "retry"
+                    result.awaiting_authorisation += outcome == "awaiting_authorisation"
+                    if progress:
+                        progress(result)
+            finally:
+                lease_release(holder=holder, company_id=company_id)
+            if not moved:
+                idle.add(company_id)
+    result.remaining = bool(companies_with_due_vouchers(system=system, exclude=idle))
     return result
 
 
-def _dispatch_within_budget(result: DispatchResult, *, system, slot, slots, progress) -> None:
-    from ..selectors.vouchers import round_robin_batch
+def vouchers_recover_stuck(*, older_than: timedelta | None = None) -> int:
+    """Vouchers left in 'sending' by a worker that died: queue them again, to be looked up first.
 
-    while ratelimit.budget_left() > 0:
-        batch = round_robin_batch(system=system, slot=slot, slots=slots)
-        progressed = False
-        for voucher_id in batch:
-            if ratelimit.budget_left() <= 0:
-                break
-            with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
-                outcome = voucher_send(voucher_id=voucher_id)
-            result.deferred += outcome == "deferred"
-            if outcome in ("skipped", "not_due", "paused", "deferred"):
-                continue
-            progressed = True
-            result.sent += 1
-            result.posted += outcome == "posted"
-            result.failed += outcome == "failed"
-            result.retried += outcome == "retry"
-            result.awaiting_authorisation += outcome == "awaiting_authorisation"
-            if progress:
-                progress(result)
-        if not progressed:
-            break
+    A voucher counts as left once no dispatcher holds its company's lease (a live one renews it while
+    it waits for the answer) and it has been sending longer than a lease lives."""
+    from django.conf import settings
 
-
-def vouchers_recover_stuck(*, older_than: timedelta = STUCK_AFTER) -> int:
-    """Vouchers left in 'sending' by a worker that died: queue them again, to be looked up first."""
     from ..selectors.vouchers import vouchers_stuck_sending
 
+    now = timezone.now()
+    older_than = older_than if older_than is not None else timedelta(seconds=settings.KONTERA_DISPATCH_LEASE_SECONDS)
     count = 0
-    for voucher_id in vouchers_stuck_sending(older_than=timezone.now() - older_than).values_list("id", flat=True):
+    for voucher_id in vouchers_stuck_sending(older_than=now - older_than, unleased_at=now).values_list("id", flat=True):
         with transaction.atomic():
             voucher = Voucher.objects.select_for_update().get(pk=voucher_id)
             if voucher.state != S.SENDING:

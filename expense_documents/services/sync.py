@@ -230,6 +230,7 @@ class PushResult:
 
 def documents_push(*, company, actor: Actor = "command") -> PushResult:
     """Sync every document of a company that is not synced yet and send its queued vouchers now."""
+    from bookkeeping.services.dispatchers import company_lease
     from bookkeeping.services.vouchers import voucher_send
 
     from ..selectors import document_sync_state
@@ -242,9 +243,12 @@ def documents_push(*, company, actor: Actor = "command") -> PushResult:
             expense_document_sync(document=document, actor=actor, force=voucher is not None
                                   and voucher.state in (S.FAILED, S.AWAITING_AUTHORISATION), kick=False)
     queued = Voucher.objects.filter(company=company, system=SYSTEM, source_system=SOURCE_SYSTEM, state=S.QUEUED)
-    for voucher_id in queued.order_by("date", "id").values_list("id", flat=True):
-        Voucher.objects.filter(pk=voucher_id).update(next_attempt_at=None)
-        voucher_send(voucher_id=voucher_id, actor=actor)
+    # Under the company's dispatch lease, as a dispatcher would: never two senders for one company, and
+    # the sweep leaves a send in progress alone. A dispatcher holding it now sends them itself.
+    with company_lease(company_id=company.pk, wait=30) as held:
+        for voucher_id in queued.order_by("date", "id").values_list("id", flat=True) if held else ():
+            Voucher.objects.filter(pk=voucher_id).update(next_attempt_at=None)
+            voucher_send(voucher_id=voucher_id, actor=actor)
     result = PushResult()
     for document in ExpenseDocument.objects.filter(id__in=ids).select_related("voucher", "opted_out_by").order_by(
             "document_date", "id"):

@@ -123,6 +123,10 @@ CUSTOM_DOORS: dict[str, list[Door]] = {
 # Pages of the admin site itself: open to every active staff member (they show nothing of a company).
 STAFF_PAGES = {"admin:index", "admin:password_change", "admin:password_change_done", "admin:jsi18n"}
 PUBLIC_PAGES = {"admin:login"}
+# Public by design, outside the admin: /health/ is for load balancers and monitoring, which have no login.
+# It answers 200 or 503 with the state of the database, cache, broker and workers, and a count; never a
+# company, a node's host or a secret to an anonymous caller (operations/health.py, tests/operations/test_health.py).
+PUBLIC_STATUS = {"health"}
 # Closed unless an admin declares autocomplete fields or a model has its own address: 403 / 404 for all.
 CLOSED = {"admin:autocomplete": (403,), "admin:view_on_site": (404,)}
 
@@ -333,6 +337,8 @@ def classify(full, name):
         return ("custom", name)
     if name in STAFF_PAGES or name in PUBLIC_PAGES or name in CLOSED or name == "admin:logout":
         return ("site", name)
+    if name in PUBLIC_STATUS:
+        return ("public-status", name)
     if name == "admin:app_list":
         return ("app-list",)
     if not name and full == "admin/(?P<url>.*)$":
@@ -491,6 +497,10 @@ def test_other_pages_of_the_site(walk, client):
                 failures.append(f"{url}: {response.status_code}, expected {CLOSED[name]}")
             if name not in PUBLIC_PAGES and not _to_login(_fetch(client, None, "get", url)):
                 failures.append(f"{url} anonymous: expected the login")
+        elif kind[0] == "public-status":
+            response = _fetch(client, None, "get", reverse(name))
+            if response.status_code not in (200, 503) or "company" in response.content.decode().lower():
+                failures.append(f"{name} anonymous: {response.status_code}, expected 200/503 naming no company")
         elif kind[0] == "object-redirect":
             label = kind[1]
             app, model = label.split(".")

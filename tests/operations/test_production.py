@@ -62,6 +62,14 @@ def stop(process: subprocess.Popen) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
+def health(env: dict[str, str]) -> int:
+    """GET /health/ through Django in a separate process (the web server is stopped by then)."""
+    done = manage("shell", "-c", "from django.test import Client; "
+                  f"print(Client().get('/health/', secure=True, HTTP_HOST='{HOST}').status_code)", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def production(tmp_path):
     """The example .env with its two secrets filled in (as the README says), on an empty database."""
@@ -128,6 +136,11 @@ def test_the_readme_production_steps_bring_up_web_and_worker(production):
         time.sleep(0.2)
     time.sleep(1)  # a moment of work: the scheduler declared by setup_schedules runs its first jobs
     assert worker.poll() is None, "".join(seen)[-3000:]
+    # /health/ is 200 while the worker node beats, 503 once it stopped (issue 12, "Done when").
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and health(env) != 200:
+        time.sleep(1)
+    assert health(env) == 200, "".join(seen)[-3000:]
     worker.send_signal(signal.SIGTERM)
     try:
         code = worker.wait(timeout=40)
@@ -136,5 +149,6 @@ def test_the_readme_production_steps_bring_up_web_and_worker(production):
         raise
     reader.join(timeout=5)
     assert code == 0, "".join(seen)[-3000:]
+    assert health(env) == 503
     lines = [json.loads(line) for line in seen if line.startswith("{")]
     assert any("Q Cluster" in line["message"] and "running" in line["message"] for line in lines), "".join(seen)

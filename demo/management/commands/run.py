@@ -192,7 +192,8 @@ class Command(BaseCommand):
             call_command("demo")
             if options["no_serve"]:
                 return
-            children.append(subprocess.Popen([*python, "qcluster"]))
+            # One worker node: the cluster under its supervisor (heartbeat on the overview, restarts if frozen).
+            children.append(subprocess.Popen([*python, "supervise", "--node", "run", "--stop-grace", "8"]))
             children.append(subprocess.Popen(server_command(python, options["port"])))
             wait_for_port(options["port"])
             self.banner(options["port"], options["sandbox_port"], login)
