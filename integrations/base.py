@@ -16,14 +16,21 @@ from typing import Any, ClassVar, Protocol
 
 
 class ConnectorError(Exception):
-    """Base class. ``message`` is plain words for staff; ``code`` is the target's own code."""
+    """Base class. ``message`` is plain words for staff; ``code`` is the target's own code.
 
-    def __init__(self, message: str, *, code: str = "", http_status: int | None = None, detail: str = ""):
+    ``outcome_unknown`` is True when something may have been created remotely although this error
+    says otherwise (e.g. Dinero refused to book a voucher its create call had just made): the voucher
+    must be looked up by our reference before anything is created again.
+    """
+
+    def __init__(self, message: str, *, code: str = "", http_status: int | None = None, detail: str = "",
+                 outcome_unknown: bool = False):
         super().__init__(message)
         self.message = message
         self.code = str(code or "")
         self.http_status = http_status
         self.detail = detail
+        self.outcome_unknown = outcome_unknown
 
 
 class RetryableError(ConnectorError):
@@ -35,9 +42,14 @@ class RetryableError(ConnectorError):
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None, outcome_unknown: bool = False, **kw):
-        super().__init__(message, **kw)
+        super().__init__(message, outcome_unknown=outcome_unknown, **kw)
         self.retry_after = retry_after
-        self.outcome_unknown = outcome_unknown
+
+
+class Deferred(RetryableError):
+    """Nothing more was sent: the target's request limit frees only in ``retry_after`` seconds, later
+    than the send may wait. The voucher goes back to the queue, due when the limit frees; its
+    company waits meanwhile and the worker goes on with others. Not a failed attempt."""
 
 
 class AuthError(ConnectorError):

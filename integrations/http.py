@@ -93,13 +93,18 @@ def paced_bearer_request(session: requests.Session, method: str, url: str, *, sy
     # Imported here: this module is loaded by the logging configuration, before the apps are ready.
 
     from . import ratelimit
-    from .base import RetryableError
+    from .base import Deferred, RetryableError
 
     write = method.upper() != "GET"
     refused = None
     for _attempt in range(max_rate_retries + 1):
         token = token_for(refused)
-        ratelimit.acquire(rate_key, pace, sleep=sleep or time.sleep)
+        try:
+            ratelimit.acquire(rate_key, pace, sleep=sleep or time.sleep)
+        except ratelimit.WaitTooLong as exc:
+            # Nothing was sent for this request; what was sent before it keeps its own verdict.
+            raise Deferred(Msg("%(system)s's request limit frees in %(n)s s; sent then.", system=system,
+                               n=int(exc.seconds + 0.999)), retry_after=exc.seconds, code="rate_limited") from None
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         data = None
         if payload is not None:

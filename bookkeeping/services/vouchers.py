@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from config.logs import bind as log_bind
 from config.logs import log_context
-from integrations import registry
+from integrations import ratelimit, registry
 from integrations.base import (
     AuthError,
     ConnectorError,
+    Deferred,
     RemoteValidationError,
     RemoteVoucher,
     RetryableError,
@@ -365,10 +366,14 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
                 audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
     connector = connector or registry.connector_for(integration)
+    # Once an outcome is unknown it stays so until a look-up succeeds and says "not there": a failed
+    # look-up (5xx, timeout, 429, a refusal) proves nothing, so no failure below may clear the marker.
+    known_absent = not look_up_first
     try:
         remote = None
         if look_up_first:
             remote = connector.find_voucher(dto)
+            known_absent = remote is None
             audit_record(
                 action="remote:lookup", voucher=voucher, actor=actor,
                 message=(Msg("The previous attempt's outcome was unknown; found it in %(system)s as %(ref)s.", system=voucher.get_system_display(), ref=remote.remote_id)) if remote else
@@ -382,11 +387,13 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
     except AuthError as exc:
         return _record_auth_error(voucher, integration, exc, actor)
     except RemoteValidationError as exc:
-        return _record_failure(voucher, exc, actor, definite=True)
+        return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
+    except Deferred as exc:
+        return _record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
     except RetryableError as exc:
-        return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown)
+        return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
     except ConnectorError as exc:
-        return _record_failure(voucher, exc, actor, definite=True)
+        return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
     except Exception as exc:  # anything unexpected: we cannot know whether it landed
         logger.exception("Unexpected error sending voucher %s", voucher.pk)
         return _record_retry(voucher, RetryableError(Msg("Unexpected error: %(error)s", error=exc)), actor,
@@ -454,6 +461,27 @@ def _record_retry(voucher: Voucher, exc: RetryableError, actor: Actor, *, outcom
     return "retry"
 
 
+def _record_deferred(voucher: Voucher, exc: Deferred, actor: Actor, *, outcome_unknown: bool) -> str:
+    """Given back before a wait the send may not make: due again when the target's limit frees, not
+    counted as a failed attempt. The company's other due vouchers wait for the same moment, so the
+    dispatcher goes on with other companies instead of trying each of them."""
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        free_at = timezone.now() + timedelta(seconds=exc.retry_after or 0)
+        voucher_transition(
+            voucher=voucher, to=S.QUEUED, actor=actor,
+            message=Msg("Given back, due again at %(when)s: %(error)s",
+                        when=timezone.localtime(free_at).strftime("%Y-%m-%d %H:%M:%S"), error=exc.message),
+            last_error=exc.message, last_error_code=exc.code, next_attempt_at=free_at,
+            attempts=max(voucher.attempts - 1, 0),
+            pending_since=voucher.pending_since if outcome_unknown else None,
+        )
+        Voucher.objects.filter(company_id=voucher.company_id, system=voucher.system, state=S.QUEUED).filter(
+            models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lt=free_at)
+        ).update(next_attempt_at=free_at)
+    return "deferred"
+
+
 def _record_auth_error(voucher: Voucher, integration: Integration, exc: AuthError, actor: Actor) -> str:
     from .integrations import integration_needs_reauthorisation
 
@@ -476,6 +504,7 @@ class DispatchResult:
     failed: int = 0
     retried: int = 0
     awaiting_authorisation: int = 0
+    deferred: int = 0  # given back until a target's request limit frees
     remaining: bool = False
 
 
@@ -483,17 +512,16 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                       on_claim=None) -> DispatchResult:
     """Send due vouchers company by company, each under its dispatch lease (``dispatchers``), until no
     company with due vouchers is free or time is up."""
-    import time
 
     from ..selectors.vouchers import companies_with_due_vouchers, dispatchable_vouchers
     from .dispatchers import SLICE, LeaseKeeper, dispatcher_id, lease_claim_next, lease_release
 
     result = DispatchResult()
     holder = dispatcher_id()
-    deadline = time.monotonic() + max_seconds
     idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
-    with LeaseKeeper(holder):
-        while time.monotonic() < deadline:
+    # Every wait of every send counts against the budget (pacing, pauses after a 429): issue 8, cause 5.
+    with LeaseKeeper(holder), ratelimit.send_budget(max_seconds):
+        while ratelimit.budget_left() > 0:
             company_id = lease_claim_next(holder=holder, system=system, exclude=idle)
             if company_id is None:
                 break
@@ -504,10 +532,13 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                 ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
                            .values_list("id", flat=True)[:SLICE])
                 for voucher_id in ids:
-                    if time.monotonic() >= deadline:
+                    if ratelimit.budget_left() <= 0:
                         break
                     with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
                         outcome = voucher_send(voucher_id=voucher_id)
+                    if outcome == "deferred":  # the company waits for its limit; go on with others
+                        result.deferred += 1
+                        break
                     if outcome in ("skipped", "not_due", "paused"):
                         continue
                     moved = True

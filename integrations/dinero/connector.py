@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from wording import Msg
 from ..base import (
     AuthError,
     ConnectionInfo,
+    ConnectorError,
     MasterData,
     RemoteOrganisation,
     RemoteValidationError,
@@ -60,6 +62,21 @@ ENTRY_ACCOUNT_FIELDS = "AccountNumber,Name,VatCode,Category,IsHidden"
 
 SETTING_DEFAULTS = {"book_vouchers": True, "rate_limit_per_minute": DEFAULT_RATE_LIMIT, "import_chart": True}
 ACCOUNT_SETTINGS = ("error_account", "invoice_counter_account")
+
+
+@contextmanager
+def after_a_create():
+    """A create is several calls (POST, read-back, book): once its POST may have taken effect, any
+    failure of a later call is an unknown outcome of the create, never "not created" — the next
+    attempt finds the voucher by our reference (and books it again if need be) instead of creating
+    a second one. A refusal that says for sure nothing stayed (``_verify`` deleted its draft) keeps
+    its own verdict."""
+    try:
+        yield
+    except ConnectorError as exc:
+        if exc.code != "total_mismatch":
+            exc.outcome_unknown = True
+        raise
 
 
 def _bool(value, name: str) -> bool:
@@ -212,7 +229,8 @@ class DineroConnector:
     def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
         steps: list[str] = []
         read = self._create(voucher, steps)
-        read = self._settle(voucher, read, steps)
+        with after_a_create():
+            read = self._settle(voucher, read, steps)
         return mapping.remote_voucher(read, steps=tuple(steps))
 
     def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None:
@@ -256,7 +274,8 @@ class DineroConnector:
             else:
                 self._credit(voucher, old, steps)
                 read = self._create(voucher, steps)
-        read = self._settle(voucher, read, steps)
+        with after_a_create():  # a changed draft or a new voucher is there: never "not created"
+            read = self._settle(voucher, read, steps)
         return mapping.remote_voucher(read, steps=tuple(steps))
 
     # --- steps ----------------------------------------------------------------------------------
@@ -271,11 +290,12 @@ class DineroConnector:
         contact = self._contact(voucher) if kind == "credit" else None
         body = mapping.create_payload(voucher, contact_guid=contact, file_guid=file_guid)
         created = self._once_file_is_ready(lambda: self.client.post("vouchers/purchase", body, version="v1.2")) or {}
-        guid = str(created.get("Guid") or "")
-        if not guid:
-            raise RemoteValidationError(Msg("Dinero created the voucher but did not say its Guid."))
-        read = self._read(guid)
-        self._verify(voucher, read, delete_on_mismatch=True)
+        with after_a_create():
+            guid = str(created.get("Guid") or "")
+            if not guid:
+                raise RemoteValidationError(Msg("Dinero created the voucher but did not say its Guid."))
+            read = self._read(guid)
+            self._verify(voucher, read, delete_on_mismatch=True)
         steps.append(Msg("Created %(kind)s purchase voucher %(guid)s, total %(total)s DKK.", kind=kind, guid=guid, total=f"{mapping.expected_total(voucher):.2f}"))
         return read
 
@@ -326,7 +346,8 @@ class DineroConnector:
                     "fields it does not know).", actual=actual if actual is not None else "–", expected=f"{expected:.2f}")
         message += " " + (Msg("The draft was deleted in Dinero, so nothing wrong stays there.") if deleted
                           else Msg("Check voucher %(guid)s in Dinero.", guid=read.get("Guid")))
-        raise RemoteValidationError(message, code="total_mismatch")
+        # Not deleted: the voucher stays in Dinero, and the next attempt must find it, not create another.
+        raise RemoteValidationError(message, code="total_mismatch", outcome_unknown=not deleted)
 
     def _settle(self, voucher: VoucherDTO, read: dict, steps: list[str]) -> dict:
         """Book the voucher when the integration books (the default); drafts otherwise."""
@@ -353,10 +374,12 @@ class DineroConnector:
                                            mapping.cover_sheet_pdf(lines), "application/pdf")
             body = mapping.credit_note_payload(old, file_guid=file_guid)
             created = self._once_file_is_ready(lambda: self.client.post("vouchers/purchase/creditnotes", body)) or {}
-            note = self.client.get(f"vouchers/purchase/creditnotes/{created.get('Guid')}")
-        if str(note.get("Status") or "").lower() == "draft":
-            self.client.post(f"vouchers/purchase/creditnotes/{note['Guid']}/book", {"Timestamp": note["Timestamp"]})
-            note = self.client.get(f"vouchers/purchase/creditnotes/{note['Guid']}")
+            with after_a_create():
+                note = self.client.get(f"vouchers/purchase/creditnotes/{created.get('Guid')}")
+        with after_a_create():
+            if str(note.get("Status") or "").lower() == "draft":
+                self.client.post(f"vouchers/purchase/creditnotes/{note['Guid']}/book", {"Timestamp": note["Timestamp"]})
+                note = self.client.get(f"vouchers/purchase/creditnotes/{note['Guid']}")
         steps.append(Msg("Credit note %(note)s (number %(number)s) booked for voucher %(guid)s (number %(old)s), "
                        "which Dinero keeps.", note=note.get("Guid"), number=note.get("VoucherNumber"), guid=old["Guid"], old=old.get("VoucherNumber")))
 
