@@ -119,3 +119,34 @@ def test_kick_queues_dispatchers_for_free_companies_only_a_few_at_a_time(queued_
         assert lease_claim(company_id=company.pk, holder=f"busy-{company.pk}")
     assert kick_dispatch() == 1  # one company is free; the rest have their dispatchers
     assert all(args[0] == "bookkeeping.tasks.dispatch" for args in queued_tasks)
+
+
+def _due_company_dated(n: int, day: dt.date):
+    company = _due_company(n)
+    Voucher.objects.filter(company=company).update(date=day)
+    return company
+
+
+def test_companies_are_claimed_in_turn_not_by_the_age_of_their_backlog(db):
+    """Before: the company with the oldest due vouchers was claimed again after every slice while the
+    others waited (the campaign's UNSETTLED vouchers). Now: the one served least recently goes first."""
+    today = timezone.localdate()
+    oldest = _due_company_dated(1, today - dt.timedelta(days=30))
+    middle = _due_company_dated(2, today - dt.timedelta(days=10))
+    newest = _due_company_dated(3, today)
+    order = []
+    for turn in range(6):
+        company_id = dispatchers.lease_claim_next(holder=f"dispatcher-{turn}")
+        order.append(company_id)
+        lease_release(holder=f"dispatcher-{turn}", company_id=company_id)
+    assert set(order[:3]) == {oldest.pk, middle.pk, newest.pk}  # each one once before anyone twice
+    assert order[3:] == order[:3]  # and again in the same turn
+
+
+def test_a_company_claimed_a_moment_ago_by_another_holder_is_skipped_until_it_lapses(db):
+    first, second = _due_company(1), _due_company(2)
+    assert lease_claim(company_id=first.pk, holder="node-a")
+    assert dispatchers.lease_claim_next(holder="node-b") == second.pk
+    assert dispatchers.lease_claim_next(holder="node-c") is None  # both held
+    DispatchLease.objects.filter(company=first).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert dispatchers.lease_claim_next(holder="node-c") == first.pk
