@@ -53,3 +53,12 @@ def companies_with_due_vouchers(*, system: str | None = None, free_at=None, excl
     if exclude:
         qs = qs.exclude(pk__in=list(exclude))
     return list(qs.order_by(F("dispatch_lease__claimed_at").asc(nulls_first=True), "pk").values_list("pk", flat=True))
+
+
+def landed_elsewhere(voucher: Voucher, *, day) -> frozenset[tuple[str, str]]:
+    """(series, number) where the company's other vouchers of that posting date landed in the target, as
+    their post answers said: a look-up for ``voucher`` need not read those (``VoucherDTO.known_elsewhere``)."""
+    return frozenset(
+        Voucher.objects.filter(company_id=voucher.company_id, system=voucher.system, date=day)
+        .exclude(pk=voucher.pk).exclude(remote_number="")
+        .values_list("remote_series", "remote_number"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db import models, transaction
@@ -36,6 +36,7 @@ from wording import Msg, english, restored, set_text, stored
 from .. import rules
 from ..models import AuditEvent, Voucher, VoucherState
 from ..selectors.plans import plan_snapshot
+from ..selectors.vouchers import landed_elsewhere
 from .audit import Actor, actor_parts, audit_record
 from .credentials import voucher_wait_for_credentials
 
@@ -358,6 +359,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
         look_up_first = voucher.pending_since is not None
         previous = _remote_of(voucher) if voucher.remote_id else None
         dto = voucher_dto(voucher, integration=integration, plan=plan)
+        if look_up_first:
+            dto = replace(dto, known_elsewhere=landed_elsewhere(voucher, day=dto.date))
         fingerprint = voucher_fingerprint(voucher)  # what we are about to post
         voucher_transition(voucher=voucher, to=S.SENDING, actor=actor, attempts=voucher.attempts + 1,
                            pending_since=voucher.pending_since or now, **{n: getattr(voucher, n) for n in checked})
