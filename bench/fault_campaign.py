@@ -83,6 +83,7 @@ class RandomFaults:
         side = "read" if method.upper() == "GET" else "write"
         with self._lock:
             self.requests[side] += 1
+            self.requests[("on", side)] += self.enabled
             if not self.enabled or self.rng.random() >= self.rate:
                 return None
             kind = self.rng.choices(self.kinds, self.weights)[0]
@@ -508,8 +509,10 @@ def count(ours, fortnox, dinero, campaign, args, total, chaos_started, phases, i
     print(f"unrecorded:        {len(unrecorded)} (at the target, failed here)"
           + (f"  e.g. {[r[0] for r in unrecorded[:8]]}" if unrecorded else ""))
     api = requests["read"] + requests["write"]
-    print(f"faults injected:   {injected} of {api} API requests while faults were on or off "
-          f"({100 * injected / max(api, 1):.1f} % overall; rate while on: {100 * args.fault_rate:.0f} %)")
+    api_on = requests[("on", "read")] + requests[("on", "write")]
+    print(f"faults injected:   {injected} of the {api_on} API requests while faults were on "
+          f"({100 * injected / max(api_on, 1):.1f} %; --fault-rate {100 * args.fault_rate:.0f} %), "
+          f"{100 * injected / max(api, 1):.1f} % of all {api}")
     for kind in FAULT_KINDS:
         if by_kind[(kind, "write")] or by_kind[(kind, "read")]:
             print(f"  {kind:18} {by_kind[(kind, 'write')]:5} on posts/writes  {by_kind[(kind, 'read')]:5} on reads")
