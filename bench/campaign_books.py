@@ -43,7 +43,7 @@ def setup_nets(fortnox, nets, args, today) -> int:
 
     from bookkeeping.models import Company
     from bookkeeping.services.plans import chart_import
-    from bookkeeping.services.vouchers import vouchers_dispatch
+    from bookkeeping.services.sending import vouchers_dispatch
     from card_payments.services.activation import activation_check_key, netseasy_confirm, netseasy_settings_save
     from card_payments.services.sync import payouts_sync
     from integrations import tokens

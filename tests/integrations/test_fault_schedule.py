@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from bookkeeping.models import Voucher, VoucherState
 from bookkeeping.services.plans import chart_import
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.sending import vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.vouchers import voucher_queue
 from expense_documents.services.sync import expense_document_sync
 from integrations import tokens
 from integrations.fortnox import mapping as fortnox_mapping

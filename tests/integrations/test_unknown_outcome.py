@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 
 from bookkeeping.models import Voucher, VoucherState
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
 from tests.dinero_fixtures import DINERO_ORG, expense, sync_and_send
 from tests.factories import balanced_voucher
 

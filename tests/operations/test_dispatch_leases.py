@@ -11,7 +11,8 @@ from django.utils import timezone
 from bookkeeping.models import DispatchLease, Voucher, VoucherState
 from bookkeeping.services import dispatchers
 from bookkeeping.services.dispatchers import kick_dispatch, lease_claim, lease_release, lease_renew
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.sending import vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.vouchers import voucher_queue
 from tests.factories import CompanyFactory, IntegrationFactory, balanced_voucher
 
 ROWS = ((1930, "100.00", "0"), (1510, "0", "100.00"))
