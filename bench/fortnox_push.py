@@ -57,12 +57,10 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from bookkeeping.models import Company, Voucher, VoucherRow, VoucherState
-    from bookkeeping.services.plans import chart_import
+    from bench.books import fortnox_company, journals
+    from bookkeeping.models import Voucher, VoucherState
     from bookkeeping.services.vouchers import vouchers_queue
     from bookkeeping.tasks import kick_dispatch
-    from integrations import tokens
-    from integrations.models import Integration
 
     if connection.vendor == "postgresql":
         call_command("flush", interactive=False, verbosity=0)
@@ -72,22 +70,9 @@ def main() -> None:
 
     today = timezone.localdate()
     for n in range(args.companies):
-        tenant = 2_000_000 + n
-        sandbox.add_tenant(tenant, f"Bench {n} AB", f"556000-{n:04d}")
-        company = Company.objects.create(name=f"Bench {n} AB", slug=f"bench-{n}", country="SE")
-        integration = Integration.objects.create(company=company, system="fortnox", status="active")
-        code = sandbox.authorize("bench", tenant, tokens.FORTNOX_SCOPES, "http://127.0.0.1/cb")
-        tokens.fortnox_exchange_code(integration=integration, code=code)
-        integration.refresh_from_db()
-        chart_import(integration=integration, actor="bench")
-        vouchers = Voucher.objects.bulk_create([
-            Voucher(company=company, system="fortnox", kind="journal", source_system="ledger",
-                    source_reference=f"B{n}-{j}", date=today, description=f"Journal B{n}-{j}", series="A")
-            for j in range(args.journals)])
-        VoucherRow.objects.bulk_create([
-            VoucherRow(voucher=v, position=p, account=acct, debit=d, credit=c)
-            for v in vouchers for p, (acct, d, c) in enumerate([(1930, 100 + v.pk % 97, 0), (1510, 0, 100 + v.pk % 97)])
-        ])
+        company = fortnox_company(sandbox, tenant=2_000_000 + n, name=f"Bench {n} AB", slug=f"bench-{n}",
+                                  org_number=f"556000-{n:04d}", client="bench", redirect="http://127.0.0.1/cb")
+        journals(company, count=args.journals, prefix=f"B{n}", day=today)
     total = args.companies * args.journals
     sandbox.log.clear()
     started = time.monotonic()
