@@ -75,3 +75,30 @@ def audit_record(*, action: str, outcome: str = AuditEvent.Outcome.INFO, message
     logger.log(level, "%s %s %s: %s", label, action, outcome, event.message,
                extra={key: value for key, value in ids.items() if value is not None})
     return event
+
+
+class _Texts:
+    """What ``set_text`` writes into, for an event that is stored as a plain row."""
+
+    coded_texts = None
+    message = ""
+
+
+def audit_record_many(*, action: str, actor: Actor = None, events: list[tuple[int | None, str]],
+                      outcome: str = AuditEvent.Outcome.INFO) -> int:
+    """Append many events of one action at once (an import of many rows): ``events`` are pairs of
+    (company id, message), written in bulk; the log gets one line for them all."""
+    from .bulk import rows_insert
+
+    user, label = actor_parts(actor)
+    records = []
+    for company_id, message in events:
+        texts = _Texts()
+        set_text(texts, "message", message, clean=redact, limit=4000)
+        records.append({"actor_id": user.pk if user is not None else None, "actor_label": label[:100],
+                        "company_id": company_id, "action": action[:60], "outcome": outcome,
+                        "message": texts.message, "coded_texts": texts.coded_texts})
+    rows_insert(AuditEvent, records)
+    if records:
+        logger.info("%s %s %s: %s events", label, action, outcome, len(records))
+    return len(records)

@@ -107,3 +107,39 @@ def vouchers_insert(*, vouchers: Sequence[dict], rows: Iterable[Iterable[dict]])
         for voucher, voucher_rows in zip(created, rows, strict=True) for position, row in enumerate(voucher_rows)
     ], batch_size=1000)
     return [voucher.pk for voucher in created]
+
+
+def rows_insert(model, records: Sequence[dict], *, batch_size: int = 2000) -> list[int]:
+    """Insert plain rows of ``model`` (dicts of attnames) and return their new ids, in order: COPY on
+    PostgreSQL (ids reserved from the sequence first), ``bulk_create`` elsewhere."""
+    if not records:
+        return []
+    if connection.vendor == "postgresql":
+        ids = _reserve_ids(model, len(records))
+        _copy(model, ({**values, model._meta.pk.attname: pk} for values, pk in zip(records, ids, strict=True)),
+              with_pk=True)
+        return ids
+    created = model.objects.bulk_create([model(**values) for values in records], batch_size=batch_size)
+    return [row.pk for row in created]
+
+
+def rows_update(model, records: Sequence[dict], *, fields: Sequence[str]) -> int:
+    """Set ``fields`` of existing rows (each dict names its ``pk`` and the fields' attnames); an
+    ``auto_now`` field gets the time of the write. One statement sent many times: Django's
+    ``bulk_update`` would build a CASE per field and row, slower than the update itself."""
+    if not records:
+        return 0
+    stamped = [field.attname for field in model._meta.concrete_fields if getattr(field, "auto_now", False)]
+    now = [model._meta.get_field(name).get_db_prep_value(timezone.now(), connection) for name in stamped]
+    columns = [model._meta.get_field(name) for name in fields if name not in stamped]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+    assignments += "".join(f", {quote(model._meta.get_field(name).column)} = %s" for name in stamped)
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {assignments} "
+           f"WHERE {quote(model._meta.pk.column)} = %s")
+    prepare = [(field.attname, field.get_db_prep_value) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [
+            [*(to_db(values[name], connection) for name, to_db in prepare), *now, values["pk"]]
+            for values in records])
+    return len(records)
