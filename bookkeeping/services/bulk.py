@@ -123,6 +123,27 @@ def rows_insert(model, records: Sequence[dict], *, batch_size: int = 2000) -> li
     return [row.pk for row in created]
 
 
+def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> int:
+    """Insert plain rows whose ids nobody needs (e.g. audit events) as they come from ``records`` (a
+    generator is never held whole): COPY on PostgreSQL, ``bulk_create`` a batch at a time elsewhere.
+    Returns how many."""
+    count = 0
+
+    def counted():
+        nonlocal count
+        for values in records:
+            count += 1
+            yield values
+
+    if connection.vendor == "postgresql":
+        _copy(model, counted(), with_pk=False)
+        return count
+    rows = counted()
+    while batch := [model(**values) for values in itertools.islice(rows, batch_size)]:
+        model.objects.bulk_create(batch)
+    return count
+
+
 def rows_update(model, records: Sequence[dict], *, fields: Sequence[str]) -> int:
     """Set ``fields`` of existing rows (each dict names its ``pk`` and the fields' attnames); an
     ``auto_now`` field gets the time of the write. One statement sent many times: Django's

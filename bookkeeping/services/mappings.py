@@ -143,11 +143,11 @@ def account_mappings_import(*, created: list[dict], changed: list[dict], actor: 
     actor = actor if actor is not None else mapping_actor.get()
     rows_insert(AccountMapping, created)
     rows_update(AccountMapping, changed, fields=IMPORTED_FIELDS)
-    audit_record_many(action="mapping:created", actor=actor, events=[
-        (values["company_id"], describe_mapping(SimpleNamespace(**values))) for values in created])
-    audit_record_many(action="mapping:changed", actor=actor, events=[
+    audit_record_many(action="mapping:created", actor=actor, events=(
+        (values["company_id"], describe_mapping(SimpleNamespace(**values))) for values in created))
+    audit_record_many(action="mapping:changed", actor=actor, events=(
         (values["company_id"], Msg("Now: %(mapping)s", mapping=describe_mapping(SimpleNamespace(**values))))
-        for values in changed])
+        for values in changed))
     for company_id in sorted({values["company_id"] for values in (*created, *changed)}):
         enqueue_mappings_reevaluation(company_id)
 
