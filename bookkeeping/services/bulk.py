@@ -109,24 +109,10 @@ def vouchers_insert(*, vouchers: Sequence[dict], rows: Iterable[Iterable[dict]])
     return [voucher.pk for voucher in created]
 
 
-def rows_insert(model, records: Sequence[dict], *, batch_size: int = 2000) -> list[int]:
-    """Insert plain rows of ``model`` (dicts of attnames) and return their new ids, in order: COPY on
-    PostgreSQL (ids reserved from the sequence first), ``bulk_create`` elsewhere."""
-    if not records:
-        return []
-    if connection.vendor == "postgresql":
-        ids = _reserve_ids(model, len(records))
-        _copy(model, ({**values, model._meta.pk.attname: pk} for values, pk in zip(records, ids, strict=True)),
-              with_pk=True)
-        return ids
-    created = model.objects.bulk_create([model(**values) for values in records], batch_size=batch_size)
-    return [row.pk for row in created]
-
-
 def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> int:
-    """Insert plain rows whose ids nobody needs (e.g. audit events) as they come from ``records`` (a
-    generator is never held whole): COPY on PostgreSQL, ``bulk_create`` a batch at a time elsewhere.
-    Returns how many."""
+    """Insert plain rows of ``model`` (dicts of attnames; the first decides which are given, the rest get
+    their defaults) whose ids nobody needs, as they come from ``records`` (a generator is never held
+    whole): COPY on PostgreSQL, one INSERT sent a batch at a time elsewhere. Returns how many."""
     count = 0
 
     def counted():
@@ -138,9 +124,28 @@ def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> in
     if connection.vendor == "postgresql":
         _copy(model, counted(), with_pk=False)
         return count
+    # Elsewhere one INSERT sent many times: bulk_create would build a model instance and compile
+    # SQL for every row, several times the cost of the insert itself.
     rows = counted()
-    while batch := [model(**values) for values in itertools.islice(rows, batch_size)]:
-        model.objects.bulk_create(batch)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    rows = itertools.chain((first,), rows)
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    given = set(first)
+    now = timezone.now()
+    fixed = {field.attname: now for field in fields
+             if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)}
+    defaults = {field.attname: field.get_default() for field in fields if field.attname not in given}
+    quote = connection.ops.quote_name
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    with connection.cursor() as cursor:
+        while batch := list(itertools.islice(rows, batch_size)):
+            cursor.executemany(sql, [
+                [field.get_db_prep_save(fixed[field.attname] if field.attname in fixed else
+                                        values.get(field.attname, defaults.get(field.attname)), connection)
+                 for field in fields] for values in batch])
     return count
 
 

@@ -138,10 +138,10 @@ def account_mappings_import(*, created: list[dict], changed: list[dict], actor: 
     imported fields), ``changed`` stored ones (``pk`` and the imported fields). Each row is audited as a
     single save is — written in bulk too — and one re-evaluation per company is queued once committed
     (``enqueue_mappings_reevaluation``). Runs in the caller's transaction: all or nothing."""
-    from .bulk import rows_insert, rows_update
+    from .bulk import rows_append, rows_update
 
     actor = actor if actor is not None else mapping_actor.get()
-    rows_insert(AccountMapping, created)
+    rows_append(AccountMapping, created)
     rows_update(AccountMapping, changed, fields=IMPORTED_FIELDS)
     audit_record_many(action="mapping:created", actor=actor, events=(
         (values["company_id"], describe_mapping(SimpleNamespace(**values))) for values in created))
