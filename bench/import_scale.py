@@ -284,6 +284,92 @@ def _count_by_slug(model, companies) -> dict:
     return dict(model.objects.filter(company__in=companies).values_list("company__slug").annotate(n=Count("id")))
 
 
+# --- expense documents --------------------------------------------------------------------------------
+
+
+def documents_file(path: Path, *, documents: int, changed_every: int = 0) -> int:
+    """Half supplier invoices, half receipts (paid with one of two payment methods), two lines each;
+    ``changed_every`` > 0 changes the first line's amount of every n-th document. Returns the lines."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("reference,type,supplier,supplier_vat,date,due_date,description,amount,vat_code,category,currency,"
+                  "amount_dkk,payment_method,attachment\n")
+        for n in range(documents):
+            day = f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}"
+            amount = "125.00" if not (changed_every and n % changed_every == 0) else "126.00"
+            if n % 2:
+                method = ("Firmakort", "Kontant")[n % 4 // 2]
+                out.write(f"K-{n},receipt,Café Norden,,{day},,Frokost {n},{amount},I25,4140,DKK,,{method},\n"
+                          f"K-{n},receipt,Café Norden,,{day},,Kaffe {n},30.00,I25,4140,DKK,,{method},\n")
+            else:
+                out.write(f"F-{n},invoice,Kontorland A/S,DK12345678,{day},,Papir {n},{amount},I25,7200,DKK,,,\n"
+                          f"F-{n},invoice,Kontorland A/S,DK12345678,{day},,Toner {n},\"1.000,00\",I25,7240,DKK,,,\n")
+    return documents * 2
+
+
+def bench_documents(args, tmp: Path) -> None:
+    """10,000 documents (20,000 lines) into one Dinero company, then the same file again with every tenth
+    document changed: the time, the queued tasks and that nothing is lost or stored twice."""
+    from django.db import transaction
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    import expense_documents.services.sync as sync
+    from bookkeeping.models import AccountPlan, AuditEvent
+    from expense_documents.models import ExpenseDocument, ExpenseLine
+    from expense_documents.services.csv_import import documents_import
+    from tests.factories import AccountFactory, PaymentMethodFactory, PaymentMethodListFactory, VatCodeFactory
+
+    company = _fresh_company("bench-documents", system="dinero", country="DK")
+    plan = AccountPlan.objects.create(company=company, system="dinero", imported_at=timezone.now())
+    for number in (4140, 7200, 7240, 55010, 55040, 63000):
+        AccountFactory(plan=plan, number=number, kind="pl" if number < 10000 else "balance")
+    VatCodeFactory(plan=plan, code="I25")
+    methods = PaymentMethodListFactory(company=company, name="Kvitteringer")
+    PaymentMethodFactory(payment_list=methods, name="Firmakort", account_number=55010)
+    PaymentMethodFactory(payment_list=methods, name="Kontant", account_number=55040)
+    integration = company.integrations.get(system="dinero")
+    integration.settings = {**(integration.settings or {}), "receipt_payment_list": methods.pk}
+    integration.save()
+    # Count what the import queues, as the broker would get it (the real async_task, the real broker).
+    queued = []
+    real_async_task = sync.async_task
+    sync.async_task = lambda *a, **kw: (queued.append(a), real_async_task(*a, **kw))[1]
+    OrmQ.objects.all().delete()
+    first, again = tmp / "documents.csv", tmp / "documents-again.csv"
+    lines = documents_file(first, documents=args.documents)
+    documents_file(again, documents=args.documents, changed_every=10)
+    print(f"file            {first.stat().st_size / 1024 / 1024:.1f} MB csv, {args.documents:,} documents, "
+          f"{lines:,} lines")
+    rss_before = _peak_mb()
+    with Measure("import") as measure:
+        with transaction.atomic():  # as the command and the admin run it (their own transaction)
+            result = documents_import(company=company, text=first.read_text(encoding="utf-8"), actor="command")
+    if not result.ok:
+        print(f"refused: {[str(e) for e in result.errors[:5]]}")
+        sys.exit(1)
+    _report("documents", measure, args.documents, "documents", rss_before=rss_before)
+    tasks_first = len(queued)
+    with Measure("again, 10 % changed") as changed:
+        with transaction.atomic():
+            second = documents_import(company=company, text=again.read_text(encoding="utf-8"), actor="command")
+    _report("documents", changed, args.documents, "documents", rss_before=rss_before)
+    stored = ExpenseDocument.objects.filter(company=company).count()
+    stored_lines = ExpenseLine.objects.filter(document__company=company).count()
+    audited = AuditEvent.objects.filter(company=company, action__in=["expense:created", "expense:updated"]).count()
+    expected_changes = len(range(0, args.documents, 10))
+    ok = (result.created == stored == args.documents and stored_lines == lines
+          and (second.created, second.updated, second.unchanged) == (0, expected_changes,
+                                                                      args.documents - expected_changes)
+          and audited == args.documents + expected_changes and tasks_first == 1 and len(queued) == 2)
+    print(f"queued tasks    {tasks_first} for the first import, {len(queued) - tasks_first} for the second "
+          f"(limit: one per company per import); {OrmQ.objects.count()} in the broker")
+    print(f"checks          {stored:,} documents and {stored_lines:,} lines stored; again: {second.updated:,} "
+          f"changed, {second.unchanged:,} unchanged, {second.created} new; {audited:,} audited -> "
+          f"{'nothing lost, nothing twice' if ok else 'FAILED'}")
+    if not ok:
+        sys.exit(1)
+
+
 # --- SIE export ---------------------------------------------------------------------------------------
 
 
@@ -354,7 +440,7 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
     _setup(tmp)
-    {"journals": bench_journals, "sie-export": bench_sie_export, "mappings": bench_mappings}[args.kind](args, tmp)
+    {"journals": bench_journals, "sie-export": bench_sie_export, "mappings": bench_mappings, "documents": bench_documents}[args.kind](args, tmp)
 
 
 if __name__ == "__main__":

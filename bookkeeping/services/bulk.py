@@ -109,6 +109,20 @@ def vouchers_insert(*, vouchers: Sequence[dict], rows: Iterable[Iterable[dict]])
     return [voucher.pk for voucher in created]
 
 
+def rows_insert(model, records: Sequence[dict], *, batch_size: int = 2000) -> list[int]:
+    """Insert plain rows of ``model`` (dicts of attnames) and return their new ids, in order: COPY on
+    PostgreSQL (ids reserved from the table's sequence first), ``bulk_create`` elsewhere."""
+    if not records:
+        return []
+    if connection.vendor == "postgresql":
+        ids = _reserve_ids(model, len(records))
+        _copy(model, ({**values, model._meta.pk.attname: pk} for values, pk in zip(records, ids, strict=True)),
+              with_pk=True)
+        return ids
+    created = model.objects.bulk_create([model(**values) for values in records], batch_size=batch_size)
+    return [row.pk for row in created]
+
+
 def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> int:
     """Insert plain rows of ``model`` (dicts of attnames; the first decides which are given, the rest get
     their defaults) whose ids nobody needs, as they come from ``records`` (a generator is never held
