@@ -357,7 +357,9 @@ def expense_document_write(*, company, reference: str, values: dict, lines: list
     if fields_changed:
         document.save()
     existing_lines = [] if created else [(ln.amount, ln.vat_code, ln.category, ln.text) for ln in document.lines.all()]
-    wanted = [(ln["amount"], ln.get("vat_code", ""), ln.get("category") or "", ln.get("text", "")) for ln in lines]
+    # As the fields will hold them (a category given as a number is stored as text).
+    wanted = [(Decimal(str(ln["amount"])), str(ln.get("vat_code") or ""), str(ln.get("category") or ""),
+               str(ln.get("text") or "")) for ln in lines]
     lines_changed = existing_lines != wanted
     if lines_changed:
         document.lines.all().delete()
@@ -392,7 +394,8 @@ def expense_documents_create(*, company, items: list, actor: Actor = None) -> No
         "needs_sync": True} for item in items])
     rows_append(ExpenseLine, ({
         "document_id": document_id, "position": position, "amount": line["amount"],
-        "vat_code": line.get("vat_code", ""), "category": line.get("category") or "", "text": line.get("text", "")}
+        "vat_code": str(line.get("vat_code") or ""), "category": str(line.get("category") or ""),
+        "text": str(line.get("text") or "")}
         for document_id, item in zip(ids, items, strict=True) for position, line in enumerate(item.lines)))
     audit_record_many(action="expense:created", actor=actor, events=(
         (company.pk, Msg("Expense document %(ref)s %(outcome)s.", ref=item.reference, outcome="created"))
