@@ -41,6 +41,30 @@ def _test_settings(settings, tmp_path, monkeypatch):
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
+@pytest.fixture(autouse=True)
+def _voucher_totals_hold(request):
+    """After every test that used the database: each voucher's stored totals equal its rows' sums. So every
+    write path the suite exercises (imports, expense documents, payouts, the admin's row editing, …) is
+    checked to keep them, not only the ones tests/bookkeeping/test_large_lists.py names."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db", "live_server"} & set(
+        request.fixturenames)
+    if uses_db:
+        # The database set up from here is torn down after this fixture: the check below still reads it.
+        request.getfixturevalue("_django_db_helper")
+    yield
+    if not uses_db:
+        return
+    from django.db import DatabaseError, connection
+
+    if connection.needs_rollback:
+        return  # the test ended inside a broken transaction on purpose: nothing can be read
+    try:
+        wrong = factories.vouchers_with_wrong_totals()
+    except DatabaseError:
+        return
+    assert not wrong, f"stored totals differ from the rows' sums (voucher id, stored, summed): {wrong}"
+
+
 @pytest.fixture
 def company(db):
     # The same organisation number as the Fortnox sandbox's seeded tenant: connecting checks it.

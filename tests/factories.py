@@ -128,6 +128,15 @@ class VoucherRowFactory(factory.django.DjangoModelFactory):
     debit = Decimal("0.00")
     credit = Decimal("0.00")
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # As the services do when they write rows: the voucher's stored totals follow.
+        from bookkeeping.services.voucher_totals import voucher_totals_refresh
+
+        row = super()._create(model_class, *args, **kwargs)
+        voucher_totals_refresh(voucher=row.voucher)
+        return row
+
 
 class AccountMappingFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -193,3 +202,18 @@ def fortnox_plan(company, *, accounts=(1930, 3011, 1510, 2610), cost_centres=("1
     year = year or dt.date.today().year
     FinancialYearFactory(plan=plan, start=dt.date(year, 1, 1), end=dt.date(year, 12, 31), remote_id="1")
     return plan
+
+
+def vouchers_with_wrong_totals() -> list[tuple]:
+    """Vouchers whose stored debit/credit totals are not their rows' sums: (id, stored, summed)."""
+    summed: dict[int, list[Decimal]] = {}
+    for voucher_id, debit, credit in VoucherRow.objects.values_list("voucher_id", "debit", "credit"):
+        totals = summed.setdefault(voucher_id, [Decimal("0.00"), Decimal("0.00")])
+        totals[0] += debit
+        totals[1] += credit
+    wrong = []
+    for pk, debit, credit in Voucher.objects.values_list("pk", "debit_total", "credit_total"):
+        rows = tuple(summed.get(pk, (Decimal("0.00"), Decimal("0.00"))))
+        if (debit, credit) != rows:
+            wrong.append((pk, (debit, credit), rows))
+    return wrong

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Sum
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -38,8 +37,7 @@ def inbox_view(model_admin, request):
     groups = []
     for group in failure_groups(ids):
         explanation, advice = explain(group.system, group.code)
-        vouchers = list(group_vouchers(ids, system=group.system, code=group.code, limit=SHOWN_PER_GROUP)
-                        .annotate(debit_total=Sum("rows__debit")))
+        vouchers = list(group_vouchers(ids, system=group.system, code=group.code, limit=SHOWN_PER_GROUP))
         groups.append({
             "group": group, "explanation": render(explanation), "advice": render(advice), "vouchers": vouchers,
             "system_label": vouchers[0].get_system_display() if vouchers else group.system,

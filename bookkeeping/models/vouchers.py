@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from integrations.registry import TARGET_CHOICES
@@ -90,6 +91,12 @@ class Voucher(models.Model):
     preflight_ok = models.BooleanField(_("passes the pre-flight check"), null=True, blank=True, editable=False)
     preflight_problems = models.JSONField(_("pre-flight problems"), default=list, blank=True, editable=False)
     coded_texts = models.JSONField(default=dict, blank=True, editable=False)
+    # The sums of the rows, written with them (services/voucher_totals.py): the lists show and sort by
+    # them without joining every row (issue 15: 24 s per page at 1,000,000 vouchers).
+    debit_total = models.DecimalField(_("debit total"), max_digits=16, decimal_places=2, default=ZERO,
+                                      editable=False)
+    credit_total = models.DecimalField(_("credit total"), max_digits=16, decimal_places=2, default=ZERO,
+                                       editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -116,6 +123,21 @@ class Voucher(models.Model):
             # the overview and the error inbox: grouped counts per company and state, posted per day
             models.Index(fields=["state", "company"], name="voucher_state_company_idx"),
             models.Index(fields=["company", "posted_at"], name="voucher_company_posted_idx"),
+            # The admin's list at a million vouchers: its ordering (newest first), each filter with that
+            # ordering, the sortable columns and the exact-match search fields (the trigram indexes for
+            # word search are PostgreSQL's own: migration 0010).
+            models.Index(fields=["date", "id"], name="voucher_date_idx"),
+            models.Index(fields=["company", "date", "id"], name="voucher_company_date_idx"),
+            models.Index(fields=["company", "state", "date"], name="voucher_company_state_idx"),
+            models.Index(fields=["state", "date"], name="voucher_state_date_idx"),
+            models.Index(fields=["kind", "date"], name="voucher_kind_date_idx"),
+            models.Index(fields=["system", "date"], name="voucher_system_date_idx"),
+            models.Index(fields=["source_system", "date"], name="voucher_source_date_idx"),
+            models.Index(fields=["source_reference"], name="voucher_reference_idx"),
+            models.Index(fields=["description"], name="voucher_description_idx"),
+            models.Index(fields=["debit_total"], name="voucher_debit_total_idx"),
+            models.Index(Upper("remote_number"), name="voucher_remote_number_idx"),
+            models.Index(Upper("remote_id"), name="voucher_remote_id_idx"),
         ]
 
     coded_text_fields = ("last_error",)
@@ -137,6 +159,7 @@ class Voucher(models.Model):
         return self.remote_id
 
     def totals(self) -> tuple[Decimal, Decimal]:
+        """Summed from the rows (what is sent); ``debit_total``/``credit_total`` are the stored copy for lists."""
         debit = sum((r.debit for r in self.rows.all()), ZERO)
         credit = sum((r.credit for r in self.rows.all()), ZERO)
         return debit, credit

@@ -18,11 +18,14 @@ import itertools
 import json
 import operator
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from ..models import Voucher, VoucherRow
+
+ZERO = Decimal("0.00")
 
 
 def _copy_plan(model, given: Sequence[str], *, with_pk: bool):
@@ -91,17 +94,43 @@ def _reserve_ids(model, count: int) -> list[int]:
 def vouchers_insert(*, vouchers: Sequence[dict], rows: Iterable[Iterable[dict]]) -> list[int]:
     """Insert new vouchers and each one's rows (the i-th of ``rows`` belong to ``vouchers[i]``, in their
     order: ``position`` is set from it; it may be a generator). Returns the new vouchers' ids, in order.
-    The first record of each list decides the columns: a field only later records name is not written."""
+    The first record of each list decides the columns: a field only later records name is not written.
+    Each voucher's ``debit_total``/``credit_total`` are summed from its rows on the way."""
     if not vouchers:
         return []
+    debits, credits = [ZERO] * len(vouchers), [ZERO] * len(vouchers)
+    copying = connection.vendor == "postgresql"
+    first_row: dict = {}  # COPY writes the columns the first row names (see above); the totals count those
+
+    def counted(index: int, voucher_rows: Iterable[dict]):
+        for row in voucher_rows:
+            if not first_row:
+                first_row.update(dict.fromkeys(row))
+            if not copying or "debit" in first_row:
+                debits[index] += Decimal(row.get("debit") or ZERO)
+            if not copying or "credit" in first_row:
+                credits[index] += Decimal(row.get("credit") or ZERO)
+            yield row
+
+    def totalled(values: dict, index: int) -> dict:
+        return {**values, "debit_total": debits[index], "credit_total": credits[index]}
+
     if connection.vendor == "postgresql":
         ids = _reserve_ids(Voucher, len(vouchers))
-        _copy(Voucher, ({**values, "id": pk} for values, pk in zip(vouchers, ids, strict=True)), with_pk=True)
-        _copy(VoucherRow, ({**row, "voucher_id": pk, "position": position}
-                           for pk, voucher_rows in zip(ids, rows, strict=True)
-                           for position, row in enumerate(voucher_rows)), with_pk=False)
+        # The rows first, so each voucher is written once with its totals: Django's foreign keys on
+        # PostgreSQL are checked at commit (DEFERRABLE INITIALLY DEFERRED), which atomic() makes ours.
+        with transaction.atomic():
+            _copy(VoucherRow, ({**row, "voucher_id": pk, "position": position}
+                               for index, (pk, voucher_rows) in enumerate(zip(ids, rows, strict=True))
+                               for position, row in enumerate(counted(index, voucher_rows))), with_pk=False)
+            _copy(Voucher, ({**totalled(values, index), "id": pk}
+                            for index, (values, pk) in enumerate(zip(vouchers, ids, strict=True))), with_pk=True)
         return ids
-    created = Voucher.objects.bulk_create([Voucher(**values) for values in vouchers], batch_size=1000)
+    rows = [list(counted(index, voucher_rows)) for index, voucher_rows in enumerate(rows)]
+    if len(rows) != len(vouchers):
+        raise ValueError("vouchers_insert: one list of rows per voucher")
+    created = Voucher.objects.bulk_create([Voucher(**totalled(values, index)) for index, values in enumerate(vouchers)],
+                                          batch_size=1000)
     VoucherRow.objects.bulk_create([
         VoucherRow(voucher_id=voucher.pk, position=position, **row)
         for voucher, voucher_rows in zip(created, rows, strict=True) for position, row in enumerate(voucher_rows)

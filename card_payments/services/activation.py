@@ -19,6 +19,7 @@ from bookkeeping.models import Account, AuditEvent, Voucher, VoucherKind, Vouche
 from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.integrations import in_language, notify_staff, user_language
 from bookkeeping.services.mappings import account_mappings_set
+from bookkeeping.services.voucher_totals import voucher_totals_refresh
 from bookkeeping.services.vouchers import voucher_queue
 from integrations import registry
 from integrations.base import (
@@ -214,6 +215,7 @@ def _test_voucher_create(*, integration: Integration, actor: Actor) -> Voucher:
             VoucherRow.objects.create(voucher=voucher, position=position, account=number, debit=debit, credit=credit,
                                       text="Test – tar ut varandra")
             position += 1
+    voucher_totals_refresh(voucher=voucher)
     return voucher
 
 

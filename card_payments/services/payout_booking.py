@@ -69,10 +69,12 @@ def _create_voucher(*, company, kind: str, reference: str, day: dt.date, descrip
                     lines: list[Line], label: str, actor: Actor) -> Voucher:
     """A voucher with its rows (must run inside the claiming transaction)."""
     user, _label = actor_parts(actor)
+    debit_total = sum((line.amount for line in lines if line.amount > 0), ZERO)
+    credit_total = sum((-line.amount for line in lines if line.amount < 0), ZERO)
     voucher = Voucher.objects.create(
         company=company, system=TARGET, kind=kind, source_system=SOURCE, source_reference=reference[:128],
         date=day, description=description[:200], series=series, currency=HOME_CURRENCY,
-        extra={"source_label": label[:200]}, created_by=user)
+        extra={"source_label": label[:200]}, created_by=user, debit_total=debit_total, credit_total=credit_total)
     VoucherRow.objects.bulk_create([
         VoucherRow(voucher=voucher, position=position, account=line.account,
                    debit=line.amount if line.amount > 0 else ZERO, credit=-line.amount if line.amount < 0 else ZERO,

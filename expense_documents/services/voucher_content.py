@@ -20,6 +20,7 @@ from bookkeeping.models import (
 from bookkeeping.selectors.mappings import MappingSnapshot, RowSource, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.voucher_totals import rows_totals
 from bookkeeping.services.vouchers import voucher_fingerprint
 from integrations.models import Integration
 from wording import Msg
@@ -222,6 +223,7 @@ def _apply_content(voucher: Voucher, content: VoucherContent) -> bool:
     voucher.description = content.description
     voucher.currency = "DKK"
     voucher.extra = content.extra
+    voucher.debit_total, voucher.credit_total = rows_totals(content.rows)  # the rows below are these
     voucher.save()
     if _row_tuples(voucher.rows.all()) != _row_tuples(content.rows):
         voucher.rows.all().delete()

@@ -23,6 +23,7 @@ from bookkeeping.services.audit import Actor, actor_parts, audit_record
 from bookkeeping.services.bulk import vouchers_insert
 from bookkeeping.services.mappings import voucher_note_waiting, waiting_note
 from bookkeeping.services.preflight import vouchers_preflight_refresh
+from bookkeeping.services.voucher_totals import rows_totals
 from bookkeeping.services.vouchers import preflight_problems, preflight_values
 from integrations.models import Integration
 from wording import Msg
@@ -334,6 +335,8 @@ def journals_store(*, company, journals: list[JournalData], source_system: str, 
             voucher.date, voucher.series = journal.date, journal.series
             voucher.description = journal.description
             voucher.extra = {**(voucher.extra or {}), "_source": journal_source(journal)}
+            # The rows below are rewritten from these journal rows: the stored totals follow them.
+            voucher.debit_total, voucher.credit_total = rows_totals(_row_values(r) for r in journal.rows)
             voucher.save()
         VoucherRow.objects.filter(voucher__in=[voucher for voucher, _journal in rewritten]).delete()
         VoucherRow.objects.bulk_create([

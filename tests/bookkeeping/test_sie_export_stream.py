@@ -15,6 +15,7 @@ from django.utils import timezone
 from bookkeeping import sie
 from bookkeeping.models import Voucher, VoucherRow, VoucherState
 from bookkeeping.services import sie_export as export
+from bookkeeping.services.voucher_totals import voucher_totals_refresh
 from tests.factories import fortnox_plan
 
 
@@ -31,6 +32,7 @@ def posted(company):
         VoucherRow.objects.create(voucher=voucher, position=1, account="3011", credit=Decimal("100.00"),
                                   cost_centre="100", project="P1" if number % 2 else "", source_key="Hyra bostad")
         VoucherRow.objects.create(voucher=voucher, position=2, account="2610", credit=Decimal("25.00"))
+        voucher_totals_refresh(voucher=voucher)
     # not exported: another state, another day
     Voucher.objects.create(company=company, system="fortnox", kind="journal", source_system="ledger",
                            source_reference="DRAFT", date=today, description="utkast", series="A")
@@ -67,6 +69,7 @@ def test_streamed_in_small_batches_it_is_the_file_the_one_piece_writer_makes(com
 def test_a_voucher_that_cannot_be_written_stops_the_file_and_the_command_keeps_nothing(company, posted, tmp_path):
     bad = Voucher.objects.get(source_reference="J4")
     VoucherRow.objects.filter(voucher=bad, position=2).update(credit=Decimal("24.00"))  # no longer balances
+    voucher_totals_refresh(voucher=bad)
     target = tmp_path / "export.se"
     with pytest.raises(sie.SieError, match="does not balance"):
         call_command("sie_export", company.slug, "--from", str(posted), "--to", str(posted), "--output", str(target),

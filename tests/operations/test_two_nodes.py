@@ -27,6 +27,7 @@ SETUP = """
 from django.utils import timezone
 from bookkeeping.models import Company, Voucher, VoucherRow
 from bookkeeping.services.plans import chart_import
+from bookkeeping.services.voucher_totals import vouchers_totals_refresh
 from bookkeeping.services.vouchers import vouchers_queue
 from integrations import tokens
 from integrations.models import Integration
@@ -44,6 +45,7 @@ for n, code in enumerate(CODES):
         for j in range(JOURNALS)])
     VoucherRow.objects.bulk_create([VoucherRow(voucher=v, position=p, account=a, debit=d, credit=c)
         for v in vouchers for p, (a, d, c) in enumerate([(1930, 100, 0), (1510, 0, 100)])])
+    vouchers_totals_refresh(voucher_ids=[v.pk for v in vouchers])
 print(vouchers_queue(vouchers=list(Voucher.objects.all()), actor="test").queued)
 """
 
