@@ -36,6 +36,11 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.KONTERA_UPLOAD_DIR = str(tmp_path / "uploads")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # locmem keeps its entries across tests in one process: each test starts with nothing remembered
+    # (e.g. a Dinero contact of an earlier test's sandbox).
+    from django.core.cache import cache
+
+    cache.clear()
     # Pages render without `collectstatic` (production's manifest storage needs it; tests/operations prove that).
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
