@@ -275,6 +275,9 @@ KONTERA_UPLOAD_LIMITS = {
     "attachments": min(env.int("KONTERA_MAX_UPLOAD_ATTACHMENTS_MB", default=6), 6) * _MB,
 }
 KONTERA_UPLOAD_DIR = env.path("KONTERA_UPLOAD_DIR", default=BASE_DIR / "var" / "uploads")
+# A confirmed journal file larger than this is imported by a worker, with a page that shows how it goes
+# (a web request would time out on 100,000 rows); smaller ones are imported in the request.
+KONTERA_JOURNAL_IMPORT_IN_WORKER_BYTES = env.int("KONTERA_JOURNAL_IMPORT_IN_WORKER_KB", default=512) * 1024
 KONTERA_UPLOAD_MAX_AGE_MINUTES = env.int("KONTERA_UPLOAD_MAX_AGE_MINUTES", default=120)
 
 # Sessions: signed out after this many minutes without a request (the admin holds client books).

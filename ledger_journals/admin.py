@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -21,8 +21,11 @@ from bookkeeping.permissions import require_permission
 from bookkeeping.selectors.companies import companies_for_user
 from bookkeeping.selectors.plans import plan_snapshot
 from bookkeeping.services.uploads import upload_discard, upload_get, upload_store
+from wording import restored
 
+from .models import JournalImportJob
 from .services.journal_import import JournalImportError, journals_import, journals_read
+from .services.journal_import_jobs import in_worker, journal_import_enqueue
 
 IMPORT = "bookkeeping.import_journals"
 PREVIEW_ROWS = 200  # journals listed in the preview; the counts cover all of them
@@ -116,6 +119,13 @@ def _confirm(request, context):
         messages.error(request, _("The upload expired; please choose the file again."))
         return HttpResponseRedirect(request.path)
     require_permission(request.user, IMPORT, company=company)
+    if in_worker(stored.path.stat().st_size):  # a big file: a worker imports it, its page shows how it goes
+        try:
+            job = journal_import_enqueue(company=company, data=stored.read(), filename=stored.filename,
+                                         series=stored.options.get("series") or None, user=request.user)
+        finally:
+            upload_discard(token=stored.token)
+        return HttpResponseRedirect(reverse("admin:bookkeeping_voucher_import_journals_job", args=[job.pk]))
     try:
         result = journals_import(company=company, data=stored.read(), filename=stored.filename,
                                  series=stored.options.get("series") or None, actor=request.user)
@@ -138,6 +148,23 @@ def _confirm(request, context):
     return HttpResponseRedirect(f"{url}?company__id__exact={company.pk}&kind__exact=journal")
 
 
+def journal_import_job_view(model_admin, request, job_id: int):
+    """How a big import goes: waiting, importing, imported (with its counts) or refused (with the reasons).
+    Only for who may import journals for the company; refreshes itself until the import has finished."""
+    job = JournalImportJob.objects.select_related("company", "requested_by").filter(pk=job_id).first()
+    if job is None:
+        raise Http404(_("No such journal import."))
+    require_permission(request.user, IMPORT, company=job.company)
+    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
+               "title": _("Import journals"), "job": job,
+               "errors": [(line, restored(message)) for line, message in job.errors],
+               "vouchers_url": reverse("admin:bookkeeping_voucher_changelist")
+               + f"?company__id__exact={job.company_id}&kind__exact=journal",
+               "unmapped_url": reverse("admin:bookkeeping_accountmapping_unmapped") + "?" + urlencode(
+                   {"company": job.company_id, "flow": "ledger_journals"})}
+    return TemplateResponse(request, "admin/ledger_journals/journal_import_job.html", context)
+
+
 class JournalVoucherAdmin(VoucherAdmin):
     """The core's voucher list (journals are vouchers), plus this flow's import page."""
 
@@ -147,11 +174,16 @@ class JournalVoucherAdmin(VoucherAdmin):
     def import_journals_view(self, request):
         return journal_import_view(self, request)
 
+    def import_journals_job_view(self, request, job_id):
+        return journal_import_job_view(self, request, job_id)
+
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         return [
             path("import-journals/", self.admin_site.admin_view(self.import_journals_view),
                  name="%s_%s_import_journals" % info),
+            path("import-journals/<int:job_id>/", self.admin_site.admin_view(self.import_journals_job_view),
+                 name="%s_%s_import_journals_job" % info),
             *super().get_urls(),
         ]
 

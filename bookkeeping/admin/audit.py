@@ -49,6 +49,8 @@ ACTIONS = {
     "integration:authorised": _("Connection authorised"),
     "integration:needs_reauthorisation": _("Connection lost: needs re-authorisation"),
     "journals:import": _("Journals imported"),
+    "journals:import_queued": _("Journal file handed to a worker"),
+    "journals:import_refused": _("Journal file refused"),
     "mapping:created": _("Account mapping added"),
     "mapping:changed": _("Account mapping changed"),
     "mapping:deleted": _("Account mapping deleted"),
@@ -170,7 +172,8 @@ class WhatFilter(admin.SimpleListFilter):
         "awaiting": (_("Waiting for authorisation"), _state_changes_to(VoucherState.AWAITING_AUTHORISATION)),
         "handled": (_("Handled outside Kontera"), _state_changes_to(VoucherState.HANDLED_OUTSIDE)),
         "connections": (_("Connections"), {"action__regex": r"^(integration|fortnox|dinero|netseasy:key)"}),
-        "imports": (_("Imports"), {"action__in": ["journals:import", "expense:import", "master_data:import"]}),
+        "imports": (_("Imports"), {"action__in": ["journals:import", "journals:import_queued", "journals:import_refused",
+                                                 "expense:import", "master_data:import"]}),
         "payouts": (_("Nets Easy payouts"), {"action__startswith": "netseasy:payout"}),
         "rules": (_("Workflow rules"), {"action__startswith": "workflow_rule:"}),
     }

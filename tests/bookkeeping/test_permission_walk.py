@@ -51,6 +51,12 @@ class Door:
     without: tuple[str, ...] = ()  # also taken away for "without" (e.g. change, which includes seeing)
 
 
+def _journal_import_job(world, which) -> int:
+    from ledger_journals.models import JournalImportJob
+
+    return JournalImportJob.objects.get_or_create(company=world.company("se", which), filename="walk.csv")[0].pk
+
+
 def _company(key):
     return lambda world, which: {"company_id": world.company(key, which).pk}
 
@@ -70,6 +76,9 @@ CUSTOM_DOORS: dict[str, list[Door]] = {
                                        methods=("get", "post"), ok=(404,))],
     # vouchers and journals
     "admin:bookkeeping_voucher_import_journals": [Door(("bookkeeping.import_journals",))],
+    # a big import's page: only for who may import journals for its company
+    "admin:bookkeeping_voucher_import_journals_job": [Door(("bookkeeping.import_journals",), "se",
+                                                           lambda w, c: {"job_id": _journal_import_job(w, c)})],
     "admin:bookkeeping_voucher_progress": [Door(("bookkeeping.view_voucher",), methods=("get",),
                                                 query=lambda w, c: f"?ids={w.objects['bookkeeping.voucher'].pk}",
                                                 without=("bookkeeping.change_voucher",))],
