@@ -19,6 +19,7 @@ from config.logs import bind as log_bind
 from config.logs import log_context
 from integrations import ratelimit, registry
 from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RemoteVoucher, RetryableError
+from integrations.http import make_session
 from integrations.models import Integration, IntegrationStatus
 from wording import Msg, english
 
@@ -54,8 +55,11 @@ def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) -> str:
-    """Send one queued voucher to its target: claim → call → record. Returns what happened."""
+def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, sessions: dict | None = None) -> str:
+    """Send one queued voucher to its target: claim → call → record. Returns what happened.
+
+    ``sessions``: the HTTP sessions the dispatcher keeps for a company's turn, one per integration, so
+    the vouchers of the turn share a kept-alive connection instead of opening one each."""
     now = timezone.now()
     with transaction.atomic():
         voucher = (Voucher.objects.select_for_update().select_related("company").prefetch_related("rows")
@@ -101,7 +105,11 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             if not AuditEvent.objects.filter(voucher=voucher, action="preflight:note", message=english(note)).exists():
                 audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
-    connector = connector or registry.connector_for(integration)
+    if connector is None:
+        if sessions is not None and integration.pk not in sessions:
+            sessions[integration.pk] = make_session()
+        session = sessions.get(integration.pk) if sessions is not None else None
+        connector = registry.connector_for(integration, **({"session": session} if session else {}))
     # Once an outcome is unknown it stays so until a look-up succeeds and says "not there": a failed
     # look-up (5xx, timeout, 429, a refusal) proves nothing, so no failure below may clear the marker.
     known_absent = not look_up_first
@@ -157,12 +165,29 @@ def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, upd
             remote_status=remote.status or "", posted_at=timezone.now(), posted_fingerprint=fingerprint,
             pending_since=None, last_error="", last_error_code="", next_attempt_at=None,
         )
-        # once a minute is enough to show the connection is alive (and spares a write per voucher)
-        now = timezone.now()
-        Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).filter(
-            models.Q(last_success_at__isnull=True) | models.Q(last_success_at__lt=now - timedelta(minutes=1))
-        ).update(last_success_at=now)
+        _last_success_mark(voucher)
     return "posted"
+
+
+def forget_last_success_marks() -> None:
+    _LAST_SUCCESS_MARKED.clear()
+
+
+# When this process last marked each connection alive: once a minute is enough to show it is alive,
+# and the memo spares even the (usually empty) UPDATE for every other voucher.
+_LAST_SUCCESS_MARKED: dict[tuple[int, str], float] = {}
+LAST_SUCCESS_EVERY = timedelta(minutes=1)
+
+
+def _last_success_mark(voucher: Voucher) -> None:
+    now = timezone.now()
+    key = (voucher.company_id, voucher.system)
+    if now.timestamp() - _LAST_SUCCESS_MARKED.get(key, 0.0) < LAST_SUCCESS_EVERY.total_seconds():
+        return
+    Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).filter(
+        models.Q(last_success_at__isnull=True) | models.Q(last_success_at__lt=now - LAST_SUCCESS_EVERY)
+    ).update(last_success_at=now)
+    _LAST_SUCCESS_MARKED[key] = now.timestamp()
 
 
 def _record_failure(voucher: Voucher, exc: ConnectorError, actor: Actor, *, definite: bool) -> str:
@@ -264,6 +289,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
             if on_claim:
                 on_claim()
             moved = False
+            sessions: dict = {}  # kept-alive connections for the company's turn, not one per voucher
             try:
                 ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
                            .values_list("id", flat=True)[:SLICE])
@@ -271,7 +297,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if ratelimit.budget_left() <= 0:
                         break
                     with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
-                        outcome = voucher_send(voucher_id=voucher_id)
+                        outcome = voucher_send(voucher_id=voucher_id, sessions=sessions)
                     if outcome == "deferred":  # the company waits for its limit; go on with others
                         result.deferred += 1
                         break
@@ -286,6 +312,8 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if progress:
                         progress(result)
             finally:
+                for session in sessions.values():
+                    session.close()
                 lease_release(holder=holder, company_id=company_id)
             if not moved:
                 idle.add(company_id)
