@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def _setup(tmp: Path) -> None:
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}"),
         "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING", "KONTERA_NO_BOOTSTRAP": "1",
         "DJANGO_SETTINGS_MODULE": "config.settings", "KONTERA_UPLOAD_DIR": str(tmp / "uploads"),
+        "ALLOWED_HOSTS": "testserver",  # the mappings benchmark goes through the admin's own views
     })
     import django
 
@@ -93,6 +95,11 @@ class Measure:
         self.cpu_seconds = time.process_time() - self.cpu
         self.queries = len(connection.queries_log)
         self.peak_mb = _peak_mb()  # before the checks read anything back
+        if os.environ.get("BENCH_SHOW_QUERIES"):
+            from collections import Counter
+
+            for sql, n in Counter(q["sql"][:150] for q in connection.queries_log).most_common(4):
+                print(f"  {n:>7} x {sql}")
         connection.force_debug_cursor = False
         return False
 
@@ -173,6 +180,196 @@ def bench_journals(args, tmp: Path) -> None:
         sys.exit(1)
 
 
+# --- account mappings -------------------------------------------------------------------------------
+
+MAPPING_COMPANIES = 10
+MAPPING_ACCOUNTS = tuple(range(3000, 3300)) + (1510, 1930, 2610)
+
+
+def mapping_file(path: Path, *, slugs: list[str], rows: int, changed_every: int = 0) -> None:
+    """``rows`` mapping rows spread over the companies: categories, add-on codes and source accounts,
+    a cost centre on every fourth; ``changed_every`` > 0 points every n-th row at another account."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("company,system,kind,key,account,cost_centre,project,vat_code,series,note\n")
+        for n in range(rows):
+            slug = slugs[n % len(slugs)]
+            kind = ("ledger_category", "addon_code", "ledger_account")[n % 3]
+            key = f"{10_000 + n}" if kind == "ledger_account" else f"Kategori {n}"
+            account = MAPPING_ACCOUNTS[(n + (1 if changed_every and n % changed_every == 0 else 0)) % 300]
+            out.write(f"{slug},fortnox,{kind},{key},{account},{'100' if n % 4 == 0 else ''},,,,rad {n}\n")
+
+
+def _mapping_companies(prefix: str) -> list:
+    from tests.factories import fortnox_plan
+
+    companies = []
+    for index in range(MAPPING_COMPANIES):
+        company = _fresh_company(f"{prefix}-{index}")
+        fortnox_plan(company, accounts=MAPPING_ACCOUNTS, cost_centres=("100", "200"))
+        companies.append(company)
+    return companies
+
+
+def bench_mappings(args, tmp: Path) -> None:
+    """The admin's dry run and confirmation (through the admin's own views), then the ``import`` command
+    with another 100,000 rows, then the first file again with every tenth row changed."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.core.management import call_command
+    from django.test import Client
+    from django.urls import reverse
+
+    from bookkeeping.models import AccountMapping, AuditEvent
+
+    admin_companies = _mapping_companies("bench-map-admin")
+    command_companies = _mapping_companies("bench-map-cmd")
+    user = get_user_model().objects.filter(username="bench-mappings").first() or \
+        get_user_model().objects.create_superuser("bench-mappings", "bench@example.com", "bench-mappings-pw")
+    first, second, again = tmp / "mappings-admin.csv", tmp / "mappings-command.csv", tmp / "mappings-again.csv"
+    mapping_file(first, slugs=[c.slug for c in admin_companies], rows=args.rows)
+    mapping_file(second, slugs=[c.slug for c in command_companies], rows=args.rows)
+    mapping_file(again, slugs=[c.slug for c in admin_companies], rows=args.rows, changed_every=10)
+    print(f"file            {first.stat().st_size / 1024 / 1024:.1f} MB csv, {args.rows:,} rows, "
+          f"{MAPPING_COMPANIES} companies, a plan of {len(MAPPING_ACCOUNTS)} accounts each")
+    # The pages render without collected static files (as in the tests).
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    client = Client()
+    client.force_login(user)
+    rss_before = _peak_mb()
+    with Measure("admin dry run") as dry:
+        preview = client.post(reverse("admin:bookkeeping_accountmapping_import"), {
+            "format": "0", "resource": "0",
+            "import_file": SimpleUploadedFile(first.name, first.read_bytes(), "text/csv")})
+    # The confirmation form's hidden fields, read from the page as a browser would.
+    page = preview.content.decode()
+    confirm_fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+    if preview.status_code != 200 or "import_file_name" not in confirm_fields:
+        found = page.find('id="import-row-errors"')
+        print(f"the preview refused the file (HTTP {preview.status_code}): {page[max(found, 0):][:2000]}")
+        sys.exit(1)
+    _report("mappings", dry, args.rows, "rows", rss_before=rss_before)
+    with Measure("admin confirm") as confirm:
+        done = client.post(reverse("admin:bookkeeping_accountmapping_process_import"), {**confirm_fields, "resource": "0"})
+    _report("mappings", confirm, args.rows, "rows", rss_before=rss_before)
+    total = dry.seconds + confirm.seconds
+    print(f"admin in all    {total:6.1f} s  ({total / LIMITS_S['mappings']:.2f} of {LIMITS_S['mappings']:.0f} s); "
+          f"CPU {dry.cpu_seconds + confirm.cpu_seconds:.1f} s")
+    with Measure("import command") as command:
+        call_command("import", "bookkeeping.resources.AccountMappingResource", str(second), "--no-input")
+    _report("mappings", command, args.rows, "rows", rss_before=rss_before)
+    with Measure("again, 10 % changed") as changed:
+        call_command("import", "bookkeeping.resources.AccountMappingResource", str(again), "--no-input")
+    _report("mappings", changed, args.rows, "rows", rss_before=rss_before)
+    stored = {slug: n for slug, n in _count_by_slug(AccountMapping, admin_companies + command_companies).items()}
+    created = AuditEvent.objects.filter(action="mapping:created", company__in=admin_companies + command_companies)
+    changes = AuditEvent.objects.filter(action="mapping:changed", company__in=admin_companies + command_companies)
+    expected_changes = len(range(0, args.rows, 10))
+    ok = (done.status_code == 302 and sum(stored.values()) == 2 * args.rows
+          and set(stored.values()) == {args.rows // MAPPING_COMPANIES}
+          and created.count() == 2 * args.rows and changes.count() == expected_changes
+          and AccountMapping.objects.filter(company=admin_companies[0], key="Kategori 10").get().account_number
+          == MAPPING_ACCOUNTS[11])
+    print(f"checks          {sum(stored.values()):,} rows stored ({args.rows:,} per import), {created.count():,} "
+          f"audited as created, {changes.count():,} as changed of {expected_changes:,} changed in the file -> "
+          f"{'nothing lost, nothing twice' if ok else 'FAILED'}")
+    if not ok:
+        sys.exit(1)
+
+
+def _count_by_slug(model, companies) -> dict:
+    from django.db.models import Count
+
+    return dict(model.objects.filter(company__in=companies).values_list("company__slug").annotate(n=Count("id")))
+
+
+# --- expense documents --------------------------------------------------------------------------------
+
+
+def documents_file(path: Path, *, documents: int, changed_every: int = 0) -> int:
+    """Half supplier invoices, half receipts (paid with one of two payment methods), two lines each;
+    ``changed_every`` > 0 changes the first line's amount of every n-th document. Returns the lines."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("reference,type,supplier,supplier_vat,date,due_date,description,amount,vat_code,category,currency,"
+                  "amount_dkk,payment_method,attachment\n")
+        for n in range(documents):
+            day = f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}"
+            amount = "125.00" if not (changed_every and n % changed_every == 0) else "126.00"
+            if n % 2:
+                method = ("Firmakort", "Kontant")[n % 4 // 2]
+                out.write(f"K-{n},receipt,Café Norden,,{day},,Frokost {n},{amount},I25,4140,DKK,,{method},\n"
+                          f"K-{n},receipt,Café Norden,,{day},,Kaffe {n},30.00,I25,4140,DKK,,{method},\n")
+            else:
+                out.write(f"F-{n},invoice,Kontorland A/S,DK12345678,{day},,Papir {n},{amount},I25,7200,DKK,,,\n"
+                          f"F-{n},invoice,Kontorland A/S,DK12345678,{day},,Toner {n},\"1.000,00\",I25,7240,DKK,,,\n")
+    return documents * 2
+
+
+def bench_documents(args, tmp: Path) -> None:
+    """10,000 documents (20,000 lines) into one Dinero company, then the same file again with every tenth
+    document changed: the time, the queued tasks and that nothing is lost or stored twice."""
+    from django.db import transaction
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    import expense_documents.services.sync as sync
+    from bookkeeping.models import AccountPlan, AuditEvent
+    from expense_documents.models import ExpenseDocument, ExpenseLine
+    from expense_documents.services.csv_import import documents_import
+    from tests.factories import AccountFactory, PaymentMethodFactory, PaymentMethodListFactory, VatCodeFactory
+
+    company = _fresh_company("bench-documents", system="dinero", country="DK")
+    plan = AccountPlan.objects.create(company=company, system="dinero", imported_at=timezone.now())
+    for number in (4140, 7200, 7240, 55010, 55040, 63000):
+        AccountFactory(plan=plan, number=number, kind="pl" if number < 10000 else "balance")
+    VatCodeFactory(plan=plan, code="I25")
+    methods = PaymentMethodListFactory(company=company, name="Kvitteringer")
+    PaymentMethodFactory(payment_list=methods, name="Firmakort", account_number=55010)
+    PaymentMethodFactory(payment_list=methods, name="Kontant", account_number=55040)
+    integration = company.integrations.get(system="dinero")
+    integration.settings = {**(integration.settings or {}), "receipt_payment_list": methods.pk}
+    integration.save()
+    # Count what the import queues, as the broker would get it (the real async_task, the real broker).
+    queued = []
+    real_async_task = sync.async_task
+    sync.async_task = lambda *a, **kw: (queued.append(a), real_async_task(*a, **kw))[1]
+    OrmQ.objects.all().delete()
+    first, again = tmp / "documents.csv", tmp / "documents-again.csv"
+    lines = documents_file(first, documents=args.documents)
+    documents_file(again, documents=args.documents, changed_every=10)
+    print(f"file            {first.stat().st_size / 1024 / 1024:.1f} MB csv, {args.documents:,} documents, "
+          f"{lines:,} lines")
+    rss_before = _peak_mb()
+    with Measure("import") as measure:
+        with transaction.atomic():  # as the command and the admin run it (their own transaction)
+            result = documents_import(company=company, text=first.read_text(encoding="utf-8"), actor="command")
+    if not result.ok:
+        print(f"refused: {[str(e) for e in result.errors[:5]]}")
+        sys.exit(1)
+    _report("documents", measure, args.documents, "documents", rss_before=rss_before)
+    tasks_first = len(queued)
+    with Measure("again, 10 % changed") as changed:
+        with transaction.atomic():
+            second = documents_import(company=company, text=again.read_text(encoding="utf-8"), actor="command")
+    _report("documents", changed, args.documents, "documents", rss_before=rss_before)
+    stored = ExpenseDocument.objects.filter(company=company).count()
+    stored_lines = ExpenseLine.objects.filter(document__company=company).count()
+    audited = AuditEvent.objects.filter(company=company, action__in=["expense:created", "expense:updated"]).count()
+    expected_changes = len(range(0, args.documents, 10))
+    ok = (result.created == stored == args.documents and stored_lines == lines
+          and (second.created, second.updated, second.unchanged) == (0, expected_changes,
+                                                                      args.documents - expected_changes)
+          and audited == args.documents + expected_changes and tasks_first == 1 and len(queued) == 2)
+    print(f"queued tasks    {tasks_first} for the first import, {len(queued) - tasks_first} for the second "
+          f"(limit: one per company per import); {OrmQ.objects.count()} in the broker")
+    print(f"checks          {stored:,} documents and {stored_lines:,} lines stored; again: {second.updated:,} "
+          f"changed, {second.unchanged:,} unchanged, {second.created} new; {audited:,} audited -> "
+          f"{'nothing lost, nothing twice' if ok else 'FAILED'}")
+    if not ok:
+        sys.exit(1)
+
+
 # --- SIE export ---------------------------------------------------------------------------------------
 
 
@@ -243,7 +440,7 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
     _setup(tmp)
-    {"journals": bench_journals, "sie-export": bench_sie_export}[args.kind](args, tmp)
+    {"journals": bench_journals, "sie-export": bench_sie_export, "mappings": bench_mappings, "documents": bench_documents}[args.kind](args, tmp)
 
 
 if __name__ == "__main__":

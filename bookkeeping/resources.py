@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
+from import_export.results import RowResult
 
 from integrations.registry import TARGET_SYSTEMS
 
@@ -22,6 +23,7 @@ from .models import AccountMapping, Company, MappingKind, PaymentMethod, Payment
 from .selectors.companies import companies_for_user
 from .selectors.mappings import mapping_problems, normalise_key, plan_vat_codes
 from .selectors.plans import plan_snapshot
+from .services.mappings import IMPORTED_FIELDS, account_mappings_import
 from .spreadsheets import neutralise_dataset, restore_neutralised
 
 
@@ -159,9 +161,14 @@ class AccountMappingResource(PlanCheckingResource):
 
     Each row is checked as the admin checks one (``mapping_problems``: the account exists, is active and
     of the right kind — P&L only for a Dinero category —, the cost centre, series and VAT code exist).
-    All or nothing. What a saved row sets in motion (audit, one re-evaluation per company once the
-    import is committed; a dry run rolls back and sets nothing in motion) follows from the save
-    itself (``bookkeeping.signals``), so the admin and ``manage.py import`` behave alike."""
+    All or nothing. 100,000 rows at a time (issue 15): the file's companies, their stored rows, plans and
+    VAT codes are read once before the first row and every row is checked against them in memory; the
+    rows are written in bulk once the whole file is good, with one audit event per new or changed row
+    (in bulk as well) and one re-evaluation per company once committed
+    (``services.mappings.account_mappings_import``). A dry run (the admin's preview, ``--dry-run``)
+    checks everything and writes nothing; the preview shows the first rows' values."""
+
+    PREVIEW_ROWS = 100  # rows the preview page shows value by value (the totals count them all)
 
     company = fields.Field(attribute="company", column_name="company", widget=CompanyWidget())
     system = fields.Field(attribute="system", column_name="system",
@@ -182,11 +189,21 @@ class AccountMappingResource(PlanCheckingResource):
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = True
+        # No savepoint per row (import_row writes nothing; after_import writes the whole file at once).
+        use_bulk = True
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
-        self._vat_codes = {}
-        self._seen: dict[tuple, int] = {}
+        self._vat_codes: dict[tuple[int, str], set[str]] = {}
+        self._seen: set[tuple] = set()
+        self._companies: dict[str, Company] = {}
+        # (company id, system, kind) → normalised key → the stored rows' values (pk first), by key order
+        self._stored: dict[tuple, dict[str, list[tuple]]] = {}
+        self._stored_keys: dict[tuple, dict[str, list[tuple[int, str]]]] = {}
+        self._created: list[dict] = []
+        self._changed: list[dict] = []
+        self._columns = [(self.fields[name], AccountMapping._meta.get_field(self.fields[name].attribute))
+                         for name in MAPPING_COLUMNS if name != "company"]
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
@@ -194,40 +211,116 @@ class AccountMappingResource(PlanCheckingResource):
         for column in MAPPING_COLUMNS:
             if column not in (dataset.headers or []) and column not in ("company", "system", "kind", "key"):
                 dataset.append_col([""] * dataset.height, header=column)
+        if "company" not in (dataset.headers or []):
+            return  # import-export reports the missing column
+        # The snapshot the rows are checked against: the file's companies (those the user serves) and
+        # what they have stored, each read once.
+        slugs = {str(restore_neutralised(slug) or "").strip() for slug in dataset["company"]}
+        pool = companies_for_user(self.user) if self.user is not None else Company.objects.all()
+        self._companies = {company.slug: company for company in pool.filter(slug__in=slugs)}
+        stored = AccountMapping.objects.filter(company__in=self._companies.values()).order_by("key", "pk")
+        for company_id, system, kind, *values in stored.values_list(
+                "company_id", "system", "kind", "pk", *IMPORTED_FIELDS).iterator(chunk_size=5000):
+            nkey = normalise_key(values[1])
+            self._stored.setdefault((company_id, system, kind), {}).setdefault(nkey, []).append(tuple(values))
+            self._stored_keys.setdefault((company_id, system, kind), {}).setdefault(nkey, []).append(
+                (values[0], values[1]))
 
-    def get_instance(self, instance_loader, row):
+    def import_row(self, row, instance_loader, **kwargs):
+        """One row checked in memory: its values, what is wrong (per column, as staff read the file), and
+        whether it is new, changed or unchanged; nothing is written here."""
+        row_result = self.get_row_result_class()()
         try:
-            company = self.fields["company"].clean(row)
-        except (ValueError, KeyError):
-            return None  # an unknown company: import_instance reports it as this row's error
-        system, kind = (row.get("system") or "").strip(), (row.get("kind") or "").strip()
-        wanted = normalise_key(row.get("key"))
-        candidates = AccountMapping.objects.filter(company=company, system=system, kind=kind)
-        return next((m for m in candidates if normalise_key(m.key) == wanted), None)
+            self.before_import_row(row, **kwargs)
+            company, values, errors = self._row_values(row)
+            stored = None
+            if company is not None and values.get("system") and values.get("kind") and "key" not in errors:
+                group = (company.pk, values["system"], values["kind"])
+                nkey = normalise_key(values["key"])
+                stored = next(iter(self._stored.get(group, {}).get(nkey, ())), None)
+                if nkey and (*group, nkey) in self._seen:
+                    errors["key"] = _("The file maps “%(key)s” twice.") % {"key": values["key"]}
+                self._seen.add((*group, nkey))
+                found = mapping_problems(
+                    company=company, system=values["system"], kind=values["kind"], key=values["key"],
+                    account_number=values.get("account_number"), cost_centre=values.get("cost_centre", ""),
+                    project=values.get("project", ""), vat_code=values.get("vat_code", ""),
+                    series=values.get("series", ""), plan=self.plan_for(company, values["system"]),
+                    vat_codes=self._vat_codes_of(company, values["system"]),
+                    exclude_pk=stored[0] if stored else None, stored_keys=self._stored_keys.get(group, {}))
+                for name, message in found.items():
+                    errors.setdefault("account" if name == "account_number" else name, message)
+            if errors:
+                raise ValidationError(errors)
+            imported = tuple(values[name] for name in IMPORTED_FIELDS)
+            if stored is not None and stored[1:] == imported:
+                row_result.import_type = RowResult.IMPORT_TYPE_SKIP
+            elif stored is not None:
+                row_result.import_type = RowResult.IMPORT_TYPE_UPDATE
+                self._changed.append({"pk": stored[0], "company_id": company.pk, **values})
+            else:
+                row_result.import_type = RowResult.IMPORT_TYPE_NEW
+                self._created.append({"company_id": company.pk, **values})
+            if kwargs.get("row_number", 0) <= self.PREVIEW_ROWS:
+                self._preview(row_result, company, values, stored)
+        except ValidationError as exc:
+            row_result.import_type = RowResult.IMPORT_TYPE_INVALID
+            row_result.validation_error = exc
+        except Exception as exc:  # as import-export reports it: the row and what went wrong
+            row_result.import_type = RowResult.IMPORT_TYPE_ERROR
+            row_result.errors.append(self.get_error_result_class()(exc, row=row, number=kwargs.get("row_number")))
+        return row_result
 
-    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
-        errors = dict(import_validation_errors or {})
-        company = getattr(instance, "company", None) if instance.company_id else None
-        if company is not None and instance.system and instance.kind and "key" not in errors:
-            seen = (company.pk, instance.system, instance.kind, normalise_key(instance.key))
-            if seen in self._seen and self._seen[seen] != id(instance):
-                errors["key"] = _("The file maps “%(key)s” twice.") % {"key": instance.key}
-            self._seen[seen] = id(instance)
-            if instance.system not in self._vat_codes.setdefault(company.pk, {}):
-                self._vat_codes[company.pk][instance.system] = plan_vat_codes(company, instance.system)
-            found = mapping_problems(
-                company=company, system=instance.system, kind=instance.kind, key=instance.key,
-                account_number=instance.account_number, cost_centre=instance.cost_centre,
-                project=instance.project, vat_code=instance.vat_code, series=instance.series,
-                plan=self.plan_for(company, instance.system),
-                vat_codes=self._vat_codes[company.pk][instance.system], exclude_pk=instance.pk)
-            for name, message in found.items():
-                errors.setdefault(name, message)
-        if errors:
-            # Named by the file's columns, as staff read them on the page.
-            raise ValidationError({"account" if name == "account_number" else name: message
-                                   for name, message in errors.items()})
-        super().validate_instance(instance, errors, validate_unique)
+    def _row_values(self, row) -> tuple[Company | None, dict, dict]:
+        """The row's cleaned values (model field names) and its errors by column name."""
+        errors: dict[str, str] = {}
+        values: dict = {}
+        slug = str(row.get("company") or "").strip()
+        company = self._companies.get(slug)
+        if company is None:
+            errors["company"] = (_("Unknown company %(slug)s (or not one you serve).") % {"slug": slug} if slug
+                                 else _("The company is missing (its slug)."))
+        for field, model_field in self._columns:
+            try:
+                value = field.clean(row)
+            except ValueError as exc:
+                errors[field.column_name] = str(exc)
+                continue
+            if value is None and model_field.get_internal_type() == "CharField":
+                value = ""
+            # What full_clean would refuse (too long, out of range), told in Django's own words.
+            max_length = getattr(model_field, "max_length", None)
+            if (max_length and len(value) > max_length) or (isinstance(value, int) and not 0 <= value < 2**31):
+                try:
+                    model_field.clean(value, None)
+                except ValidationError as exc:
+                    errors[field.column_name] = " ".join(exc.messages)
+                    continue
+            values[model_field.attname] = value
+        return company, values, errors
+
+    def _vat_codes_of(self, company, system: str) -> set[str]:
+        if (company.pk, system) not in self._vat_codes:
+            self._vat_codes[(company.pk, system)] = plan_vat_codes(company, system)
+        return self._vat_codes[(company.pk, system)]
+
+    def _preview(self, row_result, company, values: dict, stored) -> None:
+        """The preview page's cells for this row, as import-export shows them (what changes, marked)."""
+        instance = AccountMapping(company=company, **values)
+        original = AccountMapping()
+        if stored is not None:
+            original = AccountMapping(pk=stored[0], company=company, system=values["system"], kind=values["kind"],
+                                      **dict(zip(IMPORTED_FIELDS, stored[1:], strict=True)))
+        diff = self.get_diff_class()(self, original, stored is None)
+        diff.compare_with(self, instance)
+        row_result.diff = diff.as_html()
+        row_result.object_repr = str(instance)
+
+    def after_import(self, dataset, result, **kwargs):
+        if not kwargs.get("dry_run") and not result.has_validation_errors() and not result.has_errors():
+            account_mappings_import(created=self._created, changed=self._changed)
+        self._created, self._changed = [], []
+        super().after_import(dataset, result, **kwargs)
 
 
 class PaymentMethodResource(PlanCheckingResource):

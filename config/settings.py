@@ -270,7 +270,7 @@ _MB = 1024 * 1024
 KONTERA_UPLOAD_LIMITS = {
     "journals": env.int("KONTERA_MAX_UPLOAD_JOURNALS_MB", default=20) * _MB,
     "documents": env.int("KONTERA_MAX_UPLOAD_DOCUMENTS_MB", default=2) * _MB,
-    "mappings": env.int("KONTERA_MAX_UPLOAD_MAPPINGS_MB", default=2) * _MB,
+    "mappings": env.int("KONTERA_MAX_UPLOAD_MAPPINGS_MB", default=10) * _MB,
     # Dinero takes files of at most 6 MB (developer.dinero.dk error page); more is refused anyway.
     "attachments": min(env.int("KONTERA_MAX_UPLOAD_ATTACHMENTS_MB", default=6), 6) * _MB,
 }

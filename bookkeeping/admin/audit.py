@@ -35,6 +35,8 @@ ACTIONS = {
     "dinero:other_organisation": _("Connected to another organisation (confirmed by staff)"),
     "dinero:wrong_company": _("Dinero connection refused: another organisation"),
     "expense:import": _("Expense documents imported"),
+    "expense:created": _("Expense document imported"),
+    "expense:updated": _("Expense document changed by an import"),
     "expense:version": _("Document changed"),
     "expense:voucher_created": _("Voucher made from a document"),
     "fortnox:authorise_failed": _("Fortnox connection failed"),

@@ -118,6 +118,8 @@ class AccountMappingAdmin(UserScopedImportExport, CompanyScopedAdmin):
     # one; ours extends import-export's, so it must take import-export's place (else the list extends
     # itself and fails: found by the permission walk).
     import_export_change_list_template = "admin/bookkeeping/accountmapping/change_list.html"
+    # The audit trail records every imported row (in bulk); an admin log entry each would repeat it.
+    skip_admin_log = True
     list_display = ("company", "system", "kind", "key", "account_number", "cost_centre", "project", "vat_code",
                     "series", "note")
     list_filter = ("system", "kind", ("company", admin.RelatedOnlyFieldListFilter))

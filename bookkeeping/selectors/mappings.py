@@ -251,19 +251,25 @@ def row_source_label(row) -> str:
 
 def mapping_problems(*, company, system: str, kind: str, key: str, account_number=None, cost_centre: str = "",
                      project: str = "", vat_code: str = "", series: str = "", plan=None,
-                     vat_codes: set[str] | None = None, exclude_pk: int | None = None) -> dict[str, str]:
+                     vat_codes: set[str] | None = None, exclude_pk: int | None = None,
+                     stored_keys: dict[str, list[tuple[int, str]]] | None = None) -> dict[str, str]:
     """Everything wrong with one mapping row (per field); empty when it may be saved. ``exclude_pk`` is
-    the row being changed (it may keep or respell its own key)."""
+    the row being changed (it may keep or respell its own key). ``stored_keys`` (an import's snapshot:
+    the stored (pk, key) pairs of this company, system and kind by normalised key) spares the query."""
     errors: dict[str, str] = {}
     plan = plan or plan_snapshot(company, system)
     if not str(key or "").strip():
         errors["key"] = _("The source value is missing (use * for the kind's default).")
     else:
-        same = AccountMapping.objects.filter(company=company, system=system, kind=kind).exclude(pk=exclude_pk)
-        other = next((m for m in same.only("key") if normalise_key(m.key) == normalise_key(key)), None)
+        if stored_keys is None:
+            same = AccountMapping.objects.filter(company=company, system=system, kind=kind).exclude(pk=exclude_pk)
+            other = next((m.key for m in same.only("key") if normalise_key(m.key) == normalise_key(key)), None)
+        else:
+            other = next((stored for pk, stored in stored_keys.get(normalise_key(key), ()) if pk != exclude_pk),
+                         None)
         if other is not None:
             errors["key"] = _("“%(key)s” is already mapped as “%(other)s”; keys differing only in case or spaces "
-                              "are the same source value.") % {"key": key, "other": other.key}
+                              "are the same source value.") % {"key": key, "other": other}
     wanted = KEYS_OF.get(kind)
     if wanted is not None and "key" not in errors and not wanted(normalise_key(key)):
         errors["key"] = KEY_HINTS[kind]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import translation
 
 from integrations.http import redact
 from wording import set_text
@@ -77,3 +80,28 @@ def audit_record(*, action: str, outcome: str = AuditEvent.Outcome.INFO, message
     logger.log(level, "%s %s %s: %s", label, action, outcome, event.message,
                extra={key: value for key, value in ids.items() if value is not None})
     return event
+
+
+def audit_record_many(*, action: str, actor: Actor = None, events: Iterable[tuple[int | None, str]],
+                      outcome: str = AuditEvent.Outcome.INFO) -> int:
+    """Append many events of one action at once (an import of many rows): ``events`` are pairs of
+    (company id, message) — a generator is written as it comes —, stored in bulk as ``audit_record``
+    stores one; the log gets one line for them all. Returns how many."""
+    from .bulk import rows_append
+
+    user, label = actor_parts(actor)
+    common = {"actor_id": user.pk if user is not None else None, "actor_label": label[:100], "action": action[:60],
+              "outcome": outcome}
+
+    def records():
+        for company_id, message in events:
+            texts = SimpleNamespace(message="", coded_texts=None)
+            set_text(texts, "message", message, clean=redact, limit=4000)
+            yield {**common, "company_id": company_id, "message": texts.message, "coded_texts": texts.coded_texts}
+
+    # Messages made here read in English (what the field keeps): each is rendered once, not twice.
+    with translation.override("en"):
+        count = rows_append(AuditEvent, records())
+    if count:
+        logger.info("%s %s %s: %s events", label, action, outcome, count)
+    return count

@@ -136,3 +136,79 @@ def vouchers_insert(*, vouchers: Sequence[dict], rows: Iterable[Iterable[dict]])
         for voucher, voucher_rows in zip(created, rows, strict=True) for position, row in enumerate(voucher_rows)
     ], batch_size=1000)
     return [voucher.pk for voucher in created]
+
+
+def rows_insert(model, records: Sequence[dict], *, batch_size: int = 2000) -> list[int]:
+    """Insert plain rows of ``model`` (dicts of attnames) and return their new ids, in order: COPY on
+    PostgreSQL (ids reserved from the table's sequence first), ``bulk_create`` elsewhere."""
+    if not records:
+        return []
+    if connection.vendor == "postgresql":
+        ids = _reserve_ids(model, len(records))
+        _copy(model, ({**values, model._meta.pk.attname: pk} for values, pk in zip(records, ids, strict=True)),
+              with_pk=True)
+        return ids
+    created = model.objects.bulk_create([model(**values) for values in records], batch_size=batch_size)
+    return [row.pk for row in created]
+
+
+def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> int:
+    """Insert plain rows of ``model`` (dicts of attnames; the first decides which are given, the rest get
+    their defaults) whose ids nobody needs, as they come from ``records`` (a generator is never held
+    whole): COPY on PostgreSQL, one INSERT sent a batch at a time elsewhere. Returns how many."""
+    count = 0
+
+    def counted():
+        nonlocal count
+        for values in records:
+            count += 1
+            yield values
+
+    if connection.vendor == "postgresql":
+        _copy(model, counted(), with_pk=False)
+        return count
+    # Elsewhere one INSERT sent many times: bulk_create would build a model instance and compile
+    # SQL for every row, several times the cost of the insert itself.
+    rows = counted()
+    first = next(rows, None)
+    if first is None:
+        return 0
+    rows = itertools.chain((first,), rows)
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    given = set(first)
+    now = timezone.now()
+    fixed = {field.attname: now for field in fields
+             if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)}
+    defaults = {field.attname: field.get_default() for field in fields if field.attname not in given}
+    quote = connection.ops.quote_name
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    with connection.cursor() as cursor:
+        while batch := list(itertools.islice(rows, batch_size)):
+            cursor.executemany(sql, [
+                [field.get_db_prep_save(fixed[field.attname] if field.attname in fixed else
+                                        values.get(field.attname, defaults.get(field.attname)), connection)
+                 for field in fields] for values in batch])
+    return count
+
+
+def rows_update(model, records: Sequence[dict], *, fields: Sequence[str]) -> int:
+    """Set ``fields`` of existing rows (each dict names its ``pk`` and the fields' attnames); an
+    ``auto_now`` field gets the time of the write. One statement sent many times: Django's
+    ``bulk_update`` would build a CASE per field and row, slower than the update itself."""
+    if not records:
+        return 0
+    stamped = [field.attname for field in model._meta.concrete_fields if getattr(field, "auto_now", False)]
+    now = [model._meta.get_field(name).get_db_prep_value(timezone.now(), connection) for name in stamped]
+    columns = [model._meta.get_field(name) for name in fields if name not in stamped]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+    assignments += "".join(f", {quote(model._meta.get_field(name).column)} = %s" for name in stamped)
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {assignments} "
+           f"WHERE {quote(model._meta.pk.column)} = %s")
+    prepare = [(field.attname, field.get_db_prep_value) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [
+            [*(to_db(values[name], connection) for name, to_db in prepare), *now, values["pk"]]
+            for values in records])
+    return len(records)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+from types import SimpleNamespace
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -30,7 +31,7 @@ from ..selectors.mappings import (
     mapping_snapshot,
     normalise_key,
 )
-from .audit import Actor, audit_record
+from .audit import Actor, audit_record, audit_record_many
 from .vouchers import voucher_queue, voucher_transition
 
 logger = logging.getLogger("kontera.mappings")
@@ -63,7 +64,7 @@ def describe_mapping(mapping: AccountMapping) -> Msg:
         target.append(Msg("VAT code %(value)s", value=mapping.vat_code))
     if mapping.series:
         target.append(Msg("series %(value)s", value=mapping.series))
-    kind = MappingKind(mapping.kind).label if mapping.kind in MappingKind.values else mapping.kind
+    kind = MappingKind(mapping.kind).label if mapping.kind in MappingKind._value2member_map_ else mapping.kind
     return Msg("%(kind)s “%(key)s” → %(target)s", kind=kind, key=mapping.key,
                target=Msg.join(", ", target) if target else "–")
 
@@ -126,6 +127,29 @@ def account_mappings_set(*, company, system: str, rows: dict[tuple[str, str], di
             transaction.set_rollback(True)
             raise ValidationError(errors)
     return saved
+
+
+# The columns an import writes (besides the company, system and kind that identify a row).
+IMPORTED_FIELDS = ("key", "account_number", "cost_centre", "project", "vat_code", "series", "note")
+
+
+def account_mappings_import(*, created: list[dict], changed: list[dict], actor: Actor = None) -> None:
+    """Write an import's checked rows in bulk: ``created`` are new rows (company_id, system, kind and the
+    imported fields), ``changed`` stored ones (``pk`` and the imported fields). Each row is audited as a
+    single save is — written in bulk too — and one re-evaluation per company is queued once committed
+    (``enqueue_mappings_reevaluation``). Runs in the caller's transaction: all or nothing."""
+    from .bulk import rows_append, rows_update
+
+    actor = actor if actor is not None else mapping_actor.get()
+    rows_append(AccountMapping, created)
+    rows_update(AccountMapping, changed, fields=IMPORTED_FIELDS)
+    audit_record_many(action="mapping:created", actor=actor, events=(
+        (values["company_id"], describe_mapping(SimpleNamespace(**values))) for values in created))
+    audit_record_many(action="mapping:changed", actor=actor, events=(
+        (values["company_id"], Msg("Now: %(mapping)s", mapping=describe_mapping(SimpleNamespace(**values))))
+        for values in changed))
+    for company_id in sorted({values["company_id"] for values in (*created, *changed)}):
+        enqueue_mappings_reevaluation(company_id)
 
 
 # --- re-evaluation ------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from bookkeeping.models import (
 )
 from bookkeeping.selectors.mappings import MappingSnapshot, mapping_snapshot
 from bookkeeping.selectors.plans import plan_snapshot
-from bookkeeping.services.audit import Actor, audit_record
+from bookkeeping.services.audit import Actor, audit_record, audit_record_many
+from bookkeeping.services.bulk import rows_append, rows_insert
 from wording import Msg
 
 from ..models import DocumentType, ExpenseDocument, ExpenseLine
@@ -34,7 +35,7 @@ from .common import (
     ZERO,
     dinero_integration,
 )
-from .sync import expense_document_changed
+from .sync import expense_document_changed, expense_documents_sync_later
 from .voucher_content import line_source
 
 CSV_COLUMNS = ("reference", "type", "supplier", "supplier_vat", "date", "due_date", "description", "amount",
@@ -138,7 +139,7 @@ class _ParsedDocument:
 
 def _read_csv(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
     text = text.lstrip("\ufeff")
-    first = text.splitlines()[0] if text.strip() else ""
+    first = text[:text.find("\n")] if "\n" in text else text  # the header line, not a copy of every line
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
@@ -219,6 +220,10 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
     methods = PaymentMethod.objects.filter(payment_list__company=company)
     if receipt_list:
         methods = methods.filter(payment_list_id=receipt_list)
+    # Every receipt line is checked against this one read (not a query per line).
+    methods_by_name: dict[str, list[int]] = {}
+    for pk, name in methods.values_list("pk", "name"):
+        methods_by_name.setdefault(name.casefold(), []).append(pk)
 
     documents: dict[str, _ParsedDocument] = {}
     for line_no, row in rows:
@@ -272,11 +277,11 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
             if not method_name:
                 error("payment_method", Msg("a receipt needs its payment method"))
             else:
-                found = list(methods.filter(name__iexact=method_name)[:2])
+                found = methods_by_name.get(method_name.casefold(), [])
                 if len(found) != 1:
                     error("payment_method", Msg("“%(name)s” is not one payment method of %(company)s", name=method_name, company=company))
                 else:
-                    values["payment_method"] = found[0].pk
+                    values["payment_method"] = found[0]
         values["attachment"] = None
         if row.get("attachment"):
             try:
@@ -313,14 +318,10 @@ def _parse_documents(company, text: str, *, attachment_root: Path | None, allow_
     return list(documents.values()), errors
 
 
-def _document_signature(document: ExpenseDocument | None) -> tuple | None:
-    if document is None or document.pk is None:
-        return None
-    return (
-        document.type, document.supplier_name, document.supplier_vat, document.document_date, document.due_date,
-        document.description, document.currency, document.amount_dkk, document.payment_method_id,
-        tuple((line.amount, line.vat_code, line.category, line.text) for line in document.lines.all()),
-    )
+def _document_fields(document: ExpenseDocument) -> tuple:
+    return (document.type, document.supplier_name, document.supplier_vat, document.document_date,
+            document.due_date, document.description, document.currency, document.amount_dkk,
+            document.payment_method_id)
 
 
 def _same_file(document: ExpenseDocument, path: Path) -> bool:
@@ -333,13 +334,16 @@ def _same_file(document: ExpenseDocument, path: Path) -> bool:
         return False
 
 
-def expense_document_write(*, company, reference: str, values: dict, lines: list[dict], actor: Actor = None
-                           ) -> tuple[ExpenseDocument, str]:
-    """Create or update one document with its lines; returns (document, created|updated|unchanged)."""
-    document = ExpenseDocument.objects.filter(company=company, reference=reference).first()
-    before = _document_signature(document)
+def expense_document_write(*, company, reference: str, values: dict, lines: list[dict], actor: Actor = None,
+                           document: ExpenseDocument | None = None) -> tuple[ExpenseDocument, str]:
+    """Create or update one document with its lines; returns (document, created|updated|unchanged).
+    ``document`` is the stored one when the caller has read it already (with its lines)."""
     if document is None:
+        document = ExpenseDocument.objects.filter(company=company, reference=reference).first()
+    created = document is None
+    if created:
         document = ExpenseDocument(company=company, reference=reference)
+    before = None if created else _document_fields(document)
     document.type = values["type"]
     document.supplier_name = values["supplier"]
     document.supplier_vat = values.get("supplier_vat", "")
@@ -349,10 +353,15 @@ def expense_document_write(*, company, reference: str, values: dict, lines: list
     document.currency = values.get("currency") or "DKK"
     document.amount_dkk = values.get("amount_dkk")
     document.payment_method_id = values.get("payment_method")
-    document.save()
-    existing_lines = [(ln.amount, ln.vat_code, ln.category, ln.text) for ln in document.lines.all()]
-    wanted = [(ln["amount"], ln.get("vat_code", ""), ln.get("category") or "", ln.get("text", "")) for ln in lines]
-    if existing_lines != wanted:
+    fields_changed = before != _document_fields(document)
+    if fields_changed:
+        document.save()
+    existing_lines = [] if created else [(ln.amount, ln.vat_code, ln.category, ln.text) for ln in document.lines.all()]
+    # As the fields will hold them (a category given as a number is stored as text).
+    wanted = [(Decimal(str(ln["amount"])), str(ln.get("vat_code") or ""), str(ln.get("category") or ""),
+               str(ln.get("text") or "")) for ln in lines]
+    lines_changed = existing_lines != wanted
+    if lines_changed:
         document.lines.all().delete()
         ExpenseLine.objects.bulk_create([
             ExpenseLine(document=document, position=position, amount=amount, vat_code=vat_code, category=category,
@@ -364,13 +373,45 @@ def expense_document_write(*, company, reference: str, values: dict, lines: list
     if attachment is not None and not _same_file(document, attachment):
         document.attachment.save(attachment.name, ContentFile(attachment.read_bytes()), save=True)
         file_changed = True
-    after = _document_signature(document)
-    outcome = "created" if before is None else ("updated" if (before != after or file_changed) else "unchanged")
+    outcome = "created" if created else ("updated" if (fields_changed or lines_changed or file_changed)
+                                         else "unchanged")
     if outcome != "unchanged":
         expense_document_changed(document=document, actor=actor)
         audit_record(action=f"expense:{outcome}", company=company, actor=actor,
                      message=Msg("Expense document %(ref)s %(outcome)s.", ref=reference, outcome=outcome))
     return document, outcome
+
+
+def expense_documents_create(*, company, items: list, actor: Actor = None) -> None:
+    """New documents without an attachment, written in bulk (COPY on PostgreSQL): the documents, their
+    lines and one audit event each, as ``expense_document_write`` gives one; one sync task for them all."""
+    ids = rows_insert(ExpenseDocument, [{
+        "company_id": company.pk, "reference": item.reference, "type": item.values["type"],
+        "supplier_name": item.values["supplier"], "supplier_vat": item.values.get("supplier_vat", ""),
+        "document_date": item.values["date"], "due_date": item.values.get("due_date"),
+        "description": item.values.get("description", ""), "currency": item.values.get("currency") or "DKK",
+        "amount_dkk": item.values.get("amount_dkk"), "payment_method_id": item.values.get("payment_method"),
+        "needs_sync": True} for item in items])
+    rows_append(ExpenseLine, ({
+        "document_id": document_id, "position": position, "amount": line["amount"],
+        "vat_code": str(line.get("vat_code") or ""), "category": str(line.get("category") or ""),
+        "text": str(line.get("text") or "")}
+        for document_id, item in zip(ids, items, strict=True) for position, line in enumerate(item.lines)))
+    audit_record_many(action="expense:created", actor=actor, events=(
+        (company.pk, Msg("Expense document %(ref)s %(outcome)s.", ref=item.reference, outcome="created"))
+        for item in items))
+    if items:
+        expense_documents_sync_later(company_id=company.pk)
+
+
+def _stored_documents(company, references: list[str]) -> dict[str, ExpenseDocument]:
+    """The company's stored documents of these references, with their lines (a slice of references per
+    query: SQLite takes only so many parameters)."""
+    found = {}
+    for start in range(0, len(references), 900):
+        found.update({d.reference: d for d in ExpenseDocument.objects.filter(
+            company=company, reference__in=references[start:start + 900]).prefetch_related("lines")})
+    return found
 
 
 def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor = None,
@@ -382,8 +423,7 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
     result = ImportResult(dry_run=dry_run)
     parsed, result.errors = _parse_documents(company, text, attachment_root=attachment_root,
                                              allow_outside=allow_outside_root)
-    existing = {d.reference: d for d in ExpenseDocument.objects.filter(
-        company=company, reference__in=[p.reference for p in parsed]).prefetch_related("lines")}
+    existing = _stored_documents(company, [p.reference for p in parsed])
     for item in parsed:
         total = sum((ln.get("amount") or ZERO for ln in item.lines), ZERO)
         problems = [e for e in result.errors if e.line in item.line_numbers]
@@ -400,9 +440,17 @@ def documents_import(*, company, text: str, dry_run: bool = False, actor: Actor 
             result.updated = sum(1 for d in result.documents if d["action"] == "update")
         return result
     with transaction.atomic():
+        # New documents without a file are written in bulk; the rest (changes, files) one by one.
+        new = [item for item in parsed if item.reference not in existing and item.values.get("attachment") is None]
+        expense_documents_create(company=company, items=new, actor=actor)
+        written_in_bulk = {item.reference for item in new}
         for item, summary in zip(parsed, result.documents, strict=True):
-            _document, outcome = expense_document_write(company=company, reference=item.reference,
-                                                        values=item.values, lines=item.lines, actor=actor)
+            if item.reference in written_in_bulk:
+                outcome = "created"
+            else:
+                _document, outcome = expense_document_write(
+                    company=company, reference=item.reference, values=item.values, lines=item.lines, actor=actor,
+                    document=existing.get(item.reference))
             summary["action"] = outcome
             setattr(result, outcome, getattr(result, outcome) + 1)
         audit_record(action="expense:import", outcome=AuditEvent.Outcome.OK, company=company, actor=actor,

@@ -111,8 +111,23 @@ def expense_document_changed(*, document: ExpenseDocument, actor: Actor = None) 
     """Call after a document or its lines were edited: the worker syncs it (and applies the rules)."""
     ExpenseDocument.objects.filter(pk=document.pk).update(needs_sync=True)
     document.needs_sync = True
-    company_id = document.company_id
-    transaction.on_commit(lambda: _enqueue(company_id))
+    expense_documents_sync_later(company_id=document.company_id)
+
+
+def expense_documents_sync_later(*, company_id: int) -> None:
+    """Once the transaction commits, one sync task for the company however many of its documents changed
+    in it (an import of 10,000 documents queues one task, not 10,000: the task takes them a batch at a time)."""
+    # An entry of a savepoint rolled back is gone from the list: the next change registers again.
+    if any(getattr(entry[1], "kontera_expense_company", None) == company_id and not entry[1].kontera_done
+           for entry in transaction.get_connection().run_on_commit):
+        return
+
+    def enqueue():
+        enqueue.kontera_done = True
+        _enqueue(company_id)
+
+    enqueue.kontera_expense_company, enqueue.kontera_done = company_id, False
+    transaction.on_commit(enqueue)
 
 
 def _enqueue(company_id: int) -> None:

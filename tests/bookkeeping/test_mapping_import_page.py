@@ -11,6 +11,8 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from bookkeeping.models import AccountMapping, AuditEvent
 from bookkeeping.resources import AccountNumberWidget
@@ -136,3 +138,57 @@ def test_a_kept_import_queues_one_re_evaluation_per_company_and_a_dry_run_none(
         call_command("import", "bookkeeping.resources.AccountMappingResource", str(path), "--no-input")
     assert ran == [brf.pk]
     assert AuditEvent.objects.filter(action="mapping:created", company=brf).count() == 2
+
+
+def _rows(count: int, *, start: int = 0) -> str:
+    return HEADER + "".join(f"brf,fortnox,ledger_category,Kategori {n},{(3011, 3015)[n % 2]},,,,,rad {n}\n"
+                            for n in range(start, start + count))
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_the_queries_of_an_import_do_not_grow_with_its_rows(brf, tmp_path, dry_run):
+    """Rows are checked against a snapshot read once and written in bulk: no query per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for size, start in ((5, 0), (60, 100)):
+        path = tmp_path / f"m{size}.csv"
+        path.write_text(_rows(size, start=start))
+        args = ["import", "bookkeeping.resources.AccountMappingResource", str(path), "--no-input"]
+        with CaptureQueriesContext(connection) as queries:
+            call_command(*args, *(["--dry-run"] if dry_run else []))
+        counts.append(len(queries))
+    assert counts[1] <= counts[0] + 2  # the same statements (a batch more at most), whatever the rows
+    assert AccountMapping.objects.count() == (0 if dry_run else 65)
+
+
+def test_a_kept_import_audits_every_row_and_a_changed_row_says_what_it_is_now(brf, tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(_rows(3))
+    call_command("import", "bookkeeping.resources.AccountMappingResource", str(path), "--no-input")
+    path.write_text(HEADER + "brf,fortnox,ledger_category,kategori 1,3011,100,,,,rad 1\n")
+    call_command("import", "bookkeeping.resources.AccountMappingResource", str(path), "--no-input")
+    changed = AccountMapping.objects.get(company=brf, key="kategori 1")  # respelt: the same source value
+    assert (changed.account_number, changed.cost_centre, AccountMapping.objects.count()) == (3011, "100", 3)
+    assert AuditEvent.objects.filter(action="mapping:created", company=brf).count() == 3
+    event = AuditEvent.objects.get(action="mapping:changed", company=brf)
+    assert event.message == "Now: Ledger category “kategori 1” → 3011, cost centre 100"
+    assert event.coded_texts["message"]["m"] == "Now: %(mapping)s"
+
+
+def test_the_preview_counts_every_row_and_shows_the_first_hundred(client, bo):
+    client.force_login(bo)
+    page = upload(client, _rows(150)).content.decode()
+    assert "New: 150, changed: 0, unchanged: 0." in page
+    assert page.count('<tr class="new">') == 100
+    assert AccountMapping.objects.count() == 0
+
+
+def test_a_row_without_a_company_says_so_in_swedish_too(client, bo):
+    client.force_login(bo)
+    page = upload(client, HEADER + ",fortnox,ledger_category,Hyra,3011,,,,,\n",
+                  ).content.decode()
+    assert "The company is missing (its slug)." in page
+    with translation.override("sv"):
+        assert str(_("The company is missing (its slug).")) == "Företaget saknas (dess kortnamn)."
