@@ -38,6 +38,11 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.KONTERA_UPLOAD_DIR = str(tmp_path / "uploads")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process runs many tests, and a local-memory cache outlives each: a dispatcher ticket taken by an
+    # earlier test (whose kick never ran a task) would keep this test's kick from queueing a dispatcher.
+    from django.core.cache import cache
+
+    cache.clear()
     # Pages render without `collectstatic` (production's manifest storage needs it; tests/operations prove that).
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
