@@ -9,7 +9,7 @@ set, and the next attempt first asks the target whether the voucher already land
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.db import models, transaction
@@ -55,11 +55,49 @@ def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, sessions: dict | None = None) -> str:
+@dataclass
+class CompanyTurn:
+    """What the vouchers of one company's turn share (a dispatcher's slice, a few seconds): the
+    integration row (its token refreshed in place), the plan snapshot, and one kept-alive HTTP session
+    per integration instead of a new connection per voucher. Each voucher is still claimed, sent and
+    recorded on its own."""
+
+    integrations: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
+    sessions: dict = field(default_factory=dict)
+
+    def integration(self, voucher: Voucher) -> Integration | None:
+        key = (voucher.company_id, voucher.system)
+        if key not in self.integrations:
+            self.integrations[key] = voucher_integration(voucher)
+        return self.integrations[key]
+
+    def forget_integration(self, voucher: Voucher) -> None:
+        """Its state changed (re-authorisation needed): the next voucher reads it again."""
+        self.integrations.pop((voucher.company_id, voucher.system), None)
+
+    def plan(self, voucher: Voucher):
+        key = (voucher.company_id, voucher.system)
+        if key not in self.plans:
+            self.plans[key] = plan_snapshot(voucher.company, voucher.system)
+        return self.plans[key]
+
+    def session(self, integration: Integration):
+        if integration.pk not in self.sessions:
+            self.sessions[integration.pk] = make_session()
+        return self.sessions[integration.pk]
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
+
+
+def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, turn: CompanyTurn | None = None) -> str:
     """Send one queued voucher to its target: claim → call → record. Returns what happened.
 
-    ``sessions``: the HTTP sessions the dispatcher keeps for a company's turn, one per integration, so
-    the vouchers of the turn share a kept-alive connection instead of opening one each."""
+    ``turn``: what the dispatcher keeps for the company's turn (``CompanyTurn``); without it the
+    integration and plan are read for this voucher alone."""
     now = timezone.now()
     with transaction.atomic():
         voucher = (Voucher.objects.select_for_update().select_related("company").prefetch_related("rows")
@@ -68,7 +106,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, se
             return "skipped"
         if voucher.next_attempt_at and voucher.next_attempt_at > now:
             return "not_due"
-        integration = voucher_integration(voucher)
+        integration = turn.integration(voucher) if turn is not None else voucher_integration(voucher)
         if integration is None or integration.status in (IntegrationStatus.NEEDS_REAUTHORISATION,
                                                         IntegrationStatus.SETTING_UP):
             voucher_transition(
@@ -80,7 +118,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, se
             return "paused"
         if integration.credentials_unreadable:
             return voucher_wait_for_credentials(voucher=voucher, integration=integration, actor=actor)
-        plan = plan_snapshot(voucher.company, voucher.system)
+        plan = turn.plan(voucher) if turn is not None else plan_snapshot(voucher.company, voucher.system)
         problems = voucher_preflight(voucher, integration=integration, plan=plan)
         checked = preflight_fields(voucher, problems)
         if only_unmapped(problems):
@@ -106,10 +144,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, se
                 audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
     if connector is None:
-        if sessions is not None and integration.pk not in sessions:
-            sessions[integration.pk] = make_session()
-        session = sessions.get(integration.pk) if sessions is not None else None
-        connector = registry.connector_for(integration, **({"session": session} if session else {}))
+        connector = registry.connector_for(integration, **({"session": turn.session(integration)} if turn else {}))
     # Once an outcome is unknown it stays so until a look-up succeeds and says "not there": a failed
     # look-up (5xx, timeout, 429, a refusal) proves nothing, so no failure below may clear the marker.
     known_absent = not look_up_first
@@ -129,6 +164,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, se
             else:
                 remote = connector.post_voucher(dto)
     except AuthError as exc:
+        if turn is not None:
+            turn.forget_integration(voucher)
         return _record_auth_error(voucher, integration, exc, actor)
     except RemoteValidationError as exc:
         return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
@@ -289,7 +326,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
             if on_claim:
                 on_claim()
             moved = False
-            sessions: dict = {}  # kept-alive connections for the company's turn, not one per voucher
+            turn = CompanyTurn()
             try:
                 ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
                            .values_list("id", flat=True)[:SLICE])
@@ -297,7 +334,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if ratelimit.budget_left() <= 0:
                         break
                     with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
-                        outcome = voucher_send(voucher_id=voucher_id, sessions=sessions)
+                        outcome = voucher_send(voucher_id=voucher_id, turn=turn)
                     if outcome == "deferred":  # the company waits for its limit; go on with others
                         result.deferred += 1
                         break
@@ -312,8 +349,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if progress:
                         progress(result)
             finally:
-                for session in sessions.values():
-                    session.close()
+                turn.close()
                 lease_release(holder=holder, company_id=company_id)
             if not moved:
                 idle.add(company_id)
