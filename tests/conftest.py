@@ -38,8 +38,9 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.KONTERA_UPLOAD_DIR = str(tmp_path / "uploads")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # One process runs many tests, and a local-memory cache outlives each: a dispatcher ticket taken by an
-    # earlier test (whose kick never ran a task) would keep this test's kick from queueing a dispatcher.
+    # locmem keeps its entries across tests in one process: each test starts with nothing remembered (a
+    # dispatcher ticket of an earlier test whose kick ran no task would keep this test's kick from queueing
+    # a dispatcher for 20 s; a Dinero contact of an earlier test's sandbox).
     from django.core.cache import cache
 
     cache.clear()

@@ -22,6 +22,7 @@ import mimetypes
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from wording import Msg
@@ -62,6 +63,7 @@ ENTRY_ACCOUNT_FIELDS = "AccountNumber,Name,VatCode,Category,IsHidden"
 
 SETTING_DEFAULTS = {"book_vouchers": True, "rate_limit_per_minute": DEFAULT_RATE_LIMIT, "import_chart": True}
 ACCOUNT_SETTINGS = ("error_account", "invoice_counter_account")
+CONTACT_REMEMBERED_SECONDS = 24 * 3600
 
 
 @contextmanager
@@ -286,10 +288,10 @@ class DineroConnector:
     def _create(self, voucher: VoucherDTO, steps: list[str]) -> dict:
         kind = mapping.purchase_type(voucher)
         self._check_lines(voucher)
-        file_guid = self._upload(voucher)  # first: the contact look-up gives the file time to settle
-        contact = self._contact(voucher) if kind == "credit" else None
-        body = mapping.create_payload(voucher, contact_guid=contact, file_guid=file_guid)
-        created = self._once_file_is_ready(lambda: self.client.post("vouchers/purchase", body, version="v1.2")) or {}
+        file_guid = self._upload(voucher)  # first: a contact look-up gives the file time to settle
+        created = self._with_contact(voucher, kind == "credit", lambda contact: self._once_file_is_ready(
+            lambda: self.client.post("vouchers/purchase", mapping.create_payload(
+                voucher, contact_guid=contact, file_guid=file_guid), version="v1.2"))) or {}
         with after_a_create():
             guid = str(created.get("Guid") or "")
             if not guid:
@@ -302,9 +304,9 @@ class DineroConnector:
     def _put(self, voucher: VoucherDTO, guid: str, timestamp: str, steps: list[str]) -> dict:
         self._check_lines(voucher)
         file_guid = self._upload(voucher)
-        contact = self._contact(voucher)
-        body = mapping.update_payload(voucher, contact_guid=contact, file_guid=file_guid, timestamp=timestamp)
-        self._once_file_is_ready(lambda: self.client.put(f"vouchers/purchase/{guid}", body))
+        self._with_contact(voucher, True, lambda contact: self._once_file_is_ready(
+            lambda: self.client.put(f"vouchers/purchase/{guid}", mapping.update_payload(
+                voucher, contact_guid=contact, file_guid=file_guid, timestamp=timestamp))))
         read = self._read(guid)
         self._verify(voucher, read, delete_on_mismatch=False)
         steps.append(Msg("Updated draft voucher %(guid)s, total %(total)s DKK.", guid=guid, total=f"{mapping.expected_total(voucher):.2f}"))
@@ -435,7 +437,35 @@ class DineroConnector:
                                         code="attachment_too_large")
         return self.client.upload(name, content, content_type)
 
+    def _with_contact(self, voucher: VoucherDTO, needs_contact: bool, send):
+        """``send(contact_guid)`` with the supplier's contact (None when not needed). A remembered
+        contact Dinero no longer knows (deleted or merged there) refuses the request, which then created
+        nothing: the contact is looked up again and the request sent once more."""
+        contact = self._contact(voucher) if needs_contact else None
+        try:
+            return send(contact)
+        except RemoteValidationError as exc:
+            if contact is None or exc.outcome_unknown or exc.field_name.lower() != "contactguid":
+                raise
+            cache.delete(self._contact_key(voucher))
+            return send(self._contact(voucher))
+
+    def _contact_key(self, voucher: VoucherDTO) -> str:
+        supplier = voucher.extra.get("supplier") or {}
+        who = mapping.normalise_vat(str(supplier.get("vat") or "")) or str(supplier.get("name") or "").strip().lower()
+        return f"kontera:dinero-contact:{self.client.organization_id}:{who}"
+
     def _contact(self, voucher: VoucherDTO) -> str:
+        """The supplier's contact, remembered per organisation for a day: the look-up costs up to three of
+        the organisation's 100 requests a minute, and most documents come from suppliers seen before."""
+        key = self._contact_key(voucher)
+        guid = cache.get(key)
+        if not guid:
+            guid = self._contact_looked_up(voucher)
+            cache.set(key, guid, CONTACT_REMEMBERED_SECONDS)
+        return str(guid)
+
+    def _contact_looked_up(self, voucher: VoucherDTO) -> str:
         """The supplier in Dinero: by VAT number, else by name, else created (with a GUID derived
         from the organisation and the supplier, so a retry or the next document finds it again)."""
         supplier = voucher.extra.get("supplier") or {}
