@@ -25,10 +25,12 @@ def _test_settings(settings, tmp_path, monkeypatch):
     from django_q.conf import Conf
 
     from bookkeeping.selectors.plans import forget_plan_snapshots
+    from bookkeeping.services.sending import forget_last_success_marks
 
     # Tasks run inline in tests (django-q2 reads its settings once, at import).
     monkeypatch.setattr(Conf, "SYNC", True)
     forget_plan_snapshots()
+    forget_last_success_marks()
     # A request with Accept-Language leaves its language active in the thread; start each test in English.
     translation.activate("en")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

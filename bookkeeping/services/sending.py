@@ -9,7 +9,7 @@ set, and the next attempt first asks the target whether the voucher already land
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.db import models, transaction
@@ -19,6 +19,7 @@ from config.logs import bind as log_bind
 from config.logs import log_context
 from integrations import ratelimit, registry
 from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RemoteVoucher, RetryableError
+from integrations.http import make_session
 from integrations.models import Integration, IntegrationStatus
 from wording import Msg, english
 
@@ -54,8 +55,49 @@ def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) -> str:
-    """Send one queued voucher to its target: claim → call → record. Returns what happened."""
+@dataclass
+class CompanyTurn:
+    """What the vouchers of one company's turn share (a dispatcher's slice, a few seconds): the
+    integration row (its token refreshed in place), the plan snapshot, and one kept-alive HTTP session
+    per integration instead of a new connection per voucher. Each voucher is still claimed, sent and
+    recorded on its own."""
+
+    integrations: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
+    sessions: dict = field(default_factory=dict)
+
+    def integration(self, voucher: Voucher) -> Integration | None:
+        key = (voucher.company_id, voucher.system)
+        if key not in self.integrations:
+            self.integrations[key] = voucher_integration(voucher)
+        return self.integrations[key]
+
+    def forget_integration(self, voucher: Voucher) -> None:
+        """Its state changed (re-authorisation needed): the next voucher reads it again."""
+        self.integrations.pop((voucher.company_id, voucher.system), None)
+
+    def plan(self, voucher: Voucher):
+        key = (voucher.company_id, voucher.system)
+        if key not in self.plans:
+            self.plans[key] = plan_snapshot(voucher.company, voucher.system)
+        return self.plans[key]
+
+    def session(self, integration: Integration):
+        if integration.pk not in self.sessions:
+            self.sessions[integration.pk] = make_session()
+        return self.sessions[integration.pk]
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
+
+
+def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, turn: CompanyTurn | None = None) -> str:
+    """Send one queued voucher to its target: claim → call → record. Returns what happened.
+
+    ``turn``: what the dispatcher keeps for the company's turn (``CompanyTurn``); without it the
+    integration and plan are read for this voucher alone."""
     now = timezone.now()
     with transaction.atomic():
         voucher = (Voucher.objects.select_for_update().select_related("company").prefetch_related("rows")
@@ -64,7 +106,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             return "skipped"
         if voucher.next_attempt_at and voucher.next_attempt_at > now:
             return "not_due"
-        integration = voucher_integration(voucher)
+        integration = turn.integration(voucher) if turn is not None else voucher_integration(voucher)
         if integration is None or integration.status in (IntegrationStatus.NEEDS_REAUTHORISATION,
                                                         IntegrationStatus.SETTING_UP):
             voucher_transition(
@@ -76,7 +118,7 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             return "paused"
         if integration.credentials_unreadable:
             return voucher_wait_for_credentials(voucher=voucher, integration=integration, actor=actor)
-        plan = plan_snapshot(voucher.company, voucher.system)
+        plan = turn.plan(voucher) if turn is not None else plan_snapshot(voucher.company, voucher.system)
         problems = voucher_preflight(voucher, integration=integration, plan=plan)
         checked = preflight_fields(voucher, problems)
         if only_unmapped(problems):
@@ -101,7 +143,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             if not AuditEvent.objects.filter(voucher=voucher, action="preflight:note", message=english(note)).exists():
                 audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
 
-    connector = connector or registry.connector_for(integration)
+    if connector is None:
+        connector = registry.connector_for(integration, **({"session": turn.session(integration)} if turn else {}))
     # Once an outcome is unknown it stays so until a look-up succeeds and says "not there": a failed
     # look-up (5xx, timeout, 429, a refusal) proves nothing, so no failure below may clear the marker.
     known_absent = not look_up_first
@@ -121,6 +164,8 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None) ->
             else:
                 remote = connector.post_voucher(dto)
     except AuthError as exc:
+        if turn is not None:
+            turn.forget_integration(voucher)
         return _record_auth_error(voucher, integration, exc, actor)
     except RemoteValidationError as exc:
         return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
@@ -157,12 +202,29 @@ def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, upd
             remote_status=remote.status or "", posted_at=timezone.now(), posted_fingerprint=fingerprint,
             pending_since=None, last_error="", last_error_code="", next_attempt_at=None,
         )
-        # once a minute is enough to show the connection is alive (and spares a write per voucher)
-        now = timezone.now()
-        Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).filter(
-            models.Q(last_success_at__isnull=True) | models.Q(last_success_at__lt=now - timedelta(minutes=1))
-        ).update(last_success_at=now)
+        _last_success_mark(voucher)
     return "posted"
+
+
+def forget_last_success_marks() -> None:
+    _LAST_SUCCESS_MARKED.clear()
+
+
+# When this process last marked each connection alive: once a minute is enough to show it is alive,
+# and the memo spares even the (usually empty) UPDATE for every other voucher.
+_LAST_SUCCESS_MARKED: dict[tuple[int, str], float] = {}
+LAST_SUCCESS_EVERY = timedelta(minutes=1)
+
+
+def _last_success_mark(voucher: Voucher) -> None:
+    now = timezone.now()
+    key = (voucher.company_id, voucher.system)
+    if now.timestamp() - _LAST_SUCCESS_MARKED.get(key, 0.0) < LAST_SUCCESS_EVERY.total_seconds():
+        return
+    Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).filter(
+        models.Q(last_success_at__isnull=True) | models.Q(last_success_at__lt=now - LAST_SUCCESS_EVERY)
+    ).update(last_success_at=now)
+    _LAST_SUCCESS_MARKED[key] = now.timestamp()
 
 
 def _record_failure(voucher: Voucher, exc: ConnectorError, actor: Actor, *, definite: bool) -> str:
@@ -264,6 +326,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
             if on_claim:
                 on_claim()
             moved = False
+            turn = CompanyTurn()
             try:
                 ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
                            .values_list("id", flat=True)[:SLICE])
@@ -271,7 +334,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if ratelimit.budget_left() <= 0:
                         break
                     with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
-                        outcome = voucher_send(voucher_id=voucher_id)
+                        outcome = voucher_send(voucher_id=voucher_id, turn=turn)
                     if outcome == "deferred":  # the company waits for its limit; go on with others
                         result.deferred += 1
                         break
@@ -286,6 +349,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if progress:
                         progress(result)
             finally:
+                turn.close()
                 lease_release(holder=holder, company_id=company_id)
             if not moved:
                 idle.add(company_id)

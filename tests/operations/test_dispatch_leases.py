@@ -40,6 +40,16 @@ def test_a_lease_lives_seconds_and_renewal_extends_it(company, settings):
     assert DispatchLease.objects.get(company=company).expires_at - before >= dt.timedelta(seconds=29)
 
 
+def test_a_lease_given_back_is_not_renewed_by_its_former_holder(company):
+    """The keeper renews every lease of its holder; one the dispatcher gave back must stay free (before:
+    it was renewed until the dispatcher ended, so each company got one turn per dispatcher run)."""
+    assert lease_claim(company_id=company.pk, holder="a")
+    lease_release(holder="a", company_id=company.pk)
+    assert lease_renew(holder="a") == 0
+    assert DispatchLease.objects.get(company=company).expires_at <= timezone.now()
+    assert lease_claim(company_id=company.pk, holder="b")
+
+
 def test_a_dispatcher_leaves_a_company_another_one_holds(connected_fortnox, fortnox_sandbox):
     company = connected_fortnox.company
     voucher = balanced_voucher(company, rows=ROWS, source_reference="L1", date=timezone.localdate())
