@@ -49,7 +49,8 @@ def journal_import_run(*, job_id: int, actor: Actor = "worker") -> str:
     """Import a job's file; returns its state afterwards. Runs at most once to the end, whoever calls."""
     now = timezone.now()
     with transaction.atomic():
-        job = JournalImportJob.objects.select_for_update().select_related("company", "requested_by") \
+        # of=self: the requester may be gone (a nullable join cannot be locked on PostgreSQL)
+        job = JournalImportJob.objects.select_for_update(of=("self",)).select_related("company", "requested_by") \
             .filter(pk=job_id).first()
         if job is None or job.finished:
             return job.state if job else "missing"
