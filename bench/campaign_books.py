@@ -10,29 +10,14 @@ DINERO_CLIENT = ("kontera-campaign", "kontera-campaign-secret")
 
 
 def setup_fortnox(fortnox, args, today) -> list[int]:
-    from bookkeeping.models import Company, Voucher, VoucherRow
-    from bookkeeping.services.plans import chart_import
-    from integrations import tokens
-    from integrations.models import Integration
+    from bench.books import fortnox_company, journals
 
     companies = []
     for n in range(args.fortnox_companies):
-        tenant, org = 3_000_000 + n, f"556100-{n:04d}"
-        fortnox.add_tenant(tenant, f"Kampanj {n} AB", org)
-        company = Company.objects.create(name=f"Kampanj {n} AB", slug=f"kampanj-{n}", country="SE", org_number=org)
-        integration = Integration.objects.create(company=company, system="fortnox", status="active")
-        code = fortnox.authorize(FORTNOX_CLIENT[0], tenant, tokens.FORTNOX_SCOPES, FORTNOX_CLIENT[2])
-        tokens.fortnox_exchange_code(integration=integration, code=code)
-        integration.refresh_from_db()
-        chart_import(integration=integration, actor="campaign")
-        vouchers = Voucher.objects.bulk_create([
-            Voucher(company=company, system="fortnox", kind="journal", source_system="ledger",
-                    source_reference=f"K{n}-{j}", date=today, description=f"Verifikation K{n}-{j}", series="A")
-            for j in range(args.journals)])
-        VoucherRow.objects.bulk_create([
-            VoucherRow(voucher=v, position=p, account=account, debit=d, credit=c)
-            for v in vouchers
-            for p, (account, d, c) in enumerate([(1930, 100 + v.pk % 97, 0), (1510, 0, 100 + v.pk % 97)])])
+        company = fortnox_company(fortnox, tenant=3_000_000 + n, name=f"Kampanj {n} AB", slug=f"kampanj-{n}",
+                                  org_number=f"556100-{n:04d}", client=FORTNOX_CLIENT[0], redirect=FORTNOX_CLIENT[2],
+                                  actor="campaign")
+        journals(company, count=args.journals, prefix=f"K{n}", day=today)
         companies.append(company.pk)
     return companies
 
@@ -41,22 +26,14 @@ def setup_nets(fortnox, nets, args, today) -> int:
     """A web shop with Fortnox and Nets Easy, confirmed (its test voucher posted), payouts synced and booked."""
     import datetime as dt
 
-    from bookkeeping.models import Company
-    from bookkeeping.services.plans import chart_import
-    from bookkeeping.services.vouchers import vouchers_dispatch
+    from bench.books import fortnox_company
+    from bookkeeping.services.sending import vouchers_dispatch
     from card_payments.services.activation import activation_check_key, netseasy_confirm, netseasy_settings_save
     from card_payments.services.sync import payouts_sync
-    from integrations import tokens
-    from integrations.models import Integration
 
-    tenant, org = 3_100_000, "556200-0001"
-    fortnox.add_tenant(tenant, "Kampanjbutiken AB", org)
-    company = Company.objects.create(name="Kampanjbutiken AB", slug="kampanjbutiken", country="SE", org_number=org)
-    integration = Integration.objects.create(company=company, system="fortnox", status="active")
-    code = fortnox.authorize(FORTNOX_CLIENT[0], tenant, tokens.FORTNOX_SCOPES, FORTNOX_CLIENT[2])
-    tokens.fortnox_exchange_code(integration=integration, code=code)
-    integration.refresh_from_db()
-    chart_import(integration=integration, actor="campaign")
+    company = fortnox_company(fortnox, tenant=3_100_000, name="Kampanjbutiken AB", slug="kampanjbutiken",
+                              org_number="556200-0001", client=FORTNOX_CLIENT[0], redirect=FORTNOX_CLIENT[2],
+                              actor="campaign")
     nets.add_merchant(NETS_KEY, "Kampanjbutiken AB")
     values = {
         "start_date": (today - dt.timedelta(days=40)).isoformat(),

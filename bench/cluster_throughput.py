@@ -31,31 +31,17 @@ def run(*, nodes: int, args, sandbox, server) -> dict:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from bookkeeping.models import Company, Voucher, VoucherRow, VoucherState
-    from bookkeeping.services.plans import chart_import
+    from bench.books import fortnox_company, journals
+    from bookkeeping.models import Voucher, VoucherState
     from bookkeeping.services.vouchers import vouchers_queue
-    from integrations import tokens
-    from integrations.models import Integration
 
     call_command("flush", interactive=False, verbosity=0)
     sandbox.tenants.clear()
     today = timezone.localdate()
     for n in range(args.companies):
-        tenant = 4_000_000 + n
-        sandbox.add_tenant(tenant, f"Nod {n} AB", f"556200-{n:04d}")
-        company = Company.objects.create(name=f"Nod {n} AB", slug=f"nod-{n}", country="SE")
-        integration = Integration.objects.create(company=company, system="fortnox", status="active")
-        tokens.fortnox_exchange_code(integration=integration,
-                                     code=sandbox.authorize("bench", tenant, tokens.FORTNOX_SCOPES, REDIRECT))
-        integration.refresh_from_db()
-        chart_import(integration=integration, actor="bench")
-        vouchers = Voucher.objects.bulk_create([
-            Voucher(company=company, system="fortnox", kind="journal", source_system="ledger",
-                    source_reference=f"T{n}-{j}", date=today, description=f"Journal T{n}-{j}", series="A")
-            for j in range(args.journals)])
-        VoucherRow.objects.bulk_create([
-            VoucherRow(voucher=v, position=p, account=a, debit=d, credit=c)
-            for v in vouchers for p, (a, d, c) in enumerate([(1930, 100, 0), (1510, 0, 100)])])
+        company = fortnox_company(sandbox, tenant=4_000_000 + n, name=f"Nod {n} AB", slug=f"nod-{n}",
+                                  org_number=f"556200-{n:04d}", client="bench", redirect=REDIRECT)
+        journals(company, count=args.journals, prefix=f"T{n}", day=today, varied=False)
     total = args.companies * args.journals
     sandbox.log.clear()
     started = time.monotonic()

@@ -1,12 +1,13 @@
 """Fault campaign: exactly once under real faults, measured (issue 8).
 
-Real ``manage.py qcluster`` processes (two separate ones, as two nodes, on PostgreSQL) send Fortnox
+Real worker nodes — ``manage.py supervise``, the supervisor with its ``qcluster``, as production runs them
+(two separate ones, as two nodes, on PostgreSQL; ``--bare`` for plain ``qcluster``) — send Fortnox
 journals of several companies, Dinero documents of several organisations and Nets Easy payouts
 (→ Fortnox) over real HTTP to the sandboxes, which run in this process and answer a configurable share
 of the API requests — posts and look-ups/reads alike — with a fault: the connection dropped before or
 after the request took effect, a 5xx, an answer slower than Kontera's read timeout (the request still
-takes effect), a 429. Meanwhile a worker process or a whole cluster is killed with SIGKILL now and then,
-and restarted as a supervisor would. Then the faults stop, the work settles (with a cap), and the
+takes effect), a 429. Meanwhile, in turn, a worker process, a whole cluster (its supervisor starts a new
+one) or a whole node (supervisor and cluster; started again as systemd would) is killed with SIGKILL. Then the faults stop, the work settles (with a cap), and the
 campaign counts from the sandboxes' own state and Kontera's database:
 
 - posted:  vouchers Kontera recorded as posted;
@@ -82,6 +83,7 @@ class RandomFaults:
         side = "read" if method.upper() == "GET" else "write"
         with self._lock:
             self.requests[side] += 1
+            self.requests[("on", side)] += self.enabled
             if not self.enabled or self.rng.random() >= self.rate:
                 return None
             kind = self.rng.choices(self.kinds, self.weights)[0]
@@ -130,29 +132,47 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def descendants_of(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for parent in frontier for child in children_of(parent)]
+        found.extend(frontier)
+    return found
+
+
 @dataclass
 class Node:
-    """One ``qcluster`` process in its own process group; only these groups are ever killed."""
+    """One worker node in its own process group: ``manage.py supervise`` (the supervisor with its
+    ``qcluster`` child, as the Procfile and the systemd unit run it) or, with ``--bare``, ``qcluster``
+    alone. Only these processes are ever killed."""
 
     name: str
     command: list[str]
     env: dict
     log: Path
+    supervised: bool = True
     process: subprocess.Popen | None = None
     restarts: int = 0
     killed_by_us: bool = False
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                            cwd=ROOT, start_new_session=True)
+            self.process = subprocess.Popen(self.command, env={**self.env, "KONTERA_NODE": self.name}, stdout=out,
+                                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def kill_all(self) -> None:
+        """kill -9 of the node's every process, as systemd's KillMode=control-group does: the supervisor
+        starts its cluster in a process group of its own, so the group alone would leave it running."""
         if self.process is None:
             return
+        for pid in [self.process.pid, *descendants_of(self.process.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -165,24 +185,34 @@ class Node:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             pass
         self.kill_all()
 
+    def cluster(self) -> int | None:
+        """The ``qcluster`` process: the supervisor's child, or the node's process itself when bare."""
+        if not self.alive():
+            return None
+        if not self.supervised:
+            return self.process.pid
+        children = children_of(self.process.pid)
+        return children[0] if children else None
+
     def workers(self) -> list[int]:
         """The worker processes: the sentinel's children other than the monitor and the pusher."""
-        if not self.alive():
+        cluster = self.cluster()
+        if cluster is None:
             return []
         from django_q.status import Stat
 
         try:
-            stats = [s for s in Stat.get_all() if s.pid == self.process.pid]
+            stats = [s for s in Stat.get_all() if s.pid == cluster]
         except Exception:
             stats = []
         if stats:
             return [pid for pid in stats[0].workers if os.path.exists(f"/proc/{pid}")]
-        sentinels = children_of(self.process.pid)
+        sentinels = children_of(cluster)
         return [pid for sentinel in sentinels for pid in children_of(sentinel)]
 
 
@@ -224,7 +254,7 @@ class Campaign:
     unexpected_exits: int = 0
 
     def keep_alive(self, restart_delay: float) -> None:
-        """What a supervisor does: a node whose process is gone is started again."""
+        """What systemd does (Restart=always): a node whose process is gone is started again."""
         for node in self.nodes:
             if not node.alive():
                 if node.process is not None and not node.killed_by_us:
@@ -235,6 +265,9 @@ class Campaign:
                 node.restarts += 1
 
     def kill_one(self, kind: str) -> None:
+        """``worker``: kill -9 of one worker process; ``cluster``: of the whole ``qcluster`` process group
+        (under a supervisor, the supervisor sees it and starts a new cluster); ``node``: of the supervisor
+        and everything below it (the campaign starts the node again, as systemd's Restart=always would)."""
         node = self.rng.choice([n for n in self.nodes if n.alive()] or self.nodes)
         if kind == "worker":
             workers = node.workers()
@@ -242,9 +275,18 @@ class Campaign:
                 os.kill(self.rng.choice(workers), signal.SIGKILL)
                 self.kills.append(Kill(time.time(), f"worker of {node.name}"))
                 return
+            kind = "cluster"
+        cluster = node.cluster()
+        if kind == "cluster" and node.supervised and cluster is not None:
+            try:
+                os.killpg(cluster, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.kills.append(Kill(time.time(), f"cluster of {node.name}"))
+            return
         node.killed_by_us = True
         node.kill_all()
-        self.kills.append(Kill(time.time(), f"cluster {node.name}"))
+        self.kills.append(Kill(time.time(), f"node {node.name}" if node.supervised else f"cluster {node.name}"))
 
 
 def main() -> int:
@@ -259,11 +301,16 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.12, help="share of API requests answered with a fault")
     parser.add_argument("--fault-seconds", type=float, default=120.0,
                         help="faults stay on at least this long (and until the last kill's effect shows)")
+    parser.add_argument("--fault-cap", type=float, default=900.0,
+                        help="faults stay on until the work settles, at most this many seconds from the start")
     parser.add_argument("--mix", default="drop_before=1,drop_after_commit=1,5xx=1,timeout=1,429=1",
                         help="fault kinds and their weights")
     parser.add_argument("--nodes", type=int, default=0, help="qcluster processes (default: 1 on SQLite, 2 on PostgreSQL)")
     parser.add_argument("--workers", type=int, default=3, help="workers per node")
-    parser.add_argument("--kills", type=int, default=6, help="kill -9s: workers and whole clusters, alternating")
+    parser.add_argument("--kills", type=int, default=6,
+                        help="kill -9s, in turn: a worker, a whole cluster, a whole node (with --bare: workers and clusters)")
+    parser.add_argument("--bare", action="store_true",
+                        help="run bare `qcluster` processes instead of `supervise` (the nodes as before issue 8)")
     parser.add_argument("--kill-every", type=float, default=20.0, help="seconds between kills")
     parser.add_argument("--restart-delay", type=float, default=2.0, help="a killed cluster is started again after this")
     parser.add_argument("--settle-cap", type=float, default=420.0, help="seconds to wait for the work to settle")
@@ -275,7 +322,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: ~200 vouchers, 3 kills, short waits")
     if "--quick" in sys.argv[1:]:  # smaller defaults; anything given on the command line still wins
         parser.set_defaults(fortnox_companies=2, journals=60, dinero_orgs=2, documents=15, payouts=3, sales=3,
-                            kills=3, kill_every=10.0, settle_cap=240.0, fault_seconds=40.0)
+                            kills=3, kill_every=10.0, settle_cap=240.0, fault_seconds=40.0, fault_cap=400.0)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also into a file
     rng = random.Random(args.seed)
@@ -339,7 +386,8 @@ def main() -> int:
     ours = Voucher.objects.exclude(kind="test")
     total = ours.count()
     print(f"database: {connection.vendor} ({'file ' + str(tmp) if not args.database_url else 'given URL'}); "
-          f"sandboxes: {url}; nodes: {nodes_wanted} × {args.workers} workers; load: {os.getloadavg()[0]:.2f}")
+          f"sandboxes: {url}; nodes: {nodes_wanted} × {args.workers} workers "
+          f"({'bare qcluster' if args.bare else 'supervise'}); load: {os.getloadavg()[0]:.2f}")
     print(f"set up in {time.time() - started:.0f} s: {total} vouchers — "
           f"{ours.filter(system='fortnox', source_system='ledger').count()} Fortnox journals "
           f"({len(fortnox_companies)} companies), {ours.filter(system='dinero').count()} Dinero documents "
@@ -347,7 +395,8 @@ def main() -> int:
           f"sales and payouts → Fortnox; queued now: {queued.queued} (refused {queued.failed})")
 
     python = [sys.executable, str(ROOT / "manage.py")]
-    nodes = [Node(f"node{i + 1}", [*python, "qcluster"], {**os.environ}, tmp / f"node{i + 1}.log")
+    node_command = [*python, "qcluster"] if args.bare else [*python, "supervise", "--stop-grace", "20"]
+    nodes = [Node(f"node{i + 1}", node_command, {**os.environ}, tmp / f"node{i + 1}.log", supervised=not args.bare)
              for i in range(nodes_wanted)]
     campaign = Campaign(nodes=nodes, faults=injectors, rng=rng)
     for injector in injectors:
@@ -355,25 +404,30 @@ def main() -> int:
     chaos_started = time.time()
     for node in nodes:
         node.start()
-    kinds = ["worker", "cluster"]
+    kinds = ["worker", "cluster"] if args.bare else ["worker", "cluster", "node"]
     try:
         # the chaos: faults on, a kill every --kill-every seconds, killed clusters started again
         next_kill = chaos_started + args.kill_every
         while len(campaign.kills) < args.kills:
             campaign.keep_alive(args.restart_delay)
             if time.time() >= next_kill:
-                campaign.kill_one(kinds[len(campaign.kills) % 2])
+                campaign.kill_one(kinds[len(campaign.kills) % len(kinds)])
                 k = campaign.kills[-1]
                 print(f"  {k.at - chaos_started:6.1f} s  kill -9 {k.what}; posted so far: "
                       f"{ours.filter(state=VoucherState.POSTED).count()} / {total}", flush=True)
                 next_kill = time.time() + args.kill_every
             time.sleep(0.5)
-        # keep the faults on until the last kill has had time to show its effect (and for at least
-        # --fault-seconds), then let it settle
+        # keep the faults on until the work settles — every voucher sent under faults, so the share of
+        # faulty answers over the whole run is about --fault-rate — but at least until the last kill has
+        # had time to show its effect and for --fault-seconds; at most until --fault-cap
         last_kill = campaign.kills[-1].at if campaign.kills else chaos_started
-        while time.time() < max(last_kill + args.kill_every, chaos_started + args.fault_seconds):
+        minimum = max(last_kill + args.kill_every, chaos_started + args.fault_seconds)
+        while time.time() < chaos_started + args.fault_cap:
             campaign.keep_alive(args.restart_delay)
-            time.sleep(0.5)
+            if time.time() >= minimum and not ours.filter(state__in=[VoucherState.QUEUED, VoucherState.SENDING]).exists():
+                break
+            time.sleep(1.0)
+        faults_off = time.time() - chaos_started
         for injector in injectors:
             injector.enabled = False
         settle_started = time.time()
@@ -386,7 +440,7 @@ def main() -> int:
     finally:
         for node in nodes:
             node.stop()
-    report = count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, injectors)
+    report = count(ours, fortnox, dinero, campaign, args, total, chaos_started, (faults_off, settled), injectors)
     server.stop()
     with open(tmp / "faults.tsv", "w") as out:  # every injected fault, to line up with the audit trail
         for when, name, method, path, kind in sorted(f for injector in injectors for f in injector.log):
@@ -395,7 +449,7 @@ def main() -> int:
     return 1 if report else 0
 
 
-def count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, injectors) -> int:
+def count(ours, fortnox, dinero, campaign, args, total, chaos_started, phases, injectors) -> int:
     from django.utils import timezone
 
     from bookkeeping.models import AuditEvent
@@ -455,14 +509,16 @@ def count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, 
     print(f"unrecorded:        {len(unrecorded)} (at the target, failed here)"
           + (f"  e.g. {[r[0] for r in unrecorded[:8]]}" if unrecorded else ""))
     api = requests["read"] + requests["write"]
-    print(f"faults injected:   {injected} of {api} API requests while faults were on or off "
-          f"({100 * injected / max(api, 1):.1f} % overall; rate while on: {100 * args.fault_rate:.0f} %)")
+    api_on = requests[("on", "read")] + requests[("on", "write")]
+    print(f"faults injected:   {injected} of the {api_on} API requests while faults were on "
+          f"({100 * injected / max(api_on, 1):.1f} %; --fault-rate {100 * args.fault_rate:.0f} %), "
+          f"{100 * injected / max(api, 1):.1f} % of all {api}")
     for kind in FAULT_KINDS:
         if by_kind[(kind, "write")] or by_kind[(kind, "read")]:
             print(f"  {kind:18} {by_kind[(kind, 'write')]:5} on posts/writes  {by_kind[(kind, 'read')]:5} on reads")
-    worker_kills = sum(1 for k in campaign.kills if k.what.startswith("worker"))
-    print(f"kills (kill -9):   {len(campaign.kills)} ({worker_kills} worker, {len(campaign.kills) - worker_kills} "
-          f"whole cluster); restarts {sum(n.restarts for n in campaign.nodes)}; unexpected exits "
+    kinds = Counter(k.what.split()[0] for k in campaign.kills)
+    print(f"kills (kill -9):   {len(campaign.kills)} ({kinds['worker']} worker, {kinds['cluster']} whole cluster, "
+          f"{kinds['node']} whole node); nodes started again {sum(n.restarts for n in campaign.nodes)}; unexpected exits "
           f"{campaign.unexpected_exits}")
     for kill in campaign.kills:
         after = f"{kill.recovered_after:.1f} s" if kill.recovered_after is not None else "never"
@@ -474,7 +530,7 @@ def count(ours, fortnox, dinero, campaign, args, total, chaos_started, settled, 
           f"{'never' if worst is None else f'{worst:.1f} s'} (target < 30 s)")
     last_post = max(posted_times, default=chaos_started)
     print(f"time:              {last_post - chaos_started:.0f} s from the first node's start to the last post; "
-          f"settling took {settled:.0f} s; load average {os.getloadavg()[0]:.2f}")
+          f"faults on for the first {phases[0]:.0f} s, then settling {phases[1]:.0f} s; load average {os.getloadavg()[0]:.2f}")
     return extra + len(lost) + len(stuck) + len(unsettled) + len(unrecorded)
 
 

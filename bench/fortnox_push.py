@@ -6,7 +6,11 @@ Prints vouchers per second against the theoretical limit (10 × 5/s), 429s recei
 milliseconds per voucher, and double posts (must be 0).
 
     .venv/bin/python bench/fortnox_push.py [--companies 10] [--journals 200] [--workers 2]
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kontera_bench .venv/bin/python bench/fortnox_push.py
+    .venv/bin/python bench/fortnox_push.py --database-url postgres://postgres@127.0.0.1:5432/kontera_bench
+    (or DATABASE_URL=…; on PostgreSQL the database is flushed first)
+
+SQL statements per voucher are counted in the worker processes around every dispatch run
+(bench/qcluster_counted.py): everything a dispatcher does, leases included, over the vouchers it sent.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=10)
     parser.add_argument("--journals", type=int, default=200, help="journals per company")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="a PostgreSQL database (flushed); a new SQLite file by default")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kontera-bench-"))
@@ -42,12 +48,13 @@ def main() -> None:
     sandbox.register_client("bench", "bench-secret", ["http://127.0.0.1/cb"])
     server = ServerThread(sandbox).start()
     env = {
-        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}"),
+        "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
         "SECRET_KEY": "bench", "KONTERA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "FORTNOX_API_URL": f"{server.url}/3", "FORTNOX_OAUTH_URL": f"{server.url}/oauth-v1",
         "FORTNOX_CLIENT_ID": "bench", "FORTNOX_CLIENT_SECRET": "bench-secret",
         "FORTNOX_REDIRECT_URI": "http://127.0.0.1/cb", "KONTERA_WORKERS": str(args.workers),
         "LOG_LEVEL": "WARNING", "KONTERA_NO_BOOTSTRAP": "1", "DJANGO_SETTINGS_MODULE": "config.settings",
+        "KONTERA_BENCH_SQL_COUNTS": str(tmp / "sql-counts.txt"),
     }
     os.environ.update(env)
     import django
@@ -57,12 +64,10 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from bookkeeping.models import Company, Voucher, VoucherRow, VoucherState
-    from bookkeeping.services.plans import chart_import
+    from bench.books import fortnox_company, journals
+    from bookkeeping.models import Voucher, VoucherState
     from bookkeeping.services.vouchers import vouchers_queue
     from bookkeeping.tasks import kick_dispatch
-    from integrations import tokens
-    from integrations.models import Integration
 
     if connection.vendor == "postgresql":
         call_command("flush", interactive=False, verbosity=0)
@@ -72,22 +77,9 @@ def main() -> None:
 
     today = timezone.localdate()
     for n in range(args.companies):
-        tenant = 2_000_000 + n
-        sandbox.add_tenant(tenant, f"Bench {n} AB", f"556000-{n:04d}")
-        company = Company.objects.create(name=f"Bench {n} AB", slug=f"bench-{n}", country="SE")
-        integration = Integration.objects.create(company=company, system="fortnox", status="active")
-        code = sandbox.authorize("bench", tenant, tokens.FORTNOX_SCOPES, "http://127.0.0.1/cb")
-        tokens.fortnox_exchange_code(integration=integration, code=code)
-        integration.refresh_from_db()
-        chart_import(integration=integration, actor="bench")
-        vouchers = Voucher.objects.bulk_create([
-            Voucher(company=company, system="fortnox", kind="journal", source_system="ledger",
-                    source_reference=f"B{n}-{j}", date=today, description=f"Journal B{n}-{j}", series="A")
-            for j in range(args.journals)])
-        VoucherRow.objects.bulk_create([
-            VoucherRow(voucher=v, position=p, account=acct, debit=d, credit=c)
-            for v in vouchers for p, (acct, d, c) in enumerate([(1930, 100 + v.pk % 97, 0), (1510, 0, 100 + v.pk % 97)])
-        ])
+        company = fortnox_company(sandbox, tenant=2_000_000 + n, name=f"Bench {n} AB", slug=f"bench-{n}",
+                                  org_number=f"556000-{n:04d}", client="bench", redirect="http://127.0.0.1/cb")
+        journals(company, count=args.journals, prefix=f"B{n}", day=today)
     total = args.companies * args.journals
     sandbox.log.clear()
     started = time.monotonic()
@@ -95,7 +87,7 @@ def main() -> None:
     queued = vouchers_queue(vouchers=list(Voucher.objects.all()), actor="bench")
     print(f"{queued.queued} journals queued for {args.companies} companies (refused: {queued.failed}) "
           f"in {time.monotonic() - started:.1f} s")
-    cluster = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env={**os.environ},
+    cluster = subprocess.Popen([sys.executable, str(ROOT / "bench" / "qcluster_counted.py")], env={**os.environ},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kick_dispatch()
     while True:
@@ -128,6 +120,12 @@ def main() -> None:
     print(f"overall:           {total / elapsed:.1f} vouchers/s including start-up = {100 * total / elapsed / limit:.1f} %")
     print(f"429s received:     {sum(1 for r in sandbox.log if r.status == 429)}")
     print(f"CPU per voucher:   {1000 * cpu / max(len(ok_posts), 1):.2f} ms (worker processes, user+system)")
+    runs = [line.split() for line in Path(env["KONTERA_BENCH_SQL_COUNTS"]).read_text().splitlines()] \
+        if Path(env["KONTERA_BENCH_SQL_COUNTS"]).exists() else []
+    statements, sent = sum(int(r[0]) for r in runs), sum(int(r[1]) for r in runs)
+    print(f"SQL per voucher:   {statements / max(sent, 1):.2f} statements ({statements} in {len(runs)} dispatch runs "
+          f"that sent {sent}; limit 4 = {statements / max(sent, 1) / 4:.2f} of it)")
+    print(f"CPU vs limit:      {1000 * cpu / max(len(ok_posts), 1) / 5:.2f} of the 5 ms per voucher")
     print(f"double posts:      {doubles}")
     server.stop()
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django_q.tasks import async_task
 
-from .services import vouchers as voucher_services
+from .services import sending
 from .services.dispatchers import kick_dispatch, queued_ticket_return
 
 logger = logging.getLogger("kontera.tasks")
@@ -35,7 +35,7 @@ def dispatch(ticket: int | None = None, *_former_args) -> dict:
         if not fanned_out and not Conf.SYNC:  # run inline (tests), a kick would nest dispatchers
             fanned_out.append(kick_dispatch())
 
-    result = voucher_services.vouchers_dispatch(max_seconds=max(timeout - 60, 30), progress=_node_progress,
+    result = sending.vouchers_dispatch(max_seconds=max(timeout - 60, 30), progress=_node_progress,
                                                 on_claim=fan_out)
     if result.remaining:
         kick_dispatch()
@@ -45,7 +45,7 @@ def dispatch(ticket: int | None = None, *_former_args) -> dict:
 def sweep() -> dict:
     """Every minute (and every few seconds from each node's supervisor): recover interrupted sends and
     start dispatchers for work that waits without one."""
-    recovered = voucher_services.vouchers_recover_stuck()
+    recovered = sending.vouchers_recover_stuck()
     enqueued = kick_dispatch()
     return {"recovered": recovered, "dispatchers_started": enqueued}
 

@@ -118,6 +118,10 @@ class VoucherDTO:
     rows: tuple[VoucherRowDTO, ...] = ()
     financial_year: str = ""  # the target's id of the financial year covering ``date``, when it has one
     extra: dict[str, Any] = field(default_factory=dict)
+    # For a look-up: (series, number) at the target that Kontera recorded for its other vouchers of that
+    # date. Each carries another voucher's reference (its own post answer said where it landed), so a
+    # look-up need not read them: a day with a thousand of ours costs one list, not a thousand reads.
+    known_elsewhere: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from .models import RateLimitSlot
 
@@ -78,6 +78,9 @@ def reserve(key: str, pace: Pace, *, now: float | None = None, budget: float | N
     reserved (nobody's pace moves) and ``WaitTooLong`` says how far away it is.
     """
     now = time.time() if now is None else now
+    wait = _reserve_unpaused(key, pace, now=now, budget=budget)
+    if wait is not None:
+        return wait
     with transaction.atomic():
         slot, _created = RateLimitSlot.objects.select_for_update().get_or_create(key=key)
         send_at = max(now, slot.next_at, slot.paused_until)
@@ -90,6 +93,25 @@ def reserve(key: str, pace: Pace, *, now: float | None = None, budget: float | N
         slot.next_at = send_at + pace.interval
         slot.save(update_fields=["next_at"])
     return max(send_at - now, 0.0)
+
+
+def _reserve_unpaused(key: str, pace: Pace, *, now: float, budget: float | None) -> float | None:
+    """The common case in one statement (an UPDATE … RETURNING locks, moves and reads the row): the slot
+    exists, no pause after a 429 runs, and it comes within the budget. None otherwise: ``reserve`` then
+    decides under a row lock as before (nothing was reserved)."""
+    table = connection.ops.quote_name(RateLimitSlot._meta.db_table)
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"  # SQLite's scalar max
+    within_budget = f" AND {greatest}(%s, next_at) - %s <= %s" if budget is not None else ""
+    params = [now, pace.interval, key, now] + ([now, now, budget] if budget is not None else [])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_at = {greatest}(%s, next_at) + %s "
+            f"WHERE {connection.ops.quote_name('key')} = %s AND paused_until <= %s{within_budget} RETURNING next_at",
+            params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return max(row[0] - pace.interval - now, 0.0)
 
 
 def acquire(key: str, pace: Pace, *, sleep=time.sleep) -> float:

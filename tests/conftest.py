@@ -25,10 +25,12 @@ def _test_settings(settings, tmp_path, monkeypatch):
     from django_q.conf import Conf
 
     from bookkeeping.selectors.plans import forget_plan_snapshots
+    from bookkeeping.services.sending import forget_last_success_marks
 
     # Tasks run inline in tests (django-q2 reads its settings once, at import).
     monkeypatch.setattr(Conf, "SYNC", True)
     forget_plan_snapshots()
+    forget_last_success_marks()
     # A request with Accept-Language leaves its language active in the thread; start each test in English.
     translation.activate("en")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -36,8 +38,9 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.KONTERA_UPLOAD_DIR = str(tmp_path / "uploads")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # locmem keeps its entries across tests in one process: each test starts with nothing remembered
-    # (e.g. a Dinero contact of an earlier test's sandbox).
+    # locmem keeps its entries across tests in one process: each test starts with nothing remembered (a
+    # dispatcher ticket of an earlier test whose kick ran no task would keep this test's kick from queueing
+    # a dispatcher for 20 s; a Dinero contact of an earlier test's sandbox).
     from django.core.cache import cache
 
     cache.clear()

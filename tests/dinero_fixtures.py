@@ -204,7 +204,7 @@ def expense(company, reference="INV-1", *, type="invoice", supplier="Kontorland 
 
 def sync_and_send(document, **kwargs):
     """What the worker does: sync the document, then the dispatcher sends what was queued."""
-    from bookkeeping.services.vouchers import vouchers_dispatch
+    from bookkeeping.services.sending import vouchers_dispatch
     from expense_documents.selectors import document_sync_state
     from expense_documents.services.sync import SyncOutcome, expense_document_sync
 

@@ -94,7 +94,7 @@ def nets_active(nets_saved, django_capture_on_commit_callbacks):
 
 def sync_and_post(integration, **kwargs):
     """One sync, then the dispatcher (on_commit does not fire inside a test transaction)."""
-    from bookkeeping.services.vouchers import vouchers_dispatch
+    from bookkeeping.services.sending import vouchers_dispatch
     from card_payments.services.sync import payouts_sync
 
     result = payouts_sync(integration=integration, actor="test", **kwargs)

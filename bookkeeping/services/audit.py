@@ -61,18 +61,20 @@ def audit_record(*, action: str, outcome: str = AuditEvent.Outcome.INFO, message
         user_id = voucher.requested_by_id
     else:
         user_id = user.pk if user is not None else None
-    if voucher is not None and company is None:
-        company = voucher.company
-    if integration is not None and company is None:
-        company = integration.company
+    # The company's id is at hand on the voucher or integration: reading the company would cost a query.
+    company_id = company.pk if company is not None else None
+    if voucher is not None and company_id is None:
+        company_id = voucher.company_id
+    if integration is not None and company_id is None:
+        company_id = integration.company_id
     event = AuditEvent(
-        actor_id=user_id, actor_label=label[:100], company=company, voucher=voucher, integration=integration,
+        actor_id=user_id, actor_label=label[:100], company_id=company_id, voucher=voucher, integration=integration,
         action=action[:60], outcome=outcome, http_status=http_status, data=data or {},
     )
     set_text(event, "message", message, clean=redact, limit=4000)
     event.save()
     level = logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO
-    ids = {"company_id": company.pk if company is not None else None,
+    ids = {"company_id": company_id,
            "integration_id": integration.pk if integration is not None else None,
            "voucher_id": voucher.pk if voucher is not None else None}
     logger.log(level, "%s %s %s: %s", label, action, outcome, event.message,

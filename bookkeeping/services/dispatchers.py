@@ -88,7 +88,9 @@ def lease_release(*, holder: str, company_id: int | None = None) -> None:
     leases = DispatchLease.objects.filter(holder=holder)
     if company_id is not None:
         leases = leases.filter(company_id=company_id)
-    leases.update(expires_at=timezone.now())
+    # No holder once given back: the holder's keeper renews all its leases, and would otherwise keep a
+    # company it finished with held until the dispatcher ends (the others could not take it meanwhile).
+    leases.update(expires_at=timezone.now(), holder="")
 
 
 class LeaseKeeper:

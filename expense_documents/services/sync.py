@@ -246,7 +246,7 @@ class PushResult:
 def documents_push(*, company, actor: Actor = "command") -> PushResult:
     """Sync every document of a company that is not synced yet and send its queued vouchers now."""
     from bookkeeping.services.dispatchers import company_lease
-    from bookkeeping.services.vouchers import voucher_send
+    from bookkeeping.services.sending import voucher_send
 
     from ..selectors import document_sync_state
 

@@ -96,7 +96,8 @@ class FortnoxConnector:
         """Look for our reference among the vouchers of that day and series (vouchers are never deleted).
 
         When a list item does not carry Comments (live Fortnox has left them out), the voucher itself
-        is read — only the candidates of that series and date, each request paced like every other.
+        is read — only the candidates of that series and date that are not known to be another voucher
+        of ours (``known_elsewhere``), each request paced like every other.
         """
         params = {"fromdate": voucher.date.isoformat(), "todate": voucher.date.isoformat()}
         if voucher.series:
@@ -105,6 +106,9 @@ class FortnoxConnector:
             params["financialyear"] = voucher.financial_year
         for item in self.client.get_all("vouchers", "Vouchers", **params):
             verdict = mapping.list_item_says(item, voucher.reference)
+            if verdict is None and (str(item.get("VoucherSeries") or ""),
+                                    str(mapping.as_int(item.get("VoucherNumber")))) in voucher.known_elsewhere:
+                continue  # another voucher of ours: not this one
             if verdict is None:
                 item = self._read_listed(item, voucher)
                 verdict = item is not None and mapping.carries_reference(item, voucher.reference)

@@ -95,7 +95,7 @@ def test_an_unmapped_vat_rate_waits_is_listed_and_books_by_itself_once_mapped(
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(url, {"system": "fortnox", "kind": "output_vat", "key": "6", "account_number": "2631"})
-    from bookkeeping.services.vouchers import vouchers_dispatch
+    from bookkeeping.services.sending import vouchers_dispatch
 
     vouchers_dispatch(max_seconds=30)
     payout.refresh_from_db()

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from bookkeeping.models import AccountMapping, Voucher, VoucherState
 from bookkeeping.services.mappings import account_mapping_save
-from bookkeeping.services.vouchers import vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
 from expense_documents.models import ExpenseDocument, WorkflowAction, WorkflowRule
 from expense_documents.services.csv_import import documents_import
 from expense_documents.services.sync import documents_sync, expense_document_sync

@@ -20,7 +20,7 @@ from django.db import connection
 from django.urls import reverse
 
 from bookkeeping.models import AuditEvent, PaymentMethodList, VoucherState
-from bookkeeping.services.vouchers import vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
 from expense_documents.services.common import SetupError
 from expense_documents.services.dinero_connection import dinero_choose_organisation, normalise_cvr
 from expense_documents.services.dinero_setup import dinero_setup

@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 
 from bookkeeping.models import VoucherState
-from bookkeeping.services.vouchers import voucher_dto, voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_dto, voucher_queue
 from integrations import registry
 from integrations.base import AuthError, MasterData
 from integrations.models import Integration

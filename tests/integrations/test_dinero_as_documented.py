@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from bookkeeping.models import AccountPlan, AuditEvent, Voucher, VoucherState
-from bookkeeping.services.vouchers import vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
 from integrations.base import RetryableError
 from integrations.dinero import client as dinero_client
 from integrations.dinero import mapping

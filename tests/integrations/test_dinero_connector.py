@@ -193,7 +193,10 @@ def test_pacing_is_shared_by_every_worker_of_the_organisation(dinero_sandbox, dk
         second.client.get("accounts/deposit")
     api = [r for r in dinero_sandbox.log if "/oauth/" not in r.path]
     gaps = [b.at - a.at for a, b in zip(api, api[1:], strict=False)]
-    assert min(gaps) >= 60 / 9 - 0.01
+    # The slots are 60/9 s apart on the shared clock; a request reaches the sandbox a little after its
+    # slot, later on a loaded machine, so two gaps may differ by that jitter (unshared pacing: gaps ≈ 0).
+    assert min(gaps) >= 60 / 9 - 0.3, gaps
+    assert api[-1].at - api[0].at >= 9 * 60 / 9 - 0.3
 
 
 def test_a_429_that_does_not_end_gives_up_as_retryable(dinero_sandbox, dk_company):

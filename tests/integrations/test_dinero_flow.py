@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from bookkeeping.models import AuditEvent, Voucher, VoucherState
-from bookkeeping.services.vouchers import vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
 from expense_documents.models import ExpenseLine
 from expense_documents.services.sync import expense_document_sync
 from integrations.dinero import mapping

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from bookkeeping.models import AuditEvent, Voucher, VoucherState
 from bookkeeping.services.reconnection import integration_reconnected
-from bookkeeping.services.vouchers import voucher_preflight_notes, voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_preflight_notes, voucher_queue
 from integrations import tokens
 from integrations.base import VoucherDTO, VoucherRowDTO
 from integrations.fortnox import mapping, texts

@@ -18,7 +18,8 @@ from django.utils import timezone
 from bookkeeping.models import Account, AccountPlan, AuditEvent, Voucher, VoucherState
 from bookkeeping.services.plans import chart_import
 from bookkeeping.services.reconnection import integration_reconnected
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.sending import vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.vouchers import voucher_queue
 from integrations import tokens
 from integrations.models import Integration, IntegrationStatus, OAuthState
 from tests.conftest import FORTNOX_CLIENT, FORTNOX_REDIRECT

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from bookkeeping.models import Voucher, VoucherState
 from bookkeeping.services.reconnection import integration_reconnected
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
 from integrations import tokens
 from integrations.models import Integration, IntegrationStatus
 from tests.conftest import FORTNOX_CLIENT, FORTNOX_REDIRECT

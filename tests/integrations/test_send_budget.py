@@ -13,7 +13,8 @@ import datetime as dt
 from django.utils import timezone
 
 from bookkeeping.models import AuditEvent, Voucher, VoucherState
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
 from tests.dinero_fixtures import DINERO_ORG, expense
 from tests.factories import balanced_voucher
 

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from bookkeeping.models import AccountMapping, AuditEvent, Voucher, VoucherState
 from bookkeeping.services.mappings import account_mapping_save
+from bookkeeping.services.sending import vouchers_dispatch
 from bookkeeping.services.sie_export import sie_export
-from bookkeeping.services.vouchers import vouchers_dispatch
 from ledger_journals.services.journal_import import JournalImportError, journals_import
 from ledger_journals.services.journal_push import journals_push
 from tests.conftest import FORTNOX_CLIENT  # noqa: F401  (the sandbox fixtures come from conftest)

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from bookkeeping import sie
 from bookkeeping.models import Voucher, VoucherState
+from bookkeeping.services.sending import vouchers_dispatch
 from bookkeeping.services.sie_export import sie_export
-from bookkeeping.services.vouchers import vouchers_dispatch
 from ledger_journals.services.journal_import import JournalImportError, journals_import
 from tests.factories import CompanyFactory
 

@@ -4,7 +4,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from bookkeeping.models import Voucher, VoucherState
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
 from tests.factories import balanced_voucher
 
 ROWS = ((1930, "100.00", "0"), (3011, "0", "100.00", "100"))

@@ -11,7 +11,8 @@ from django.utils import timezone
 from bookkeeping.models import DispatchLease, Voucher, VoucherState
 from bookkeeping.services import dispatchers
 from bookkeeping.services.dispatchers import kick_dispatch, lease_claim, lease_release, lease_renew
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.sending import vouchers_dispatch, vouchers_recover_stuck
+from bookkeeping.services.vouchers import voucher_queue
 from tests.factories import CompanyFactory, IntegrationFactory, balanced_voucher
 
 ROWS = ((1930, "100.00", "0"), (1510, "0", "100.00"))
@@ -37,6 +38,16 @@ def test_a_lease_lives_seconds_and_renewal_extends_it(company, settings):
     DispatchLease.objects.filter(company=company).update(expires_at=before + dt.timedelta(seconds=5))
     assert lease_renew(holder="a") == 1 and lease_renew(holder="b") == 0
     assert DispatchLease.objects.get(company=company).expires_at - before >= dt.timedelta(seconds=29)
+
+
+def test_a_lease_given_back_is_not_renewed_by_its_former_holder(company):
+    """The keeper renews every lease of its holder; one the dispatcher gave back must stay free (before:
+    it was renewed until the dispatcher ended, so each company got one turn per dispatcher run)."""
+    assert lease_claim(company_id=company.pk, holder="a")
+    lease_release(holder="a", company_id=company.pk)
+    assert lease_renew(holder="a") == 0
+    assert DispatchLease.objects.get(company=company).expires_at <= timezone.now()
+    assert lease_claim(company_id=company.pk, holder="b")
 
 
 def test_a_dispatcher_leaves_a_company_another_one_holds(connected_fortnox, fortnox_sandbox):
@@ -119,3 +130,34 @@ def test_kick_queues_dispatchers_for_free_companies_only_a_few_at_a_time(queued_
         assert lease_claim(company_id=company.pk, holder=f"busy-{company.pk}")
     assert kick_dispatch() == 1  # one company is free; the rest have their dispatchers
     assert all(args[0] == "bookkeeping.tasks.dispatch" for args in queued_tasks)
+
+
+def _due_company_dated(n: int, day: dt.date):
+    company = _due_company(n)
+    Voucher.objects.filter(company=company).update(date=day)
+    return company
+
+
+def test_companies_are_claimed_in_turn_not_by_the_age_of_their_backlog(db):
+    """Before: the company with the oldest due vouchers was claimed again after every slice while the
+    others waited (the campaign's UNSETTLED vouchers). Now: the one served least recently goes first."""
+    today = timezone.localdate()
+    oldest = _due_company_dated(1, today - dt.timedelta(days=30))
+    middle = _due_company_dated(2, today - dt.timedelta(days=10))
+    newest = _due_company_dated(3, today)
+    order = []
+    for turn in range(6):
+        company_id = dispatchers.lease_claim_next(holder=f"dispatcher-{turn}")
+        order.append(company_id)
+        lease_release(holder=f"dispatcher-{turn}", company_id=company_id)
+    assert set(order[:3]) == {oldest.pk, middle.pk, newest.pk}  # each one once before anyone twice
+    assert order[3:] == order[:3]  # and again in the same turn
+
+
+def test_a_company_claimed_a_moment_ago_by_another_holder_is_skipped_until_it_lapses(db):
+    first, second = _due_company(1), _due_company(2)
+    assert lease_claim(company_id=first.pk, holder="node-a")
+    assert dispatchers.lease_claim_next(holder="node-b") == second.pk
+    assert dispatchers.lease_claim_next(holder="node-c") is None  # both held
+    DispatchLease.objects.filter(company=first).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert dispatchers.lease_claim_next(holder="node-c") == first.pk

@@ -9,7 +9,8 @@ import sys
 
 from django.utils import timezone
 
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
 from config.logs import ContextFilter, JsonLineFormatter, PlainFormatter, log_context, logging_config
 from integrations.http import RedactSecretsFilter
 from tests.factories import balanced_voucher

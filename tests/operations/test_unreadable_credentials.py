@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bookkeeping.models import AuditEvent, VoucherState
-from bookkeeping.services.vouchers import voucher_queue, vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
 from integrations.models import Integration
 from operations.checks import credentials_readable
 from tests.factories import CompanyFactory, UserFactory, balanced_voucher

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from bookkeeping.management.base import KonteraCommand
 from bookkeeping.models import Voucher, VoucherState
-from bookkeeping.services.vouchers import vouchers_dispatch
+from bookkeeping.services.sending import vouchers_dispatch
 
 from ...selectors import journals_selection
 from ...services.journal_push import journals_push

@@ -1,0 +1,383 @@
+"""Sending: the one path of a voucher to its target, and the dispatchers' loop over companies.
+
+Every send is claim → call → record: a short transaction claims the voucher (state ``sending``,
+``pending_since`` set), the remote call happens outside any transaction, and a second short
+transaction records the outcome. If a worker dies or the answer is lost, ``pending_since`` stays
+set, and the next attempt first asks the target whether the voucher already landed (issue 8).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from config.logs import bind as log_bind
+from config.logs import log_context
+from integrations import ratelimit, registry
+from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RemoteVoucher, RetryableError
+from integrations.http import make_session
+from integrations.models import Integration, IntegrationStatus
+from wording import Msg, english
+
+from ..models import AuditEvent, Voucher, VoucherState
+from ..selectors.plans import plan_snapshot
+from ..selectors.vouchers import landed_elsewhere
+from .audit import Actor, audit_record
+from .credentials import voucher_wait_for_credentials
+from .vouchers import (
+    only_unmapped,
+    preflight_fields,
+    problems_text,
+    voucher_dto,
+    voucher_fingerprint,
+    voucher_integration,
+    voucher_preflight,
+    voucher_preflight_notes,
+    voucher_transition,
+    voucher_wait_for_mapping,
+)
+
+logger = logging.getLogger("kontera.vouchers")
+
+S = VoucherState
+
+MAX_ATTEMPTS = 8
+
+
+def _backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    seconds = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    if retry_after:
+        seconds = max(seconds, retry_after)
+    return timedelta(seconds=seconds)
+
+
+@dataclass
+class CompanyTurn:
+    """What the vouchers of one company's turn share (a dispatcher's slice, a few seconds): the
+    integration row (its token refreshed in place), the plan snapshot, and one kept-alive HTTP session
+    per integration instead of a new connection per voucher. Each voucher is still claimed, sent and
+    recorded on its own."""
+
+    integrations: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
+    sessions: dict = field(default_factory=dict)
+
+    def integration(self, voucher: Voucher) -> Integration | None:
+        key = (voucher.company_id, voucher.system)
+        if key not in self.integrations:
+            self.integrations[key] = voucher_integration(voucher)
+        return self.integrations[key]
+
+    def forget_integration(self, voucher: Voucher) -> None:
+        """Its state changed (re-authorisation needed): the next voucher reads it again."""
+        self.integrations.pop((voucher.company_id, voucher.system), None)
+
+    def plan(self, voucher: Voucher):
+        key = (voucher.company_id, voucher.system)
+        if key not in self.plans:
+            self.plans[key] = plan_snapshot(voucher.company, voucher.system)
+        return self.plans[key]
+
+    def session(self, integration: Integration):
+        if integration.pk not in self.sessions:
+            self.sessions[integration.pk] = make_session()
+        return self.sessions[integration.pk]
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
+
+
+def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, turn: CompanyTurn | None = None) -> str:
+    """Send one queued voucher to its target: claim → call → record. Returns what happened.
+
+    ``turn``: what the dispatcher keeps for the company's turn (``CompanyTurn``); without it the
+    integration and plan are read for this voucher alone."""
+    now = timezone.now()
+    with transaction.atomic():
+        voucher = (Voucher.objects.select_for_update().select_related("company").prefetch_related("rows")
+                   .filter(pk=voucher_id).first())
+        if voucher is None or voucher.state != S.QUEUED:
+            return "skipped"
+        if voucher.next_attempt_at and voucher.next_attempt_at > now:
+            return "not_due"
+        integration = turn.integration(voucher) if turn is not None else voucher_integration(voucher)
+        if integration is None or integration.status in (IntegrationStatus.NEEDS_REAUTHORISATION,
+                                                        IntegrationStatus.SETTING_UP):
+            voucher_transition(
+                voucher=voucher, to=S.AWAITING_AUTHORISATION, actor=actor,
+                message=Msg("Waiting: the %(system)s connection needs to be authorised.", system=voucher.get_system_display()),
+            )
+            return "awaiting_authorisation"
+        if integration.status != IntegrationStatus.ACTIVE:
+            return "paused"
+        if integration.credentials_unreadable:
+            return voucher_wait_for_credentials(voucher=voucher, integration=integration, actor=actor)
+        plan = turn.plan(voucher) if turn is not None else plan_snapshot(voucher.company, voucher.system)
+        problems = voucher_preflight(voucher, integration=integration, plan=plan)
+        checked = preflight_fields(voucher, problems)
+        if only_unmapped(problems):
+            voucher_wait_for_mapping(voucher, problems, actor)
+            return "awaiting_mapping"
+        if problems:
+            voucher_transition(voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+                               message=Msg("Not sent: %(reasons)s", reasons=problems_text(problems)),
+                               last_error=problems_text(problems), last_error_code=problems[0].code,
+                               pending_since=voucher.pending_since, **{n: getattr(voucher, n) for n in checked})
+            return "failed"
+        log_bind(company_id=voucher.company_id, integration_id=integration.pk)
+        look_up_first = voucher.pending_since is not None
+        previous = _remote_of(voucher) if voucher.remote_id else None
+        dto = voucher_dto(voucher, integration=integration, plan=plan)
+        if look_up_first:
+            dto = replace(dto, known_elsewhere=landed_elsewhere(voucher, day=dto.date))
+        fingerprint = voucher_fingerprint(voucher)  # what we are about to post
+        voucher_transition(voucher=voucher, to=S.SENDING, actor=actor, attempts=voucher.attempts + 1,
+                           pending_since=voucher.pending_since or now, **{n: getattr(voucher, n) for n in checked})
+        for note in voucher_preflight_notes(voucher, dto=dto):
+            if not AuditEvent.objects.filter(voucher=voucher, action="preflight:note", message=english(note)).exists():
+                audit_record(action="preflight:note", voucher=voucher, actor=actor, message=note)
+
+    if connector is None:
+        connector = registry.connector_for(integration, **({"session": turn.session(integration)} if turn else {}))
+    # Once an outcome is unknown it stays so until a look-up succeeds and says "not there": a failed
+    # look-up (5xx, timeout, 429, a refusal) proves nothing, so no failure below may clear the marker.
+    known_absent = not look_up_first
+    try:
+        remote = None
+        if look_up_first:
+            remote = connector.find_voucher(dto)
+            known_absent = remote is None
+            audit_record(
+                action="remote:lookup", voucher=voucher, actor=actor,
+                message=(Msg("The previous attempt's outcome was unknown; found it in %(system)s as %(ref)s.", system=voucher.get_system_display(), ref=remote.remote_id)) if remote else
+                        Msg("The previous attempt's outcome was unknown; it is not in %(system)s, so we send it.", system=voucher.get_system_display()),
+            )
+        if remote is None:
+            if previous is not None:
+                remote = connector.update_voucher(dto, previous)
+            else:
+                remote = connector.post_voucher(dto)
+    except AuthError as exc:
+        if turn is not None:
+            turn.forget_integration(voucher)
+        return _record_auth_error(voucher, integration, exc, actor)
+    except RemoteValidationError as exc:
+        return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
+    except Deferred as exc:
+        return _record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
+    except RetryableError as exc:
+        return _record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
+    except ConnectorError as exc:
+        return _record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
+    except Exception as exc:  # anything unexpected: we cannot know whether it landed
+        logger.exception("Unexpected error sending voucher %s", voucher.pk)
+        return _record_retry(voucher, RetryableError(Msg("Unexpected error: %(error)s", error=exc)), actor,
+                             outcome_unknown=True)
+    return _record_posted(voucher, remote, actor, updated=previous is not None, fingerprint=fingerprint)
+
+
+def _remote_of(voucher: Voucher) -> RemoteVoucher:
+    return RemoteVoucher(remote_id=voucher.remote_id, series=voucher.remote_series, number=voucher.remote_number,
+                         year=voucher.remote_year, timestamp=voucher.remote_timestamp, status=voucher.remote_status)
+
+
+def _record_posted(voucher: Voucher, remote: RemoteVoucher, actor: Actor, *, updated: bool, fingerprint: str) -> str:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        for step in getattr(remote, "steps", ()) or ():
+            audit_record(action="remote:step", outcome=AuditEvent.Outcome.OK, actor=actor, voucher=voucher,
+                         message=step)
+        voucher_transition(
+            voucher=voucher, to=S.POSTED, actor=actor, outcome=AuditEvent.Outcome.OK,
+            message=(Msg("Updated in %(system)s: %(ref)s") if updated else Msg("Posted to %(system)s: %(ref)s"))
+            % {"system": voucher.get_system_display(), "ref": remote.remote_id},
+            remote_id=remote.remote_id, remote_series=remote.series, remote_number=str(remote.number or ""),
+            remote_year=str(remote.year or ""), remote_timestamp=remote.timestamp or "",
+            remote_status=remote.status or "", posted_at=timezone.now(), posted_fingerprint=fingerprint,
+            pending_since=None, last_error="", last_error_code="", next_attempt_at=None,
+        )
+        _last_success_mark(voucher)
+    return "posted"
+
+
+def forget_last_success_marks() -> None:
+    _LAST_SUCCESS_MARKED.clear()
+
+
+# When this process last marked each connection alive: once a minute is enough to show it is alive,
+# and the memo spares even the (usually empty) UPDATE for every other voucher.
+_LAST_SUCCESS_MARKED: dict[tuple[int, str], float] = {}
+LAST_SUCCESS_EVERY = timedelta(minutes=1)
+
+
+def _last_success_mark(voucher: Voucher) -> None:
+    now = timezone.now()
+    key = (voucher.company_id, voucher.system)
+    if now.timestamp() - _LAST_SUCCESS_MARKED.get(key, 0.0) < LAST_SUCCESS_EVERY.total_seconds():
+        return
+    Integration.objects.filter(company_id=voucher.company_id, system=voucher.system).filter(
+        models.Q(last_success_at__isnull=True) | models.Q(last_success_at__lt=now - LAST_SUCCESS_EVERY)
+    ).update(last_success_at=now)
+    _LAST_SUCCESS_MARKED[key] = now.timestamp()
+
+
+def _record_failure(voucher: Voucher, exc: ConnectorError, actor: Actor, *, definite: bool) -> str:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        voucher_transition(
+            voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+            message=Msg("Refused by %(system)s: %(error)s", system=voucher.get_system_display(), error=exc.message),
+            last_error=exc.message, last_error_code=exc.code,
+            pending_since=None if definite else voucher.pending_since,
+        )
+    return "failed"
+
+
+def _record_retry(voucher: Voucher, exc: RetryableError, actor: Actor, *, outcome_unknown: bool) -> str:
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        pending = voucher.pending_since if outcome_unknown else None
+        if voucher.attempts >= MAX_ATTEMPTS:
+            voucher_transition(
+                voucher=voucher, to=S.FAILED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+                message=Msg("Gave up after %(n)s attempts: %(error)s", n=voucher.attempts, error=exc.message),
+                last_error=exc.message, last_error_code=exc.code, pending_since=pending,
+            )
+            return "failed"
+        next_at = timezone.now() + _backoff(voucher.attempts, exc.retry_after)
+        voucher_transition(
+            voucher=voucher, to=S.QUEUED, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+            message=Msg("Will retry at %(when)s: %(error)s", when=timezone.localtime(next_at).strftime("%Y-%m-%d %H:%M:%S"), error=exc.message),
+            last_error=exc.message, last_error_code=exc.code, next_attempt_at=next_at, pending_since=pending,
+        )
+    return "retry"
+
+
+def _record_deferred(voucher: Voucher, exc: Deferred, actor: Actor, *, outcome_unknown: bool) -> str:
+    """Given back before a wait the send may not make: due again when the target's limit frees, not
+    counted as a failed attempt. The company's other due vouchers wait for the same moment, so the
+    dispatcher goes on with other companies instead of trying each of them."""
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        free_at = timezone.now() + timedelta(seconds=exc.retry_after or 0)
+        voucher_transition(
+            voucher=voucher, to=S.QUEUED, actor=actor,
+            message=Msg("Given back, due again at %(when)s: %(error)s",
+                        when=timezone.localtime(free_at).strftime("%Y-%m-%d %H:%M:%S"), error=exc.message),
+            last_error=exc.message, last_error_code=exc.code, next_attempt_at=free_at,
+            attempts=max(voucher.attempts - 1, 0),
+            pending_since=voucher.pending_since if outcome_unknown else None,
+        )
+        Voucher.objects.filter(company_id=voucher.company_id, system=voucher.system, state=S.QUEUED).filter(
+            models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lt=free_at)
+        ).update(next_attempt_at=free_at)
+    return "deferred"
+
+
+def _record_auth_error(voucher: Voucher, integration: Integration, exc: AuthError, actor: Actor) -> str:
+    from .integrations import integration_needs_reauthorisation
+
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+        # A refused token means the request was not processed: nothing landed.
+        voucher_transition(
+            voucher=voucher, to=S.AWAITING_AUTHORISATION, actor=actor, outcome=AuditEvent.Outcome.ERROR,
+            message=Msg("Waiting for re-authorisation: %(error)s", error=exc.message),
+            last_error=exc.message, last_error_code=exc.code, pending_since=voucher.pending_since,
+        )
+    integration_needs_reauthorisation(integration=integration, reason=exc.message)
+    return "awaiting_authorisation"
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    posted: int = 0
+    failed: int = 0
+    retried: int = 0
+    awaiting_authorisation: int = 0
+    deferred: int = 0  # given back until a target's request limit frees
+    remaining: bool = False
+
+
+def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, progress=None,
+                      on_claim=None) -> DispatchResult:
+    """Send due vouchers company by company, each under its dispatch lease (``dispatchers``), until no
+    company with due vouchers is free or time is up."""
+
+    from ..selectors.vouchers import companies_with_due_vouchers, dispatchable_vouchers
+    from .dispatchers import SLICE, LeaseKeeper, dispatcher_id, lease_claim_next, lease_release
+
+    result = DispatchResult()
+    holder = dispatcher_id()
+    idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
+    # Every wait of every send counts against the budget (pacing, pauses after a 429): issue 8, cause 5.
+    with LeaseKeeper(holder), ratelimit.send_budget(max_seconds):
+        while ratelimit.budget_left() > 0:
+            company_id = lease_claim_next(holder=holder, system=system, exclude=idle)
+            if company_id is None:
+                break
+            if on_claim:
+                on_claim()
+            moved = False
+            turn = CompanyTurn()
+            try:
+                ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
+                           .values_list("id", flat=True)[:SLICE])
+                for voucher_id in ids:
+                    if ratelimit.budget_left() <= 0:
+                        break
+                    with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
+                        outcome = voucher_send(voucher_id=voucher_id, turn=turn)
+                    if outcome == "deferred":  # the company waits for its limit; go on with others
+                        result.deferred += 1
+                        break
+                    if outcome in ("skipped", "not_due", "paused"):
+                        continue
+                    moved = True
+                    result.sent += 1
+                    result.posted += outcome == "posted"
+                    result.failed += outcome == "failed"
+                    result.retried += outcome == "retry"
+                    result.awaiting_authorisation += outcome == "awaiting_authorisation"
+                    if progress:
+                        progress(result)
+            finally:
+                turn.close()
+                lease_release(holder=holder, company_id=company_id)
+            if not moved:
+                idle.add(company_id)
+    result.remaining = bool(companies_with_due_vouchers(system=system, exclude=idle))
+    return result
+
+
+def vouchers_recover_stuck(*, older_than: timedelta | None = None) -> int:
+    """Vouchers left in 'sending' by a worker that died: queue them again, to be looked up first.
+
+    A voucher counts as left once no dispatcher holds its company's lease (a live one renews it while
+    it waits for the answer) and it has been sending longer than a lease lives."""
+    from django.conf import settings
+
+    from ..selectors.vouchers import vouchers_stuck_sending
+
+    now = timezone.now()
+    older_than = older_than if older_than is not None else timedelta(seconds=settings.KONTERA_DISPATCH_LEASE_SECONDS)
+    count = 0
+    for voucher_id in vouchers_stuck_sending(older_than=now - older_than, unleased_at=now).values_list("id", flat=True):
+        with transaction.atomic():
+            voucher = Voucher.objects.select_for_update().get(pk=voucher_id)
+            if voucher.state != S.SENDING:
+                continue
+            voucher_transition(
+                voucher=voucher, to=S.QUEUED, actor="sweeper", outcome=AuditEvent.Outcome.ERROR,
+                message=Msg("The send was interrupted; the outcome is unknown. It will be looked up before any new post."),
+                last_error=Msg("Send interrupted; outcome unknown."), next_attempt_at=None,
+            )
+            count += 1
+    return count

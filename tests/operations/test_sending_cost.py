@@ -1,0 +1,58 @@
+"""What a voucher costs on the dispatcher's path (issue 15): the statements that grow with the vouchers,
+and one kept-alive HTTP session per company's turn. Speed itself is measured by bench/fortnox_push.py."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from bookkeeping.models import Voucher, VoucherState
+from bookkeeping.services import sending
+from bookkeeping.services.vouchers import voucher_queue
+from tests.factories import balanced_voucher
+
+ROWS = ((1930, "100.00", "0"), (1510, "0", "100.00"))
+
+
+def _queued(company, count: int) -> list[Voucher]:
+    vouchers = [balanced_voucher(company, rows=ROWS, source_reference=f"C{n}", date=timezone.localdate())
+                for n in range(count)]
+    for voucher in vouchers:
+        assert voucher_queue(voucher=voucher, actor="test") == []
+    return vouchers
+
+
+def _statements(queries, table: str, verb: str) -> int:
+    """Statements that read (their first column) or write ``table`` itself, not those naming it in a subquery."""
+    start = f'SELECT "{table}".' if verb == "SELECT" else f'{verb} "{table}"'
+    return sum(1 for q in queries if q["sql"].lstrip().startswith(start))
+
+
+def test_a_companys_turn_reads_its_integration_and_plan_once(connected_fortnox, fortnox_sandbox):
+    _queued(connected_fortnox.company, 6)
+    with CaptureQueriesContext(connection) as captured:
+        result = sending.vouchers_dispatch(max_seconds=60)
+    assert result.posted == 6 and len(fortnox_sandbox.vouchers(1046823)) == 6
+    queries = captured.captured_queries
+    assert _statements(queries, "integrations_integration", "SELECT") == 1
+    assert _statements(queries, "bookkeeping_accountplan", "SELECT") == 1
+    assert _statements(queries, "bookkeeping_company", "SELECT") <= 3  # the turn's claims, not one per voucher
+    assert _statements(queries, "bookkeeping_auditevent", "INSERT INTO") == 12  # sending, posted: per voucher
+    # no empty "last success" UPDATE per voucher: one for the turn
+    assert _statements(queries, "integrations_integration", "UPDATE") == 1
+
+
+def test_the_vouchers_of_a_turn_share_one_http_session(connected_fortnox, fortnox_sandbox, monkeypatch):
+    made = []
+    original = sending.make_session
+
+    def counted(*args, **kwargs):
+        made.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sending, "make_session", counted)
+    _queued(connected_fortnox.company, 4)
+    assert sending.vouchers_dispatch(max_seconds=60).posted == 4
+    assert len(made) == 1
+    assert set(Voucher.objects.values_list("state", flat=True)) == {VoucherState.POSTED}
