@@ -451,9 +451,11 @@ class DineroConnector:
             return send(self._contact(voucher))
 
     def _contact_key(self, voucher: VoucherDTO) -> str:
+        # The supplier as a UUID of the organisation and its VAT number (else name): no spaces in the key.
         supplier = voucher.extra.get("supplier") or {}
-        who = mapping.normalise_vat(str(supplier.get("vat") or "")) or str(supplier.get("name") or "").strip().lower()
-        return f"kontera:dinero-contact:{self.client.organization_id}:{who}"
+        who = mapping.contact_guid_for(self.client.organization_id, name=str(supplier.get("name") or ""),
+                                       vat_number=str(supplier.get("vat") or ""))
+        return f"kontera:dinero-contact:{who}"
 
     def _contact(self, voucher: VoucherDTO) -> str:
         """The supplier's contact, remembered per organisation for a day: the look-up costs up to three of
