@@ -9,6 +9,8 @@ set, and the next attempt first asks the target whether the voucher already land
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -308,39 +310,67 @@ class DispatchResult:
 
 def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, progress=None,
                       on_claim=None) -> DispatchResult:
-    """Send due vouchers company by company, each under its dispatch lease (``dispatchers``), until no
-    company with due vouchers is free or time is up."""
+    """Send due vouchers of a few companies at once, one voucher of each in turn, each company under its
+    dispatch lease (``dispatchers``), until no company with due vouchers is free or time is up. Each voucher
+    is still claimed, sent and recorded on its own (``voucher_send``)."""
 
     from ..selectors.vouchers import companies_with_due_vouchers, dispatchable_vouchers
-    from .dispatchers import SLICE, LeaseKeeper, dispatcher_id, lease_claim_next, lease_release
+    from .dispatchers import (
+        COMPANIES_IN_TURN,
+        LOOK_AGAIN_SECONDS,
+        SLICE,
+        LeaseKeeper,
+        dispatcher_id,
+        lease_claim_next,
+        lease_release,
+    )
 
     result = DispatchResult()
     holder = dispatcher_id()
     idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
+    held: dict[int, tuple[deque, list]] = {}  # company → (its slice of voucher ids, [whether any moved])
+    turn = CompanyTurn()
+
+    look_again_at = 0.0  # when to look for more free companies (not before every voucher: a query each)
+
+    def give_back(company_id: int) -> None:
+        nonlocal look_again_at
+        look_again_at = 0.0
+        _ids, moved = held.pop(company_id)
+        lease_release(holder=holder, company_id=company_id)
+        if not moved[0]:
+            idle.add(company_id)
+
     # Every wait of every send counts against the budget (pacing, pauses after a 429): issue 8, cause 5.
     with LeaseKeeper(holder), ratelimit.send_budget(max_seconds):
-        while ratelimit.budget_left() > 0:
-            company_id = lease_claim_next(holder=holder, system=system, exclude=idle)
-            if company_id is None:
-                break
-            if on_claim:
-                on_claim()
-            moved = False
-            turn = CompanyTurn()
-            try:
-                ids = list(dispatchable_vouchers(system=system, company_ids=[company_id])
-                           .values_list("id", flat=True)[:SLICE])
-                for voucher_id in ids:
-                    if ratelimit.budget_left() <= 0:
+        try:
+            while ratelimit.budget_left() > 0:
+                while len(held) < COMPANIES_IN_TURN and time.monotonic() >= look_again_at:
+                    company_id = lease_claim_next(holder=holder, system=system, exclude=idle | set(held))
+                    if company_id is None:
+                        look_again_at = time.monotonic() + LOOK_AGAIN_SECONDS
                         break
+                    if on_claim:
+                        on_claim()
+                    held[company_id] = (deque(dispatchable_vouchers(system=system, company_ids=[company_id])
+                                              .values_list("id", flat=True)[:SLICE]), [False])
+                if not held:
+                    break
+                for company_id in list(held):
+                    ids, moved = held[company_id]
+                    if not ids or ratelimit.budget_left() <= 0:
+                        give_back(company_id)
+                        continue
+                    voucher_id = ids.popleft()
                     with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
                         outcome = voucher_send(voucher_id=voucher_id, turn=turn)
                     if outcome == "deferred":  # the company waits for its limit; go on with others
                         result.deferred += 1
-                        break
+                        give_back(company_id)
+                        continue
                     if outcome in ("skipped", "not_due", "paused"):
                         continue
-                    moved = True
+                    moved[0] = True
                     result.sent += 1
                     result.posted += outcome == "posted"
                     result.failed += outcome == "failed"
@@ -348,11 +378,10 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     result.awaiting_authorisation += outcome == "awaiting_authorisation"
                     if progress:
                         progress(result)
-            finally:
-                turn.close()
+        finally:
+            turn.close()
+            for company_id in list(held):
                 lease_release(holder=holder, company_id=company_id)
-            if not moved:
-                idle.add(company_id)
     result.remaining = bool(companies_with_due_vouchers(system=system, exclude=idle))
     return result
 

@@ -161,3 +161,33 @@ def test_a_company_claimed_a_moment_ago_by_another_holder_is_skipped_until_it_la
     assert dispatchers.lease_claim_next(holder="node-c") is None  # both held
     DispatchLease.objects.filter(company=first).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert dispatchers.lease_claim_next(holder="node-c") == first.pk
+
+
+def test_a_dispatcher_sends_for_a_few_companies_at_once_one_voucher_of_each_in_turn(
+        connected_fortnox, fortnox_sandbox, monkeypatch):
+    """Before: one company at a time, each voucher waiting for that company's pace (a worker capped at
+    5 vouchers/s). Now: up to COMPANIES_IN_TURN companies held at once, their vouchers sent in turn."""
+    from bookkeeping.services import sending
+
+    companies = [_due_company(n) for n in range(3)]
+    for company in companies:
+        for n in range(2):
+            voucher = balanced_voucher(company, rows=ROWS, source_reference=f"T{company.pk}-{n}",
+                                       date=timezone.localdate())
+            Voucher.objects.filter(pk=voucher.pk).update(state=VoucherState.QUEUED)
+    order, held_at_once = [], []
+
+    def send(*, voucher_id, turn=None, **kwargs):
+        voucher = Voucher.objects.get(pk=voucher_id)
+        order.append(voucher.company_id)
+        held_at_once.append(DispatchLease.objects.filter(expires_at__gt=timezone.now()).count())
+        Voucher.objects.filter(pk=voucher_id).update(state=VoucherState.POSTED)
+        return "posted"
+
+    monkeypatch.setattr(sending, "voucher_send", send)
+    result = vouchers_dispatch(max_seconds=30)
+    assert result.posted == 9
+    assert max(held_at_once) == 3  # all three held together
+    first_round = order[:3]
+    assert sorted(first_round) == sorted(c.pk for c in companies)  # one of each before a second of any
+    assert not DispatchLease.objects.filter(expires_at__gt=timezone.now()).exists()  # all given back
