@@ -38,6 +38,9 @@ def _test_settings(settings, tmp_path, monkeypatch):
     settings.KONTERA_UPLOAD_DIR = str(tmp_path / "uploads")
     settings.KONTERA_ENCRYPTION_KEYS = [os.environ.get("KONTERA_TEST_KEY", "w2HA2esPzdVlPn983o8eiJTHTAwq3zr6EA66Yz4nkV4=")]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # A dispatcher's batches run in its own thread here (the test's transaction and virtual clock are that
+    # thread's); tests/operations/test_send_lanes.py runs them in threads, on committed data.
+    settings.KONTERA_SEND_THREADS = 0
     # locmem keeps its entries across tests in one process: each test starts with nothing remembered (a
     # dispatcher ticket of an earlier test whose kick ran no task would keep this test's kick from queueing
     # a dispatcher for 20 s; a Dinero contact of an earlier test's sandbox).

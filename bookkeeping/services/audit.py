@@ -105,3 +105,27 @@ def audit_record_many(*, action: str, actor: Actor = None, events: Iterable[tupl
     if count:
         logger.info("%s %s %s: %s events", label, action, outcome, count)
     return count
+
+
+def audit_record_vouchers(events: Iterable[tuple[object, str, str, object]], *, actor: Actor = None,
+                          integration_id: int | None = None) -> int:
+    """Append one event per (voucher, action, outcome, message) in one INSERT, each stored and logged as
+    ``audit_record`` stores and logs one (a batch of sends: issue 15). Returns how many."""
+    user, label = actor_parts(actor)
+    rows = []
+    for voucher, action, outcome, message in events:
+        if user is None and isinstance(actor, str) and getattr(voucher, "requested_by_id", None):
+            user_id = voucher.requested_by_id  # the staff member who asked for the send is its cause
+        else:
+            user_id = user.pk if user is not None else None
+        event = AuditEvent(actor_id=user_id, actor_label=label[:100], company_id=voucher.company_id, voucher=voucher,
+                           action=action[:60], outcome=outcome, data={})
+        set_text(event, "message", message, clean=redact, limit=4000)
+        rows.append(event)
+    AuditEvent.objects.bulk_create(rows)
+    for event in rows:
+        level = logging.WARNING if event.outcome == AuditEvent.Outcome.ERROR else logging.INFO
+        logger.log(level, "%s %s %s: %s", label, event.action, event.outcome, event.message,
+                   extra={"company_id": event.company_id, "voucher_id": event.voucher_id,
+                          **({"integration_id": integration_id} if integration_id else {})})
+    return len(rows)

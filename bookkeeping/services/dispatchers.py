@@ -39,12 +39,14 @@ logger = logging.getLogger("kontera.dispatch")
 
 QUEUED_TICKETS = 4  # dispatcher tasks waiting in the broker at most; each one that starts kicks the next
 QUEUED_TICKET_SECONDS = 20  # a queued dispatcher lost with its cluster frees its ticket after this
-SLICE = 25  # vouchers of one company before the dispatcher lets others have a turn
-# Companies a dispatcher sends for at once, one voucher of each in turn. A voucher takes ~60 ms, so with
-# five in turn a company's next one comes after its pace (Fortnox: 25 requests in 5 s, one per 0.21 s)
-# and the worker no longer sits out each company's pacing (one company at a time capped a worker at 5/s).
-COMPANIES_IN_TURN = 5
-LOOK_AGAIN_SECONDS = 2.0  # with fewer companies in turn, how often a dispatcher looks for another free one
+SLICE = 50  # vouchers of one company before the dispatcher lets others have a turn (10 s of Fortnox's pace)
+LOOK_AGAIN_SECONDS = 2.0  # with fewer companies in flight, how often a dispatcher looks for another free one
+
+
+def companies_in_flight() -> int:
+    """Companies a dispatcher sends for at once, each at its own pace (``send_batches.Lanes``). One company at a
+    time capped a worker at that company's pace (Fortnox: 5 vouchers/s); 100 companies need 500/s in all."""
+    return max(int(settings.KONTERA_COMPANIES_IN_FLIGHT), 1)
 
 
 def lease_seconds() -> int:
@@ -103,6 +105,7 @@ class LeaseKeeper:
 
     def __init__(self, holder: str):
         self.holder = holder
+        self.renewed_at = time.monotonic()  # the holder's leases were claimed just before
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"lease-keeper {holder}", daemon=True)
 
@@ -114,11 +117,18 @@ class LeaseKeeper:
         self.stopped.set()
         self.thread.join(timeout=5)
 
+    def fresh(self) -> bool:
+        """Whether the leases were renewed within half their life. Past that, no post may leave: a dispatcher
+        cut off from the database may have lost its companies to another, which would look the vouchers up
+        and could post them again while ours are still on their way."""
+        return time.monotonic() - self.renewed_at < lease_seconds() / 2
+
     def _run(self) -> None:
         try:
             while not self.stopped.wait(max(lease_seconds() / 3, 0.5)):
                 try:
                     lease_renew(holder=self.holder)
+                    self.renewed_at = time.monotonic()
                 except OperationalError:  # SQLite busy, a dropped connection: the next turn renews
                     logger.warning("Could not renew the dispatch leases of %s", self.holder, exc_info=True)
         finally:

@@ -13,12 +13,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
 from config.logs import bind as log_bind
-from config.logs import log_context
 from integrations import ratelimit, registry
 from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RemoteVoucher, RetryableError
 from integrations.http import make_session
@@ -310,80 +311,111 @@ class DispatchResult:
 
 def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, progress=None,
                       on_claim=None) -> DispatchResult:
-    """Send due vouchers of a few companies at once, one voucher of each in turn, each company under its
-    dispatch lease (``dispatchers``), until no company with due vouchers is free or time is up. Each voucher
-    is still claimed, sent and recorded on its own (``voucher_send``)."""
+    """Send the due vouchers of many companies at once, each company under its dispatch lease
+    (``dispatchers``), until no company with due vouchers is free or time is up.
+
+    Each held company is a lane (``send_batches.Lanes``): its vouchers go a batch at a time, in order, at
+    its own pace, while the other lanes' batches wait for theirs. A company is given back after a slice of
+    its vouchers (others get a turn), when its limit frees too late, or when it needs re-authorising."""
 
     from ..selectors.vouchers import companies_with_due_vouchers, dispatchable_vouchers
     from .dispatchers import (
-        COMPANIES_IN_TURN,
         LOOK_AGAIN_SECONDS,
         SLICE,
         LeaseKeeper,
+        companies_in_flight,
         dispatcher_id,
         lease_claim_next,
         lease_release,
     )
+    from .send_batches import BATCH, Lanes, lane_send
 
     result = DispatchResult()
     holder = dispatcher_id()
     idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
-    held: dict[int, tuple[deque, list]] = {}  # company → (its slice of voucher ids, [whether any moved])
-    turn = CompanyTurn()
-
-    look_again_at = 0.0  # when to look for more free companies (not before every voucher: a query each)
+    held: dict[int, _Lane] = {}
+    lanes = Lanes(getattr(settings, "KONTERA_SEND_THREADS", 0))
+    in_flight = companies_in_flight()
+    look_again_at = 0.0  # when to look for more free companies (not before every batch: a query each)
 
     def give_back(company_id: int) -> None:
         nonlocal look_again_at
         look_again_at = 0.0
-        _ids, moved = held.pop(company_id)
+        lane = held.pop(company_id)
+        lane.turn.close()
         lease_release(holder=holder, company_id=company_id)
-        if not moved[0]:
+        if not lane.moved:
             idle.add(company_id)
 
+    def ended(company_id: int, ok: bool, outcome) -> None:
+        lane = held[company_id]
+        lane.sending = False
+        if not ok:  # logged by the lanes; its claimed vouchers are swept and looked up
+            lane.ids.clear()
+            lane.moved = True
+            return
+        for name in outcome.outcomes:
+            if name in ("skipped", "not_due", "paused"):
+                continue
+            if name == "deferred":  # given back until the limit frees: not sent
+                result.deferred += 1
+                continue
+            lane.moved = True
+            result.sent += 1
+            result.posted += name == "posted"
+            result.failed += name == "failed"
+            result.retried += name == "retry"
+            result.awaiting_authorisation += name == "awaiting_authorisation"
+        if outcome.give_back:
+            lane.ids.clear()
+        if progress:
+            progress(result)
+
     # Every wait of every send counts against the budget (pacing, pauses after a 429): issue 8, cause 5.
-    with LeaseKeeper(holder), ratelimit.send_budget(max_seconds):
+    with LeaseKeeper(holder) as keeper, ratelimit.send_budget(max_seconds):
         try:
-            while ratelimit.budget_left() > 0:
-                while len(held) < COMPANIES_IN_TURN and time.monotonic() >= look_again_at:
+            while True:
+                budget = ratelimit.budget_left()
+                while budget > 0 and len(held) < in_flight and time.monotonic() >= look_again_at:
                     company_id = lease_claim_next(holder=holder, system=system, exclude=idle | set(held))
                     if company_id is None:
                         look_again_at = time.monotonic() + LOOK_AGAIN_SECONDS
                         break
                     if on_claim:
                         on_claim()
-                    held[company_id] = (deque(dispatchable_vouchers(system=system, company_ids=[company_id])
-                                              .values_list("id", flat=True)[:SLICE]), [False])
+                    held[company_id] = _Lane(ids=deque(dispatchable_vouchers(system=system, company_ids=[company_id])
+                                                       .values_list("id", flat=True)[:SLICE]))
+                for company_id, lane in list(held.items()):
+                    if lane.sending:
+                        continue
+                    if not lane.ids or budget <= 0:
+                        give_back(company_id)
+                        continue
+                    batch = [lane.ids.popleft() for _ in range(min(BATCH, len(lane.ids)))]
+                    lane.sending = True
+                    lanes.submit(company_id, partial(lane_send, batch, turn=lane.turn, lease=keeper))
                 if not held:
                     break
-                for company_id in list(held):
-                    ids, moved = held[company_id]
-                    if not ids or ratelimit.budget_left() <= 0:
-                        give_back(company_id)
-                        continue
-                    voucher_id = ids.popleft()
-                    with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
-                        outcome = voucher_send(voucher_id=voucher_id, turn=turn)
-                    if outcome == "deferred":  # the company waits for its limit; go on with others
-                        result.deferred += 1
-                        give_back(company_id)
-                        continue
-                    if outcome in ("skipped", "not_due", "paused"):
-                        continue
-                    moved[0] = True
-                    result.sent += 1
-                    result.posted += outcome == "posted"
-                    result.failed += outcome == "failed"
-                    result.retried += outcome == "retry"
-                    result.awaiting_authorisation += outcome == "awaiting_authorisation"
-                    if progress:
-                        progress(result)
+                wait = min(max(look_again_at - time.monotonic(), 0.05), 0.5) if len(held) < in_flight else 0.5
+                for company_id, ok, outcome in lanes.finished(timeout=wait):
+                    ended(company_id, ok, outcome)
         finally:
-            turn.close()
+            for company_id, ok, outcome in lanes.close():  # every batch ends before its lease is given back
+                ended(company_id, ok, outcome)
             for company_id in list(held):
-                lease_release(holder=holder, company_id=company_id)
+                give_back(company_id)
     result.remaining = bool(companies_with_due_vouchers(system=system, exclude=idle))
     return result
+
+
+@dataclass
+class _Lane:
+    """A company a dispatcher holds: the rest of its slice, what its batches share, whether a batch is out."""
+
+    ids: deque
+    turn: CompanyTurn = field(default_factory=CompanyTurn)
+    sending: bool = False
+    moved: bool = False
 
 
 def vouchers_recover_stuck(*, older_than: timedelta | None = None) -> int:
@@ -391,8 +423,6 @@ def vouchers_recover_stuck(*, older_than: timedelta | None = None) -> int:
 
     A voucher counts as left once no dispatcher holds its company's lease (a live one renews it while
     it waits for the answer) and it has been sending longer than a lease lives."""
-    from django.conf import settings
-
     from ..selectors.vouchers import vouchers_stuck_sending
 
     now = timezone.now()

@@ -163,31 +163,34 @@ def test_a_company_claimed_a_moment_ago_by_another_holder_is_skipped_until_it_la
     assert dispatchers.lease_claim_next(holder="node-c") == first.pk
 
 
-def test_a_dispatcher_sends_for_a_few_companies_at_once_one_voucher_of_each_in_turn(
+def test_a_dispatcher_sends_for_many_companies_at_once_a_batch_of_each_in_turn(
         connected_fortnox, fortnox_sandbox, monkeypatch):
     """Before: one company at a time, each voucher waiting for that company's pace (a worker capped at
-    5 vouchers/s). Now: up to COMPANIES_IN_TURN companies held at once, their vouchers sent in turn."""
-    from bookkeeping.services import sending
+    5 vouchers/s). Now: many companies held at once, a batch of each in flight (send_batches.Lanes)."""
+    from bookkeeping.services import send_batches
+    from bookkeeping.services.send_batches import LaneResult
 
+    monkeypatch.setattr(send_batches, "BATCH", 2)
     companies = [_due_company(n) for n in range(3)]
     for company in companies:
-        for n in range(2):
+        for n in range(4):
             voucher = balanced_voucher(company, rows=ROWS, source_reference=f"T{company.pk}-{n}",
                                        date=timezone.localdate())
             Voucher.objects.filter(pk=voucher.pk).update(state=VoucherState.QUEUED)
     order, held_at_once = [], []
 
-    def send(*, voucher_id, turn=None, **kwargs):
-        voucher = Voucher.objects.get(pk=voucher_id)
-        order.append(voucher.company_id)
+    def send(voucher_ids, *, turn, lease=None, **kwargs):
+        assert lease is not None and lease.fresh()  # each batch is told whose leases it sends under
+        companies_of = set(Voucher.objects.filter(pk__in=voucher_ids).values_list("company_id", flat=True))
+        assert len(companies_of) == 1 and len(voucher_ids) == 2  # one company's batch
+        order.append(companies_of.pop())
         held_at_once.append(DispatchLease.objects.filter(expires_at__gt=timezone.now()).count())
-        Voucher.objects.filter(pk=voucher_id).update(state=VoucherState.POSTED)
-        return "posted"
+        Voucher.objects.filter(pk__in=voucher_ids).update(state=VoucherState.POSTED)
+        return LaneResult(outcomes=["posted"] * len(voucher_ids))
 
-    monkeypatch.setattr(sending, "voucher_send", send)
+    monkeypatch.setattr(send_batches, "lane_send", send)
     result = vouchers_dispatch(max_seconds=30)
-    assert result.posted == 9
+    assert result.posted == 12
     assert max(held_at_once) == 3  # all three held together
-    first_round = order[:3]
-    assert sorted(first_round) == sorted(c.pk for c in companies)  # one of each before a second of any
+    assert sorted(order[:3]) == sorted(c.pk for c in companies)  # a batch of each before a second of any
     assert not DispatchLease.objects.filter(expires_at__gt=timezone.now()).exists()  # all given back

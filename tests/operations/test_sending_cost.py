@@ -37,12 +37,35 @@ def test_a_companys_turn_reads_its_integration_and_plan_once(connected_fortnox, 
     queries = captured.captured_queries
     assert _statements(queries, "integrations_integration", "SELECT") == 1
     assert _statements(queries, "bookkeeping_accountplan", "SELECT") == 1
-    # the run's claims (the first, the look for more companies to send for at once, the next after the
-    # slice, whether any remain), not one per voucher
+    # the run's claims (the first, the look for more companies to send for at once, whether any remain)
     assert _statements(queries, "bookkeeping_company", "SELECT") <= 4
-    assert _statements(queries, "bookkeeping_auditevent", "INSERT INTO") == 12  # sending, posted: per voucher
+    # one batch: its claim's events in one INSERT, its answers' in another — yet an event per voucher and step
+    assert _statements(queries, "bookkeeping_auditevent", "INSERT INTO") == 2
+    for voucher in Voucher.objects.all():
+        assert list(voucher.audit_events.order_by("id").values_list("action", flat=True)) == [
+            "state:draft->queued", "state:queued->sending", "state:sending->posted"]
     # no empty "last success" UPDATE per voucher: one for the turn
     assert _statements(queries, "integrations_integration", "UPDATE") == 1
+
+
+def _dispatch_statements(count: int) -> int:
+    """Every statement a dispatcher runs to send ``count`` queued vouchers (savepoints apart)."""
+    with CaptureQueriesContext(connection) as captured:
+        assert sending.vouchers_dispatch(max_seconds=120).posted == count
+    return sum(1 for q in captured.captured_queries if "SAVEPOINT" not in q["sql"])
+
+
+def test_the_statements_per_voucher_stay_within_four_and_do_not_grow_with_the_vouchers(
+        connected_fortnox, fortnox_sandbox):
+    """Before: 8.4 statements per voucher (a claim, a record and two audit INSERTs per voucher, issue 15).
+    Now the batch claims, records and audits in bulk; the pacer's one UPDATE per request remains."""
+    _queued(connected_fortnox.company, 10)
+    ten = _dispatch_statements(10)
+    Voucher.objects.all().delete()
+    _queued(connected_fortnox.company, 40)
+    forty = _dispatch_statements(40)
+    assert forty / 40 <= 4
+    assert forty - ten <= 30 * 2.5, (ten, forty)  # what grows with the vouchers: ≤ 2.5 statements each
 
 
 def test_the_vouchers_of_a_turn_share_one_http_session(connected_fortnox, fortnox_sandbox, monkeypatch):

@@ -1,0 +1,328 @@
+"""Sending a company's vouchers a batch at a time: one claim, the posts in order, one record (issue 15).
+
+The single path (``sending.voucher_send``) costs three transactions and two audit INSERTs per voucher.
+Here a batch of one company's new vouchers is claimed in one transaction (one locked read with rows,
+one UPDATE, one INSERT of the audit events), posted one after another at the company's pace, and the
+answers recorded in one transaction (one locked read, one UPDATE, one INSERT). The promise stays that of
+the single path: each voucher is ``sending`` with ``pending_since`` set before its post leaves, so a
+worker that dies mid-batch leaves vouchers the sweep queues again, to be looked up before any new post.
+
+Vouchers that need more than a plain post — an unknown earlier outcome (look-up first), an update of a
+posted voucher, a pre-flight problem or note, a connection that is not ready — go the single path, which
+knows those cases; a batch holds only what is new, checked and ready.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from django.db import connection, models, transaction
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from config.logs import log_context
+from integrations import registry
+from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RetryableError, VoucherDTO
+from integrations.models import IntegrationStatus
+from wording import Msg, set_text
+
+from ..models import AuditEvent, Voucher, VoucherState
+from .audit import Actor, audit_record_vouchers
+from .bulk import rows_set
+from .vouchers import voucher_dto, voucher_fingerprint, voucher_preflight, voucher_preflight_notes
+
+logger = logging.getLogger("kontera.vouchers")
+
+S = VoucherState
+
+BATCH = 10  # vouchers of one company claimed at once: two seconds of Fortnox's pace (25 requests in 5 s)
+
+NOT_SENT = object()  # the batch stopped before this voucher's post left: nothing was sent for it
+
+
+@dataclass
+class Claimed:
+    voucher: Voucher
+    dto: VoucherDTO
+    fingerprint: str
+
+
+@dataclass
+class LaneResult:
+    """What one batch of a company did: an outcome per voucher (as ``voucher_send`` names them), and whether
+    the company must be given back now (its limit is reached, or its connection needs re-authorising)."""
+
+    outcomes: list[str] = field(default_factory=list)
+    give_back: bool = False
+
+
+def lane_send(voucher_ids: list[int], *, turn, lease=None, actor: Actor = "worker") -> LaneResult:
+    """Send these due vouchers of one company: the plain new ones as one batch, the others one by one.
+
+    ``turn``: the company's ``CompanyTurn`` (integration, plan and HTTP session kept across batches);
+    ``lease``: the dispatcher's ``LeaseKeeper`` — no post leaves once its last renewal is older than half a
+    lease (a dispatcher cut off from the database may have lost the company to another)."""
+    from .sending import voucher_send
+
+    result = LaneResult()
+    claimed, singles = batch_claim(voucher_ids, turn=turn, actor=actor)
+    for voucher_id in singles:
+        if result.give_back:
+            break
+        with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
+            outcome = voucher_send(voucher_id=voucher_id, actor=actor, turn=turn)
+        result.outcomes.append(outcome)
+        result.give_back = outcome in ("deferred", "awaiting_authorisation")
+    if not claimed:
+        return result
+    answers = batch_post(claimed, turn=turn, lease=lease, stop=result.give_back)
+    result.outcomes += batch_record(answers, turn=turn, actor=actor)
+    result.give_back = result.give_back or any(o in ("deferred", "awaiting_authorisation") for o in result.outcomes)
+    return result
+
+
+def batch_claim(voucher_ids: list[int], *, turn, actor: Actor) -> tuple[list[Claimed], list[int]]:
+    """Claim the new, checked, ready vouchers among ``voucher_ids`` in one transaction; returns them (in the
+    given order) and the ids the single path must take. Vouchers no longer queued or not yet due are left."""
+    now = timezone.now()
+    claimed: list[Claimed] = []
+    singles: list[int] = []
+    with transaction.atomic():
+        vouchers = {v.pk: v for v in Voucher.objects.select_for_update(of=("self",)).select_related("company")
+                    .prefetch_related("rows").filter(pk__in=voucher_ids, state=S.QUEUED)}
+        for voucher_id in voucher_ids:
+            voucher = vouchers.get(voucher_id)
+            if voucher is None or (voucher.next_attempt_at and voucher.next_attempt_at > now):
+                continue
+            item = _ready(voucher, turn)
+            # One batch, one target: a company's vouchers for another system go the single path.
+            if item is None or (claimed and voucher.system != claimed[0].voucher.system):
+                singles.append(voucher_id)
+            else:
+                claimed.append(item)
+        if claimed:
+            Voucher.objects.filter(pk__in=[c.voucher.pk for c in claimed]).update(
+                state=S.SENDING, attempts=models.F("attempts") + 1, pending_since=now, updated_at=now,
+                preflight_ok=True, preflight_problems=[])
+            audit_record_vouchers(
+                [(c.voucher, f"state:{S.QUEUED}->{S.SENDING}", AuditEvent.Outcome.INFO,
+                  _moved(S.QUEUED, S.SENDING)) for c in claimed], actor=actor,
+                integration_id=turn.integration(claimed[0].voucher).pk)
+            for c in claimed:
+                c.voucher.state, c.voucher.attempts, c.voucher.pending_since = S.SENDING, c.voucher.attempts + 1, now
+    return claimed, singles
+
+
+def _ready(voucher: Voucher, turn) -> Claimed | None:
+    """The voucher as posted when it needs nothing but a post; None when the single path must take it."""
+    if voucher.pending_since is not None or voucher.remote_id:
+        return None  # an unknown outcome is looked up first; a posted one is updated
+    integration = turn.integration(voucher)
+    if (integration is None or integration.status != IntegrationStatus.ACTIVE
+            or integration.credentials_unreadable):
+        return None
+    plan = turn.plan(voucher)
+    if voucher_preflight(voucher, integration=integration, plan=plan):
+        return None
+    dto = voucher_dto(voucher, integration=integration, plan=plan)
+    if voucher_preflight_notes(voucher, dto=dto):
+        return None  # the single path records what changes on the way
+    return Claimed(voucher=voucher, dto=dto, fingerprint=voucher_fingerprint(voucher))
+
+
+def batch_post(claimed: list[Claimed], *, turn, lease=None, stop: bool = False) -> list[tuple[Claimed, object]]:
+    """Post each claimed voucher in order; the answer per voucher is its ``RemoteVoucher``, the error, or
+    ``NOT_SENT``. A refused token or a limit that frees too late ends the batch: the rest is not sent."""
+    integration = turn.integration(claimed[0].voucher)
+    connector = registry.connector_for(integration, session=turn.session(integration))
+    answers: list[tuple[Claimed, object]] = []
+    for item in claimed:
+        if stop or (lease is not None and not lease.fresh()):
+            answers.append((item, NOT_SENT))
+            continue
+        try:
+            with log_context(voucher_id=item.voucher.pk):
+                answers.append((item, connector.post_voucher(item.dto)))
+        except (AuthError, Deferred) as exc:
+            answers.append((item, exc))
+            stop = True
+        except ConnectorError as exc:
+            answers.append((item, exc))
+        except Exception as exc:  # anything unexpected: we cannot know whether it landed
+            logger.exception("Unexpected error sending voucher %s", item.voucher.pk)
+            answers.append((item, RetryableError(Msg("Unexpected error: %(error)s", error=exc), outcome_unknown=True)))
+    return answers
+
+
+def batch_record(answers: list[tuple[Claimed, object]], *, turn, actor: Actor) -> list[str]:
+    """Record a batch's answers: the posted and the not-sent in bulk, each error as the single path does."""
+    from .sending import (
+        _last_success_mark,
+        _record_auth_error,
+        _record_deferred,
+        _record_failure,
+        _record_retry,
+    )
+
+    posted = [(item, remote) for item, remote in answers if remote is not NOT_SENT and not isinstance(remote, Exception)]
+    not_sent = [item for item, remote in answers if remote is NOT_SENT]
+    integration = turn.integration(answers[0][0].voucher)
+    integration_id = integration.pk if integration is not None else None
+    outcomes = ["posted"] * _record_posted_many(posted, actor=actor, integration_id=integration_id) if posted else []
+    if posted:
+        _last_success_mark(posted[0][0].voucher)
+    if not_sent:
+        _give_back_unsent(not_sent, actor=actor, integration_id=integration_id)
+    for item, exc in answers:
+        if not isinstance(exc, Exception):
+            continue
+        voucher = item.voucher
+        # Every voucher of a batch was new: nothing of it was in the target before this post.
+        if isinstance(exc, AuthError):
+            integration = turn.integration(voucher)
+            turn.forget_integration(voucher)
+            outcomes.append(_record_auth_error(voucher, integration, exc, actor))
+        elif isinstance(exc, RemoteValidationError):
+            outcomes.append(_record_failure(voucher, exc, actor, definite=not exc.outcome_unknown))
+        elif isinstance(exc, Deferred):
+            outcomes.append(_record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
+        elif isinstance(exc, RetryableError):
+            outcomes.append(_record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
+        else:
+            outcomes.append(_record_failure(voucher, exc, actor, definite=not getattr(exc, "outcome_unknown", False)))
+    return outcomes
+
+
+def _record_posted_many(posted: list[tuple[Claimed, object]], *, actor: Actor, integration_id: int | None) -> int:
+    """One transaction for the batch's posted vouchers: the answers stored, one audit event each."""
+    now = timezone.now()
+    with transaction.atomic():
+        sending = set(Voucher.objects.select_for_update().filter(
+            pk__in=[item.voucher.pk for item, _remote in posted], state=S.SENDING).values_list("pk", flat=True))
+        vouchers, events = [], []
+        for item, remote in posted:
+            voucher = item.voucher
+            if voucher.pk not in sending:  # cannot happen while we hold the lease; never overwrite a verdict
+                logger.error("Voucher %s left 'sending' while its post was under way; its answer: %s",
+                             voucher.pk, remote.remote_id)
+                continue
+            voucher.state = S.POSTED
+            voucher.remote_id, voucher.remote_series = remote.remote_id, remote.series
+            voucher.remote_number, voucher.remote_year = str(remote.number or ""), str(remote.year or "")
+            voucher.remote_timestamp, voucher.remote_status = remote.timestamp or "", remote.status or ""
+            voucher.posted_at, voucher.posted_fingerprint, voucher.updated_at = now, item.fingerprint, now
+            voucher.pending_since = voucher.next_attempt_at = None
+            voucher.last_error_code = ""
+            set_text(voucher, "last_error", "")
+            vouchers.append(voucher)
+            events += [(voucher, "remote:step", AuditEvent.Outcome.OK, step) for step in getattr(remote, "steps", ()) or ()]
+            events.append((voucher, f"state:{S.SENDING}->{S.POSTED}", AuditEvent.Outcome.OK,
+                           Msg("Posted to %(system)s: %(ref)s", system=voucher.get_system_display(),
+                               ref=remote.remote_id)))
+        own = ["remote_id", "remote_series", "remote_number", "remote_year", "remote_timestamp", "remote_status",
+               "posted_fingerprint", "coded_texts"]
+        rows_set(Voucher, [{"pk": v.pk, **{name: getattr(v, name) for name in own}} for v in vouchers], fields=own,
+                 same={"state": S.POSTED, "posted_at": now, "updated_at": now, "pending_since": None,
+                       "next_attempt_at": None, "last_error": "", "last_error_code": ""})
+        audit_record_vouchers(events, actor=actor, integration_id=integration_id)
+    return len(vouchers)
+
+
+def _give_back_unsent(items: list[Claimed], *, actor: Actor, integration_id: int | None) -> None:
+    """Vouchers whose post never left: queued again as they were (the attempt not counted, no unknown outcome)."""
+    ids = [item.voucher.pk for item in items]
+    with transaction.atomic():
+        ids = list(Voucher.objects.select_for_update().filter(pk__in=ids, state=S.SENDING).values_list("pk", flat=True))
+        Voucher.objects.filter(pk__in=ids).update(
+            state=S.QUEUED, attempts=Greatest(models.F("attempts") - 1, 0), pending_since=None,
+            updated_at=timezone.now())
+        audit_record_vouchers(
+            [(_now_in(item.voucher, S.QUEUED), f"state:{S.SENDING}->{S.QUEUED}", AuditEvent.Outcome.INFO,
+              Msg("Not sent in this turn (nothing left for it); queued again.")) for item in items if item.voucher.pk in ids],
+            actor=actor, integration_id=integration_id)
+
+
+def _now_in(voucher: Voucher, state: str) -> Voucher:
+    voucher.state = state
+    return voucher
+
+
+def _moved(before: str, after: str) -> Msg:
+    return Msg("%(from)s → %(to)s", **{"from": S(before).label, "to": S(after).label})
+
+class Lanes:
+    """Runs the companies' batches side by side: each company held by a dispatcher is a lane, one batch in
+    flight per lane (so a company's vouchers still go out in order, at its own pace), up to ``threads`` lanes
+    at once. A worker thus keeps many companies in flight while each one waits for its pace or its answer.
+
+    With ``threads=0`` a batch runs when it is submitted, in the dispatcher's own thread (the test suite:
+    its database transaction and virtual clock are the dispatcher's). Each thread has its own database
+    connection, closed when the lanes close."""
+
+    def __init__(self, threads: int):
+        self.threads = max(int(threads), 0)
+        self._jobs: queue.Queue = queue.Queue()
+        self._done: queue.Queue = queue.Queue()
+        self._started: list[threading.Thread] = []
+        self._busy = 0
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def submit(self, key, job) -> None:
+        """Run ``job()`` for ``key``; its result (or exception) comes back from ``finished``. The job runs in
+        a copy of the caller's context (the send budget, the log context)."""
+        context = contextvars.copy_context()
+        self._busy += 1
+        if self.threads == 0:
+            self._done.put((key, *_run(context, job)))
+            return
+        if len(self._started) < min(self.threads, self._busy):
+            thread = threading.Thread(target=self._work, name=f"send-lane-{len(self._started)}", daemon=True)
+            thread.start()
+            self._started.append(thread)
+        self._jobs.put((key, context, job))
+
+    def finished(self, timeout: float) -> list[tuple[object, bool, object]]:
+        """The (key, ok, result or exception) of jobs that ended, waiting up to ``timeout`` for the first."""
+        ended = []
+        try:
+            ended.append(self._done.get(timeout=timeout) if self.threads and timeout > 0 else self._done.get_nowait())
+            while True:
+                ended.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        self._busy -= len(ended)
+        return ended
+
+    def close(self) -> list[tuple[object, bool, object]]:
+        """Wait for every job in flight, stop the threads; returns what ended meanwhile."""
+        ended = []
+        while self._busy > 0:
+            ended += self.finished(timeout=1.0)
+        for _thread in self._started:
+            self._jobs.put(None)
+        for thread in self._started:
+            thread.join(timeout=30)
+        return ended
+
+    def _work(self) -> None:
+        try:
+            while (item := self._jobs.get()) is not None:
+                key, context, job = item
+                self._done.put((key, *_run(context, job)))
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def _run(context, job) -> tuple[bool, object]:
+    try:
+        return True, context.run(job)
+    except Exception as exc:  # reported to the dispatcher, which gives the company back
+        logger.exception("A batch of vouchers ended with an error")
+        return False, exc
