@@ -1,0 +1,123 @@
+"""Sending a batch at a time, many companies at once (issue 15): the batches of several companies in flight
+in threads, each company's vouchers still in order, each posted once; a batch that stops gives back what
+it did not send, as it was. Speed itself is measured by bench/fortnox_push.py."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from bench.books import fortnox_company
+from bookkeeping.models import AuditEvent, Voucher, VoucherState
+from bookkeeping.services import send_batches
+from bookkeeping.services.sending import CompanyTurn, vouchers_dispatch
+from bookkeeping.services.vouchers import voucher_queue
+from integrations.base import Deferred
+from integrations.fortnox.connector import FortnoxConnector
+from tests.conftest import FORTNOX_CLIENT, FORTNOX_REDIRECT, ON_POSTGRES
+from tests.factories import balanced_voucher
+
+ROWS = ((1930, "100.00", "0"), (1510, "0", "100.00"))
+S = VoucherState
+
+
+def _queued(company, count: int, prefix: str) -> list[Voucher]:
+    vouchers = [balanced_voucher(company, rows=ROWS, source_reference=f"{prefix}{n}", date=timezone.localdate(),
+                                 series="A") for n in range(count)]
+    for voucher in vouchers:
+        assert voucher_queue(voucher=voucher, actor="test", kick=False) == []
+    return vouchers
+
+
+# SQLite's in-memory test database shares one cache between connections, where a locked table is refused at
+# once instead of waited for: the threads run on PostgreSQL here (and on a SQLite file in bench/fault_campaign.py).
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (run with DATABASE_URL=postgres://…)")
+@pytest.mark.django_db(transaction=True)
+def test_the_batches_of_several_companies_go_out_side_by_side_in_threads_each_company_in_order(
+        fortnox_sandbox, settings, monkeypatch):
+    settings.KONTERA_SEND_THREADS = 3
+    monkeypatch.setattr(send_batches, "BATCH", 4)
+    threads = set()
+    post = FortnoxConnector.post_voucher
+
+    def posted_from(self, voucher):
+        import threading
+
+        threads.add(threading.current_thread().name)
+        return post(self, voucher)
+
+    monkeypatch.setattr(FortnoxConnector, "post_voucher", posted_from)
+    companies = [fortnox_company(fortnox_sandbox, tenant=5_000_000 + n, name=f"Lane {n} AB", slug=f"lane-{n}",
+                                 org_number=f"556100-{n:04d}", client=FORTNOX_CLIENT[0], redirect=FORTNOX_REDIRECT,
+                                 actor="test") for n in range(3)]
+    queued = {company.pk: _queued(company, 10, f"L{company.pk}-") for company in companies}
+
+    result = vouchers_dispatch(max_seconds=120)
+
+    assert result.posted == 30 and result.sent == 30
+    assert len(threads) > 1 and all(name.startswith("send-lane-") for name in threads)
+    for company in companies:
+        vouchers = Voucher.objects.filter(company=company).order_by("id")
+        assert {v.state for v in vouchers} == {S.POSTED}
+        landed = fortnox_sandbox.vouchers(5_000_000 + companies.index(company))
+        assert sorted(v.comments for v in landed) == sorted(f"({v.reference})" for v in queued[company.pk])  # once each
+        # in the order we hold them: their numbers in the series rise with our ids
+        assert [int(v.remote_number) for v in vouchers] == sorted(int(v.remote_number) for v in vouchers)
+        for voucher in vouchers:
+            assert voucher.attempts == 1 and voucher.pending_since is None and voucher.remote_id
+            assert list(voucher.audit_events.order_by("id").values_list("action", flat=True)) == [
+                "state:draft->queued", "state:queued->sending", "state:sending->posted"]
+    assert not any(r.status == 429 for r in fortnox_sandbox.log)
+
+
+class _StaleLease:
+    def fresh(self) -> bool:
+        return False
+
+
+def test_no_post_leaves_once_the_leases_were_not_renewed_for_half_their_life(connected_fortnox, fortnox_sandbox):
+    """A dispatcher cut off from the database may have lost the company: it sends nothing more, and gives the
+    claimed vouchers back as they were (no attempt counted, no unknown outcome to look up)."""
+    vouchers = _queued(connected_fortnox.company, 3, "S")
+    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), lease=_StaleLease())
+    assert result.outcomes == []
+    assert fortnox_sandbox.vouchers(1046823) == []
+    for voucher in Voucher.objects.all():
+        assert (voucher.state, voucher.attempts, voucher.pending_since) == (S.QUEUED, 0, None)
+        assert voucher.audit_events.filter(action="state:sending->queued").count() == 1
+
+
+def test_a_limit_that_frees_too_late_ends_the_batch_and_the_rest_waits_for_it(connected_fortnox, fortnox_sandbox,
+                                                                              monkeypatch):
+    vouchers = _queued(connected_fortnox.company, 5, "D")
+    post, calls = FortnoxConnector.post_voucher, []
+
+    def third_deferred(self, voucher):
+        calls.append(voucher.reference)
+        if len(calls) == 3:
+            raise Deferred("Fortnox's request limit frees in 40 s; sent then.", retry_after=40, code="rate_limited")
+        return post(self, voucher)
+
+    monkeypatch.setattr(FortnoxConnector, "post_voucher", third_deferred)
+    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn())
+    assert sorted(result.outcomes) == ["deferred", "posted", "posted"] and result.give_back
+    assert len(calls) == 3  # nothing was tried after the limit said "later"
+    states = {v.pk: v for v in Voucher.objects.all()}
+    assert [states[v.pk].state for v in vouchers] == [S.POSTED, S.POSTED, S.QUEUED, S.QUEUED, S.QUEUED]
+    later = timezone.now() + timezone.timedelta(seconds=30)
+    for voucher in vouchers[2:]:
+        waiting = states[voucher.pk]
+        assert waiting.pending_since is None and waiting.attempts == 0
+        assert waiting.next_attempt_at and waiting.next_attempt_at > later  # all wait for the limit
+    assert AuditEvent.objects.filter(action="state:sending->queued").count() == 3
+    assert len(fortnox_sandbox.vouchers(1046823)) == 2
+
+
+def test_a_voucher_whose_earlier_outcome_is_unknown_is_looked_up_not_batched(connected_fortnox, fortnox_sandbox):
+    first, second = _queued(connected_fortnox.company, 2, "U")
+    Voucher.objects.filter(pk=first.pk).update(pending_since=timezone.now() - timezone.timedelta(minutes=5))
+    result = send_batches.lane_send([first.pk, second.pk], turn=CompanyTurn())
+    assert sorted(result.outcomes) == ["posted", "posted"]
+    assert AuditEvent.objects.filter(voucher=first, action="remote:lookup").count() == 1
+    assert not AuditEvent.objects.filter(voucher=second, action="remote:lookup").exists()
+    assert len(fortnox_sandbox.vouchers(1046823)) == 2
