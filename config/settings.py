@@ -215,9 +215,9 @@ KONTERA_DISPATCH_LEASE_SECONDS = env.int("KONTERA_DISPATCH_LEASE_SECONDS", defau
 # in (bookkeeping/services/send_batches.py); each thread holds a database connection while it works, so
 # PostgreSQL's max_connections must allow workers × threads more. SQLite lets one writer in at a time:
 # a few threads there. 0 threads runs the batches one after another in the dispatcher itself.
-KONTERA_COMPANIES_IN_FLIGHT = env.int("KONTERA_COMPANIES_IN_FLIGHT", default=40)
+KONTERA_COMPANIES_IN_FLIGHT = env.int("KONTERA_COMPANIES_IN_FLIGHT", default=32)
 KONTERA_SEND_THREADS = env.int(
-    "KONTERA_SEND_THREADS", default=4 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 40)
+    "KONTERA_SEND_THREADS", default=4 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 32)
 # Worker heartbeat (operations/heartbeat.py): a node silent this long is dead, a cluster that did
 # nothing this long while work waits is frozen (/health/ answers 503, the overview shows it red);
 # a node silent for KONTERA_HEARTBEAT_FORGET_MINUTES is taken as removed.

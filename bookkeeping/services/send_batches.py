@@ -69,6 +69,9 @@ def lane_send(voucher_ids: list[int], *, turn, lease=None, actor: Actor = "worke
     from .sending import voucher_send
 
     result = LaneResult()
+    if lease is not None and not lease.fresh():
+        result.give_back = True  # nothing claimed: the dispatcher ends its run
+        return result
     claimed, singles = batch_claim(voucher_ids, turn=turn, actor=actor)
     for voucher_id in singles:
         if result.give_back:
@@ -242,7 +245,8 @@ def _give_back_unsent(items: list[Claimed], *, actor: Actor, integration_id: int
             updated_at=timezone.now())
         audit_record_vouchers(
             [(_now_in(item.voucher, S.QUEUED), f"state:{S.SENDING}->{S.QUEUED}", AuditEvent.Outcome.INFO,
-              Msg("Not sent in this turn (nothing left for it); queued again.")) for item in items if item.voucher.pk in ids],
+              Msg("Not sent: its batch stopped before it (nothing was sent for it); queued again."))
+             for item in items if item.voucher.pk in ids],
             actor=actor, integration_id=integration_id)
 
 

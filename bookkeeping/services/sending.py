@@ -375,7 +375,8 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
     with LeaseKeeper(holder) as keeper, ratelimit.send_budget(max_seconds):
         try:
             while True:
-                budget = ratelimit.budget_left()
+                # Leases not renewed lately (the database out of reach): send nothing more, end the run.
+                budget = ratelimit.budget_left() if keeper.fresh() else 0
                 while budget > 0 and len(held) < in_flight and time.monotonic() >= look_again_at:
                     company_id = lease_claim_next(holder=holder, system=system, exclude=idle | set(held))
                     if company_id is None:

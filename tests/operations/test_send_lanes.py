@@ -75,14 +75,30 @@ class _StaleLease:
         return False
 
 
+class _LapsingLease:
+    """Fresh for the claim and ``fresh_for`` posts, stale after."""
+
+    def __init__(self, fresh_for: int):
+        self.left = fresh_for + 1
+
+    def fresh(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
 def test_no_post_leaves_once_the_leases_were_not_renewed_for_half_their_life(connected_fortnox, fortnox_sandbox):
     """A dispatcher cut off from the database may have lost the company: it sends nothing more, and gives the
     claimed vouchers back as they were (no attempt counted, no unknown outcome to look up)."""
     vouchers = _queued(connected_fortnox.company, 3, "S")
     result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), lease=_StaleLease())
-    assert result.outcomes == []
-    assert fortnox_sandbox.vouchers(1046823) == []
-    for voucher in Voucher.objects.all():
+    assert result.outcomes == [] and result.give_back  # nothing claimed: the dispatcher stops
+    lease = _LapsingLease(fresh_for=1)  # fresh when the batch is claimed, stale after the first post
+    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), lease=lease)
+    assert result.outcomes == ["posted"]
+    assert len(fortnox_sandbox.vouchers(1046823)) == 1
+    first, *rest = Voucher.objects.order_by("id")
+    assert first.state == S.POSTED
+    for voucher in rest:
         assert (voucher.state, voucher.attempts, voucher.pending_since) == (S.QUEUED, 0, None)
         assert voucher.audit_events.filter(action="state:sending->queued").count() == 1
 
@@ -121,3 +137,20 @@ def test_a_voucher_whose_earlier_outcome_is_unknown_is_looked_up_not_batched(con
     assert AuditEvent.objects.filter(voucher=first, action="remote:lookup").count() == 1
     assert not AuditEvent.objects.filter(voucher=second, action="remote:lookup").exists()
     assert len(fortnox_sandbox.vouchers(1046823)) == 2
+
+
+def test_a_dispatcher_whose_leases_were_not_renewed_lately_ends_without_claiming(connected_fortnox, fortnox_sandbox,
+                                                                                 monkeypatch):
+    """Before a batch is claimed, not only before each post: otherwise a dispatcher cut off from the database
+    would claim and give back the same vouchers over and over, an audit event each time."""
+    from bookkeeping.models import DispatchLease
+    from bookkeeping.services.dispatchers import LeaseKeeper
+
+    _queued(connected_fortnox.company, 3, "K")
+    monkeypatch.setattr(LeaseKeeper, "fresh", lambda self: False)
+    result = vouchers_dispatch(max_seconds=30)
+    assert (result.sent, result.posted) == (0, 0)
+    assert set(Voucher.objects.values_list("state", flat=True)) == {S.QUEUED}
+    assert not AuditEvent.objects.filter(action__startswith="state:queued->").exists()
+    assert not DispatchLease.objects.filter(expires_at__gt=timezone.now()).exists()
+    assert fortnox_sandbox.vouchers(1046823) == []
