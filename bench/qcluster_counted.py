@@ -39,6 +39,17 @@ def main() -> None:
             return _original(self, *args, **kwargs)
 
         setattr(utils.CursorWrapper, name, counted)
+    # PostgreSQL's bulk writes (COPY) go past Django's cursor methods: each counts as one statement.
+    from bookkeeping.services import bulk
+
+    copy = bulk._copy
+
+    def counted_copy(*args, **kwargs):
+        with lock:
+            counter[0] += 1
+        return copy(*args, **kwargs)
+
+    bulk._copy = counted_copy
 
     def counted_dispatch(**kwargs):
         before, cpu = counter[0], time.process_time()  # this worker process: the dispatcher and its threads

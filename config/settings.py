@@ -210,7 +210,7 @@ Q_CLUSTER = {
 # Dispatch leases (bookkeeping/services/dispatchers.py): one dispatcher per company at a time; a lease
 # lapses this many seconds after its holder stopped renewing it (a killed worker's companies are taken
 # over then), and a voucher left in 'sending' without a lease is queued again to be looked up first.
-KONTERA_DISPATCH_LEASE_SECONDS = env.int("KONTERA_DISPATCH_LEASE_SECONDS", default=30)
+KONTERA_DISPATCH_LEASE_SECONDS = env.int("KONTERA_DISPATCH_LEASE_SECONDS", default=20)
 # Companies one dispatcher sends for at once, each at its own pace, and the threads it runs their batches
 # in (bookkeeping/services/send_batches.py); each thread holds a database connection while it works, so
 # PostgreSQL's max_connections must allow workers × threads more. SQLite lets one writer in at a time:

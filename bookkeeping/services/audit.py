@@ -107,25 +107,43 @@ def audit_record_many(*, action: str, actor: Actor = None, events: Iterable[tupl
     return count
 
 
-def audit_record_vouchers(events: Iterable[tuple[object, str, str, object]], *, actor: Actor = None,
-                          integration_id: int | None = None) -> int:
-    """Append one event per (voucher, action, outcome, message) in one INSERT, each stored and logged as
-    ``audit_record`` stores and logs one (a batch of sends: issue 15). Returns how many."""
+def audit_record_vouchers(*, actor: Actor = None, events: Iterable[tuple], integration_id: int | None = None,
+                          log_each: bool = False) -> int:
+    """Append many vouchers' events at once, each as ``audit_record(action=…, outcome=…, message=…,
+    actor=actor, voucher=…)`` stores it — the voucher's company, the staff member a worker acts for —, in
+    bulk. ``events`` are (voucher, action, outcome, message); the log gets one line per action and
+    outcome, or with ``log_each`` one per event with its ids, as ``audit_record`` writes it (a batch of
+    sends: each voucher's way to the target stays in the log). Returns how many."""
+    from .bulk import rows_append
+
     user, label = actor_parts(actor)
-    rows = []
-    for voucher, action, outcome, message in events:
-        if user is None and isinstance(actor, str) and getattr(voucher, "requested_by_id", None):
-            user_id = voucher.requested_by_id  # the staff member who asked for the send is its cause
-        else:
-            user_id = user.pk if user is not None else None
-        event = AuditEvent(actor_id=user_id, actor_label=label[:100], company_id=voucher.company_id, voucher=voucher,
-                           action=action[:60], outcome=outcome, data={})
-        set_text(event, "message", message, clean=redact, limit=4000)
-        rows.append(event)
-    AuditEvent.objects.bulk_create(rows)
-    for event in rows:
-        level = logging.WARNING if event.outcome == AuditEvent.Outcome.ERROR else logging.INFO
-        logger.log(level, "%s %s %s: %s", label, event.action, event.outcome, event.message,
-                   extra={"company_id": event.company_id, "voucher_id": event.voucher_id,
-                          **({"integration_id": integration_id} if integration_id else {})})
-    return len(rows)
+    counts: dict[tuple[str, str], int] = {}
+    texts: dict[int, tuple] = {}  # one message shared by many events (e.g. "Draft → Queued") is rendered once
+    no_data: dict = {}  # one object for every event: the bulk write encodes it once
+
+    def records():
+        for voucher, action, outcome, message in events:
+            if user is None and isinstance(actor, str) and voucher.requested_by_id:
+                user_id = voucher.requested_by_id
+            else:
+                user_id = user.pk if user is not None else None
+            if id(message) not in texts:
+                event = SimpleNamespace(message="", coded_texts=None)
+                set_text(event, "message", message, clean=redact, limit=4000)
+                texts[id(message)] = (message, event.message, event.coded_texts)
+            _message, text, coded_texts = texts[id(message)]
+            counts[action[:60], outcome] = counts.get((action[:60], outcome), 0) + 1
+            if log_each:
+                logger.log(logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO,
+                           "%s %s %s: %s", label, action[:60], outcome, text,
+                           extra={"company_id": voucher.company_id, "voucher_id": voucher.pk,
+                                  **({"integration_id": integration_id} if integration_id else {})})
+            yield {"actor_id": user_id, "actor_label": label[:100], "company_id": voucher.company_id,
+                   "voucher_id": voucher.pk, "integration_id": None, "action": action[:60], "outcome": outcome,
+                   "http_status": None, "data": no_data, "message": text, "coded_texts": coded_texts}
+
+    count = rows_append(AuditEvent, records())
+    for (action, outcome), n in counts.items() if not log_each else ():
+        level = logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO
+        logger.log(level, "%s %s %s: %s events", label, action, outcome, n)
+    return count

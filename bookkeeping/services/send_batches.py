@@ -111,10 +111,10 @@ def batch_claim(voucher_ids: list[int], *, turn, actor: Actor) -> tuple[list[Cla
             Voucher.objects.filter(pk__in=[c.voucher.pk for c in claimed]).update(
                 state=S.SENDING, attempts=models.F("attempts") + 1, pending_since=now, updated_at=now,
                 preflight_ok=True, preflight_problems=[])
+            moved = _moved(S.QUEUED, S.SENDING)
             audit_record_vouchers(
-                [(c.voucher, f"state:{S.QUEUED}->{S.SENDING}", AuditEvent.Outcome.INFO,
-                  _moved(S.QUEUED, S.SENDING)) for c in claimed], actor=actor,
-                integration_id=turn.integration(claimed[0].voucher).pk)
+                events=[(c.voucher, f"state:{S.QUEUED}->{S.SENDING}", AuditEvent.Outcome.INFO, moved) for c in claimed],
+                actor=actor, integration_id=turn.integration(claimed[0].voucher).pk, log_each=True)
             for c in claimed:
                 c.voucher.state, c.voucher.attempts, c.voucher.pending_since = S.SENDING, c.voucher.attempts + 1, now
     return claimed, singles
@@ -231,7 +231,7 @@ def _record_posted_many(posted: list[tuple[Claimed, object]], *, actor: Actor, i
         rows_set(Voucher, [{"pk": v.pk, **{name: getattr(v, name) for name in own}} for v in vouchers], fields=own,
                  same={"state": S.POSTED, "posted_at": now, "updated_at": now, "pending_since": None,
                        "next_attempt_at": None, "last_error": "", "last_error_code": ""})
-        audit_record_vouchers(events, actor=actor, integration_id=integration_id)
+        audit_record_vouchers(events=events, actor=actor, integration_id=integration_id, log_each=True)
     return len(vouchers)
 
 
@@ -244,10 +244,10 @@ def _give_back_unsent(items: list[Claimed], *, actor: Actor, integration_id: int
             state=S.QUEUED, attempts=Greatest(models.F("attempts") - 1, 0), pending_since=None,
             updated_at=timezone.now())
         audit_record_vouchers(
-            [(_now_in(item.voucher, S.QUEUED), f"state:{S.SENDING}->{S.QUEUED}", AuditEvent.Outcome.INFO,
+            events=[(_now_in(item.voucher, S.QUEUED), f"state:{S.SENDING}->{S.QUEUED}", AuditEvent.Outcome.INFO,
               Msg("Not sent: its batch stopped before it (nothing was sent for it); queued again."))
              for item in items if item.voucher.pk in ids],
-            actor=actor, integration_id=integration_id)
+            actor=actor, integration_id=integration_id, log_each=True)
 
 
 def _now_in(voucher: Voucher, state: str) -> Voucher:
