@@ -33,6 +33,7 @@ from wording import Msg, set_text
 from ..models import AuditEvent, Voucher, VoucherState
 from .audit import Actor, audit_record_vouchers
 from .bulk import rows_set
+from .send_outcomes import last_success_mark, record_auth_error, record_deferred, record_failure, record_retry
 from .vouchers import voucher_dto, voucher_fingerprint, voucher_preflight, voucher_preflight_notes
 
 logger = logging.getLogger("kontera.vouchers")
@@ -60,14 +61,13 @@ class LaneResult:
     give_back: bool = False
 
 
-def lane_send(voucher_ids: list[int], *, turn, lease=None, actor: Actor = "worker") -> LaneResult:
+def lane_send(voucher_ids: list[int], *, turn, send_single, lease=None, actor: Actor = "worker") -> LaneResult:
     """Send these due vouchers of one company: the plain new ones as one batch, the others one by one.
 
     ``turn``: the company's ``CompanyTurn`` (integration, plan and HTTP session kept across batches);
+    ``send_single``: the single path (``sending.voucher_send``), for the vouchers a batch does not take;
     ``lease``: the dispatcher's ``LeaseKeeper`` — no post leaves once its last renewal is older than half a
     lease (a dispatcher cut off from the database may have lost the company to another)."""
-    from .sending import voucher_send
-
     result = LaneResult()
     if lease is not None and not lease.fresh():
         result.give_back = True  # nothing claimed: the dispatcher ends its run
@@ -77,7 +77,7 @@ def lane_send(voucher_ids: list[int], *, turn, lease=None, actor: Actor = "worke
         if result.give_back:
             break
         with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
-            outcome = voucher_send(voucher_id=voucher_id, actor=actor, turn=turn)
+            outcome = send_single(voucher_id=voucher_id, actor=actor, turn=turn)
         result.outcomes.append(outcome)
         result.give_back = outcome in ("deferred", "awaiting_authorisation")
     if not claimed:
@@ -163,21 +163,13 @@ def batch_post(claimed: list[Claimed], *, turn, lease=None, stop: bool = False) 
 
 def batch_record(answers: list[tuple[Claimed, object]], *, turn, actor: Actor) -> list[str]:
     """Record a batch's answers: the posted and the not-sent in bulk, each error as the single path does."""
-    from .sending import (
-        _last_success_mark,
-        _record_auth_error,
-        _record_deferred,
-        _record_failure,
-        _record_retry,
-    )
-
     posted = [(item, remote) for item, remote in answers if remote is not NOT_SENT and not isinstance(remote, Exception)]
     not_sent = [item for item, remote in answers if remote is NOT_SENT]
     integration = turn.integration(answers[0][0].voucher)
     integration_id = integration.pk if integration is not None else None
     outcomes = ["posted"] * _record_posted_many(posted, actor=actor, integration_id=integration_id) if posted else []
     if posted:
-        _last_success_mark(posted[0][0].voucher)
+        last_success_mark(posted[0][0].voucher)
     if not_sent:
         _give_back_unsent(not_sent, actor=actor, integration_id=integration_id)
     for item, exc in answers:
@@ -188,15 +180,15 @@ def batch_record(answers: list[tuple[Claimed, object]], *, turn, actor: Actor) -
         if isinstance(exc, AuthError):
             integration = turn.integration(voucher)
             turn.forget_integration(voucher)
-            outcomes.append(_record_auth_error(voucher, integration, exc, actor))
+            outcomes.append(record_auth_error(voucher, integration, exc, actor))
         elif isinstance(exc, RemoteValidationError):
-            outcomes.append(_record_failure(voucher, exc, actor, definite=not exc.outcome_unknown))
+            outcomes.append(record_failure(voucher, exc, actor, definite=not exc.outcome_unknown))
         elif isinstance(exc, Deferred):
-            outcomes.append(_record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
+            outcomes.append(record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
         elif isinstance(exc, RetryableError):
-            outcomes.append(_record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
+            outcomes.append(record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
         else:
-            outcomes.append(_record_failure(voucher, exc, actor, definite=not getattr(exc, "outcome_unknown", False)))
+            outcomes.append(record_failure(voucher, exc, actor, definite=not getattr(exc, "outcome_unknown", False)))
     return outcomes
 
 

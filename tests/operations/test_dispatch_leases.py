@@ -179,7 +179,7 @@ def test_a_dispatcher_sends_for_many_companies_at_once_a_batch_of_each_in_turn(
             Voucher.objects.filter(pk=voucher.pk).update(state=VoucherState.QUEUED)
     order, held_at_once = [], []
 
-    def send(voucher_ids, *, turn, lease=None, **kwargs):
+    def send(voucher_ids, *, turn, send_single, lease=None, **kwargs):
         assert lease is not None and lease.fresh()  # each batch is told whose leases it sends under
         companies_of = set(Voucher.objects.filter(pk__in=voucher_ids).values_list("company_id", flat=True))
         assert len(companies_of) == 1 and len(voucher_ids) == 2  # one company's batch

@@ -10,7 +10,7 @@ from django.utils import timezone
 from bench.books import fortnox_company
 from bookkeeping.models import AuditEvent, Voucher, VoucherState
 from bookkeeping.services import send_batches
-from bookkeeping.services.sending import CompanyTurn, vouchers_dispatch
+from bookkeeping.services.sending import CompanyTurn, voucher_send, vouchers_dispatch
 from bookkeeping.services.vouchers import voucher_queue
 from integrations.base import Deferred
 from integrations.fortnox.connector import FortnoxConnector
@@ -90,10 +90,10 @@ def test_no_post_leaves_once_the_leases_were_not_renewed_for_half_their_life(con
     """A dispatcher cut off from the database may have lost the company: it sends nothing more, and gives the
     claimed vouchers back as they were (no attempt counted, no unknown outcome to look up)."""
     vouchers = _queued(connected_fortnox.company, 3, "S")
-    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), lease=_StaleLease())
+    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), send_single=voucher_send, lease=_StaleLease())
     assert result.outcomes == [] and result.give_back  # nothing claimed: the dispatcher stops
     lease = _LapsingLease(fresh_for=1)  # fresh when the batch is claimed, stale after the first post
-    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), lease=lease)
+    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), send_single=voucher_send, lease=lease)
     assert result.outcomes == ["posted"]
     assert len(fortnox_sandbox.vouchers(1046823)) == 1
     first, *rest = Voucher.objects.order_by("id")
@@ -115,7 +115,7 @@ def test_a_limit_that_frees_too_late_ends_the_batch_and_the_rest_waits_for_it(co
         return post(self, voucher)
 
     monkeypatch.setattr(FortnoxConnector, "post_voucher", third_deferred)
-    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn())
+    result = send_batches.lane_send([v.pk for v in vouchers], turn=CompanyTurn(), send_single=voucher_send)
     assert sorted(result.outcomes) == ["deferred", "posted", "posted"] and result.give_back
     assert len(calls) == 3  # nothing was tried after the limit said "later"
     states = {v.pk: v for v in Voucher.objects.all()}
@@ -132,7 +132,7 @@ def test_a_limit_that_frees_too_late_ends_the_batch_and_the_rest_waits_for_it(co
 def test_a_voucher_whose_earlier_outcome_is_unknown_is_looked_up_not_batched(connected_fortnox, fortnox_sandbox):
     first, second = _queued(connected_fortnox.company, 2, "U")
     Voucher.objects.filter(pk=first.pk).update(pending_since=timezone.now() - timezone.timedelta(minutes=5))
-    result = send_batches.lane_send([first.pk, second.pk], turn=CompanyTurn())
+    result = send_batches.lane_send([first.pk, second.pk], turn=CompanyTurn(), send_single=voucher_send)
     assert sorted(result.outcomes) == ["posted", "posted"]
     assert AuditEvent.objects.filter(voucher=first, action="remote:lookup").count() == 1
     assert not AuditEvent.objects.filter(voucher=second, action="remote:lookup").exists()
