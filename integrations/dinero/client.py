@@ -48,6 +48,9 @@ FOREIGN_ORGANISATION_CODE = "41"
 STALE_TIMESTAMP_CODE = "58"
 # "It might take a second for the file to be accessible" (api.dinero.dk/v1/docs, Files).
 FILE_SETTLE_SECONDS = 1.0
+# A voucher that needs at most this long at the organisation's pace is started only if it fits in what
+# is left of the dispatcher's run (about 4 s at 100 requests a minute; a run is minutes).
+LONGEST_VOUCHER_HELD_BACK = 30.0
 
 
 class NotFound(RemoteValidationError):
@@ -286,7 +289,9 @@ class DineroClient:
         if left is None:
             return
         needed = requests * self.pace.interval + FILE_SETTLE_SECONDS
-        if needed > left:
+        # At a pace so slow that a voucher takes longer than a run may ever hold, it is started anyway
+        # (and looked up after a cut-off) rather than waiting for a run it would fit in.
+        if left < needed <= LONGEST_VOUCHER_HELD_BACK:
             raise Deferred(Msg("Not started: this voucher's %(n)s requests to Dinero do not fit in what is left of "
                                "this run (%(left)s s); it goes out in the next one.", n=requests, left=int(max(left, 0))),
                            retry_after=0, code="rate_limited")

@@ -166,3 +166,17 @@ def test_a_voucher_that_would_not_fit_in_the_run_is_not_started(connected_dinero
     document.voucher.refresh_from_db()
     _posted(document, dinero_sandbox)
     assert _calls(dinero_sandbox) == [FILES, CREATE, READ, BOOK]
+
+
+def test_at_a_pace_too_slow_for_any_run_a_voucher_is_started_anyway(connected_dinero, dinero_sandbox):
+    """Two requests a minute: a voucher takes minutes, longer than a short run may ever hold. Held back, it
+    would wait forever; started, it goes out (looked up after a cut-off if need be)."""
+    from bookkeeping.services.sending import vouchers_dispatch
+    from expense_documents.services.sync import expense_document_sync
+
+    connected_dinero.settings = {**connected_dinero.settings, "rate_limit_per_minute": 2}
+    connected_dinero.save(update_fields=["settings"])
+    document = expense(connected_dinero.company, "SLOW-1")
+    expense_document_sync(document=document, actor="test", kick=False)
+    vouchers_dispatch(system="dinero", max_seconds=20)
+    assert dinero_sandbox.received.api_calls()  # started, though it cannot finish in 20 s
