@@ -64,8 +64,8 @@ def _act(request, ids) -> None:
     if request.POST.get("whole_group") != "1":
         chosen = [int(pk) for pk in request.POST.getlist("voucher") if pk.isdigit()]
         vouchers = vouchers.filter(pk__in=chosen)
-    vouchers = list(vouchers)
-    if not vouchers:
+    # Kept a queryset: a whole group can be tens of thousands, queued a chunk at a time.
+    if not vouchers.exists():
         messages.warning(request, _("Choose the vouchers first (or the whole group)."))
         return
     if action == "send_again":

@@ -302,15 +302,16 @@ class VoucherAdmin(LargeListMixin, CompanyScopedAdmin):
 
     @admin.action(description=_("Send selected vouchers to the target…"), permissions=["send"])
     def send_selected(self, request, queryset):
-        queryset = queryset.select_related("company").prefetch_related("rows")
         if request.POST.get("confirm") == "yes":
-            result = voucher_services.vouchers_queue(vouchers=list(queryset), actor=request.user)
+            # The selection as a queryset: it is read and queued a chunk at a time, whatever its size.
+            result = voucher_services.vouchers_queue(vouchers=queryset, actor=request.user)
             self.message_user(request, _("%(queued)s queued, %(failed)s refused by the pre-flight check, "
                                          "%(awaiting_mapping)s waiting for a mapping, %(skipped)s already under "
                                          "way or posted.") % result.__dict__,
                               messages.SUCCESS if not (result.failed or result.awaiting_mapping) else messages.WARNING)
             ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
             return HttpResponseRedirect(reverse("admin:bookkeeping_voucher_progress") + f"?ids={ids}")
+        queryset = queryset.select_related("company").prefetch_related("rows")
         rows = []
         for voucher in queryset:
             sendable = voucher.state in SENDABLE_STATES
@@ -337,7 +338,7 @@ class VoucherAdmin(LargeListMixin, CompanyScopedAdmin):
     @admin.action(description=_("Retry failed or waiting vouchers"), permissions=["send"])
     def retry_selected(self, request, queryset):
         waiting = queryset.filter(state__in=[VoucherState.FAILED, VoucherState.AWAITING_AUTHORISATION])
-        result = voucher_services.vouchers_queue(vouchers=list(waiting), actor=request.user)
+        result = voucher_services.vouchers_queue(vouchers=waiting, actor=request.user)
         # Waiting for a mapping: resolved again now (the mapping may have been added meanwhile).
         remapped = vouchers_resolve_again(
             vouchers=list(queryset.filter(state=VoucherState.AWAITING_MAPPING).select_related("company")),

@@ -105,3 +105,38 @@ def audit_record_many(*, action: str, actor: Actor = None, events: Iterable[tupl
     if count:
         logger.info("%s %s %s: %s events", label, action, outcome, count)
     return count
+
+
+def audit_record_vouchers(*, actor: Actor = None, events: Iterable[tuple]) -> int:
+    """Append many vouchers' events at once, each as ``audit_record(action=…, outcome=…, message=…,
+    actor=actor, voucher=…)`` stores it — the voucher's company, the staff member a worker acts for —, in
+    bulk. ``events`` are (voucher, action, outcome, message); the log gets one line per action and
+    outcome. Returns how many."""
+    from .bulk import rows_append
+
+    user, label = actor_parts(actor)
+    counts: dict[tuple[str, str], int] = {}
+    texts: dict[int, tuple] = {}  # one message shared by many events (e.g. "Draft → Queued") is rendered once
+    no_data: dict = {}  # one object for every event: the bulk write encodes it once
+
+    def records():
+        for voucher, action, outcome, message in events:
+            if user is None and isinstance(actor, str) and voucher.requested_by_id:
+                user_id = voucher.requested_by_id
+            else:
+                user_id = user.pk if user is not None else None
+            if id(message) not in texts:
+                event = SimpleNamespace(message="", coded_texts=None)
+                set_text(event, "message", message, clean=redact, limit=4000)
+                texts[id(message)] = (message, event.message, event.coded_texts)
+            _message, text, coded_texts = texts[id(message)]
+            counts[action[:60], outcome] = counts.get((action[:60], outcome), 0) + 1
+            yield {"actor_id": user_id, "actor_label": label[:100], "company_id": voucher.company_id,
+                   "voucher_id": voucher.pk, "integration_id": None, "action": action[:60], "outcome": outcome,
+                   "http_status": None, "data": no_data, "message": text, "coded_texts": coded_texts}
+
+    count = rows_append(AuditEvent, records())
+    for (action, outcome), n in counts.items():
+        level = logging.WARNING if outcome == AuditEvent.Outcome.ERROR else logging.INFO
+        logger.log(level, "%s %s %s: %s events", label, action, outcome, n)
+    return count

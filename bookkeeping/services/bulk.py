@@ -155,7 +155,8 @@ def rows_insert(model, records: Sequence[dict], *, batch_size: int = 2000) -> li
 def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> int:
     """Insert plain rows of ``model`` (dicts of attnames; the first decides which are given, the rest get
     their defaults) whose ids nobody needs, as they come from ``records`` (a generator is never held
-    whole): COPY on PostgreSQL, one INSERT sent a batch at a time elsewhere. Returns how many."""
+    whole): COPY on PostgreSQL, one INSERT sent a batch at a time elsewhere. A JSON value several records
+    share (the same object) must not change between them: it is encoded once. Returns how many."""
     count = 0
 
     def counted():
@@ -183,12 +184,25 @@ def rows_append(model, records: Iterable[dict], *, batch_size: int = 2000) -> in
     quote = connection.ops.quote_name
     sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
            f"VALUES ({', '.join(['%s'] * len(fields))})")
+    json_fields = {field.attname for field in fields if isinstance(field, models.JSONField)}
+    # Many records share one JSON value (the same dict): encoded once per batch (which holds them all, so
+    # an id names one object while it lasts).
+    encoded: dict[int, object] = {}
+
+    def prepared(field, value):
+        if field.attname not in json_fields:
+            return field.get_db_prep_save(value, connection)
+        if id(value) not in encoded:
+            encoded[id(value)] = field.get_db_prep_save(value, connection)
+        return encoded[id(value)]
+
     with connection.cursor() as cursor:
         while batch := list(itertools.islice(rows, batch_size)):
             cursor.executemany(sql, [
-                [field.get_db_prep_save(fixed[field.attname] if field.attname in fixed else
-                                        values.get(field.attname, defaults.get(field.attname)), connection)
+                [prepared(field, fixed[field.attname] if field.attname in fixed else
+                          values.get(field.attname, defaults.get(field.attname)))
                  for field in fields] for values in batch])
+            encoded.clear()
     return count
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from wording import Msg
 
@@ -18,7 +19,10 @@ NOTE_LIMIT = 1000
 
 
 def vouchers_send_again(*, vouchers, actor: Actor = None) -> QueueResult:
-    """Failed or waiting vouchers back in the queue (the pre-flight check runs again first)."""
+    """Failed or waiting vouchers back in the queue (the pre-flight check runs again first); ``vouchers``
+    may be a queryset (queued a chunk at a time) or Voucher objects."""
+    if isinstance(vouchers, QuerySet):
+        return vouchers_queue(vouchers=vouchers.filter(state__in=HANDLEABLE), actor=actor)
     return vouchers_queue(vouchers=[v for v in vouchers if v.state in HANDLEABLE], actor=actor)
 
 

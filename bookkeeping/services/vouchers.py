@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import QuerySet
+from django.utils import timezone, translation
 
 from integrations import registry
 from integrations.base import (
@@ -20,9 +24,10 @@ from integrations.models import Integration
 from wording import Msg, english, restored, set_text, stored
 
 from .. import rules
-from ..models import AuditEvent, Voucher, VoucherState
+from ..models import AuditEvent, Voucher, VoucherRow, VoucherState
 from ..selectors.plans import plan_snapshot
-from .audit import Actor, actor_parts, audit_record
+from .audit import Actor, actor_parts, audit_record, audit_record_vouchers
+from .bulk import rows_update
 
 logger = logging.getLogger("kontera.vouchers")
 
@@ -51,6 +56,15 @@ class IllegalTransition(Exception):
     pass
 
 
+def transition_check(current: str, to: str) -> None:
+    """Raise ``IllegalTransition`` unless TRANSITIONS allows ``current`` → ``to``."""
+    if to not in TRANSITIONS.get(current, frozenset()):
+        raise IllegalTransition(
+            Msg("A voucher cannot go from %(from)s to %(to)s.",
+                **{"from": S(current).label, "to": S(to).label if to in S.values else to})
+        )
+
+
 def voucher_transition(*, voucher: Voucher, to: str, actor: Actor = None, message: str = "",
                        outcome: str = AuditEvent.Outcome.INFO, **fields) -> Voucher:
     """Move a voucher to ``to`` (it must be locked by the caller) and write the audit event.
@@ -59,11 +73,7 @@ def voucher_transition(*, voucher: Voucher, to: str, actor: Actor = None, messag
     the reader's language.
     """
     current = voucher.state
-    if to not in TRANSITIONS.get(current, frozenset()):
-        raise IllegalTransition(
-            Msg("A voucher cannot go from %(from)s to %(to)s.",
-                **{"from": S(current).label, "to": S(to).label if to in S.values else to})
-        )
+    transition_check(current, to)
     voucher.state = to
     changed = ["state", "updated_at"]
     if to == S.QUEUED and current != S.SENDING:  # a retry keeps its place in the queue
@@ -267,25 +277,211 @@ def voucher_queue(*, voucher: Voucher, actor: Actor = None, kick: bool = True) -
     return []
 
 
-def vouchers_queue(*, vouchers, actor: Actor = None) -> QueueResult:
+# Vouchers locked, checked and written together, each chunk in one short transaction: large enough that
+# the statements per chunk are spread thin, small enough that the locks are brief and memory stays bounded.
+QUEUE_CHUNK = 1000
+# Distinct new values for one kind of change in a chunk up to which each gets its own UPDATE … WHERE id IN;
+# beyond that (reasons that differ per voucher) one UPDATE by id is sent for all of them (executemany).
+GROUPED_UPDATES = 8
+
+
+def vouchers_queue(*, vouchers, actor: Actor = None, kick: bool = True) -> QueueResult:
+    """``voucher_queue`` for many vouchers at once, with the same outcome for each — state, reasons,
+    pre-flight result, its own ``state:X->Y`` audit event — but written a chunk at a time: one locked
+    read of the chunk with its rows, the plan and integration read once per company and system, the
+    changes in UPDATEs grouped by their values and the audit events in one bulk insert. One dispatcher
+    kick per system once it is committed.
+
+    ``vouchers`` may be Voucher objects, ids or a queryset; a queryset is read a chunk of ids at a time
+    (tens of thousands are never held at once). Given objects get their new ``state``."""
     result = QueueResult()
-    systems = set()
-    for voucher in vouchers:
-        before = voucher.state
-        problems = voucher_queue(voucher=voucher, actor=actor, kick=False)
-        voucher.refresh_from_db(fields=["state"])
-        if problems and voucher.state == S.AWAITING_MAPPING:
-            result.awaiting_mapping += 1
-        elif problems:
-            result.failed += 1
-        elif voucher.state == S.QUEUED and before != S.QUEUED:
-            result.queued += 1
-            systems.add(voucher.system)
-        else:
-            result.skipped += 1
-    for system in systems:
-        transaction.on_commit(lambda system=system: _kick(system))
+    systems: set[str] = set()
+    checks = _QueueChecks(actor)
+    # English while the texts are made: they are stored as codes and English text, rendered once.
+    with translation.override("en"):
+        for chunk in _voucher_chunks(vouchers):
+            with transaction.atomic():
+                _queue_chunk(chunk, checks, result, systems)
+    if kick:
+        for system in sorted(systems):
+            transaction.on_commit(lambda system=system: _kick(system))
     return result
+
+
+def _voucher_chunks(vouchers) -> Iterator[list]:
+    if isinstance(vouchers, QuerySet):
+        ids = vouchers.prefetch_related(None).order_by("pk").values_list("pk", flat=True)
+        if vouchers.query.is_sliced:  # a slice cannot be filtered again; it is bounded by its size
+            ids = list(vouchers.values_list("pk", flat=True))
+            for start in range(0, len(ids), QUEUE_CHUNK):
+                yield ids[start:start + QUEUE_CHUNK]
+            return
+        # By id from the last one seen: queueing moves vouchers out of a filter by state without skipping any.
+        last = None
+        while page := list((ids if last is None else ids.filter(pk__gt=last))[:QUEUE_CHUNK]):
+            yield page
+            if len(page) < QUEUE_CHUNK:
+                return
+            last = page[-1]
+        return
+    items = iter(vouchers)
+    while chunk := list(itertools.islice(items, QUEUE_CHUNK)):
+        yield chunk
+
+
+class _QueueChecks:
+    """What the pre-flight check reads, once per (company, system) for the whole call (a plan imported
+    meanwhile is seen by the sending path, which checks again) and the actor as the fields keep it."""
+
+    def __init__(self, actor: Actor):
+        self.actor = actor
+        self.user, _label = actor_parts(actor)
+        self.integrations: dict[tuple[int, str], Integration | None] = {}
+        self.plans: dict[tuple[int, str], object] = {}
+        self._moved: dict[tuple[str, str], Msg] = {}
+
+    def load(self, pairs: set[tuple[int, str]]) -> None:
+        missing = pairs - self.plans.keys()
+        if not missing:
+            return
+        found = {(i.company_id, i.system): i for i in Integration.objects.filter(
+            company_id__in={company for company, _system in missing}, system__in={system for _c, system in missing})}
+        for company_id, system in missing:
+            self.integrations[company_id, system] = found.get((company_id, system))
+            self.plans[company_id, system] = plan_snapshot(company_id, system)
+
+    def problems(self, voucher: SimpleNamespace, rows: list) -> list[rules.Problem]:
+        pair = (voucher.company_id, voucher.system)
+        return preflight_problems(system=voucher.system, integration=self.integrations[pair], plan=self.plans[pair],
+                                  rows=rows, day=voucher.date, series=voucher.series, extra=voucher.extra)
+
+    def moved(self, before: str, to: str) -> Msg:
+        """The audit message of a plain move, made once per pair of states (a Msg costs more than its check)."""
+        key = (before, to)
+        if key not in self._moved:
+            self._moved[key] = Msg("%(from)s → %(to)s", **{"from": S(before).label, "to": S(to).label})
+        return self._moved[key]
+
+
+class _RowValues:
+    """A voucher row as the pre-flight rules read it: a model instance per row costs more than the check."""
+
+    __slots__ = ("account", "debit", "credit", "cost_centre", "source")
+    unmapped_keys = VoucherRow.unmapped_keys
+
+    def __init__(self, account, debit, credit, cost_centre, source):
+        self.account, self.debit, self.credit, self.cost_centre, self.source = account, debit, credit, cost_centre, source
+
+
+# What the check and the changes read of a locked voucher (the rest is never loaded; nor is a model instance
+# built for each: the check and ``set_text`` need only the values).
+_QUEUE_READS = ("pk", "company_id", "system", "state", "date", "series", "extra", "last_error", "coded_texts",
+                "requested_by_id")
+
+
+def _frozen(value):
+    """A field's new value as part of a grouping key (JSON values as their text)."""
+    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else value
+
+
+def _queue_chunk(chunk: list, checks: _QueueChecks, result: QueueResult, systems: set[str]) -> None:
+    given: dict[int, list[Voucher]] = {}
+    ids = []
+    for item in chunk:
+        pk = item.pk if isinstance(item, Voucher) else int(item)
+        if isinstance(item, Voucher):
+            given.setdefault(pk, []).append(item)
+        ids.append(pk)
+    locked = {values[0]: SimpleNamespace(**dict(zip(_QUEUE_READS, values, strict=True)))
+              for values in Voucher.objects.select_for_update().filter(pk__in=set(ids), state__in=QUEUEABLE)
+              .order_by("pk").values_list(*_QUEUE_READS)}
+    rows: dict[int, list[_RowValues]] = {pk: [] for pk in locked}
+    # In the rows' own order (voucher, position, id), as voucher.rows.all() gives them: problems name row numbers.
+    for voucher_id, *values in VoucherRow.objects.filter(voucher_id__in=list(locked)).order_by(
+            "voucher_id", "position", "id").values_list("voucher_id", "account", "debit", "credit", "cost_centre",
+                                                        "source"):
+        rows[voucher_id].append(_RowValues(*values))
+    checks.load({(voucher.company_id, voucher.system) for voucher in locked.values()})
+    now = timezone.now()
+    writes: dict[tuple[str, ...], dict[str, tuple[dict, list[int]]]] = {}
+    events = []
+    done = set()
+    for pk in ids:
+        voucher = locked.get(pk)
+        if voucher is None or pk in done:  # gone, not queueable (under way, posted …) or named twice
+            result.skipped += 1
+            continue
+        done.add(pk)
+        before = voucher.state
+        change, event = _queue_change(voucher, rows[pk], checks, now, result, systems)
+        for other in given.get(pk, ()):
+            other.state = voucher.state
+        if change is None:
+            continue
+        names = tuple(sorted(change))
+        values = {name: getattr(voucher, name) for name in names}
+        key = tuple(_frozen(value) for value in values.values())
+        writes.setdefault(names, {}).setdefault(key, (values, []))[1].append(pk)
+        if event is not None:
+            events.append((voucher, f"state:{before}->{voucher.state}", *event))
+    for names, groups in writes.items():
+        if len(groups) <= GROUPED_UPDATES:
+            for values, group_ids in groups.values():
+                Voucher.objects.filter(pk__in=group_ids).update(**values, updated_at=now)
+        else:
+            rows_update(Voucher, [{**values, "pk": pk} for values, group_ids in groups.values() for pk in group_ids],
+                        fields=names)
+    audit_record_vouchers(actor=checks.actor, events=events)
+
+
+def _queue_change(voucher: SimpleNamespace, rows: list, checks: _QueueChecks, now, result: QueueResult, systems: set[str]):
+    """What ``voucher_queue`` does to one locked voucher, applied to it in memory: the names of the fields
+    to write (None: nothing) and the audit event's (outcome, message) when its state changes."""
+    problems = checks.problems(voucher, rows)
+    checked = preflight_values(problems)
+    if only_unmapped(problems):
+        result.awaiting_mapping += 1
+        text = problems_text(problems)
+        fields = {"last_error": text, "last_error_code": "unmapped", **checked}
+        if voucher.state != S.AWAITING_MAPPING:
+            return _apply(voucher, S.AWAITING_MAPPING, {**fields, "next_attempt_at": None}), (
+                AuditEvent.Outcome.INFO, Msg("Waits for a mapping: %(reasons)s", reasons=text))
+        if voucher.last_error != english(text):
+            return _apply(voucher, None, fields), None
+        return None, None
+    if problems:
+        result.failed += 1
+        text = problems_text(problems)
+        fields = {"last_error": text, "last_error_code": problems[0].code, **checked}
+        if voucher.state != S.FAILED:
+            return _apply(voucher, S.FAILED, fields), (
+                AuditEvent.Outcome.ERROR, Msg("Not sent: %(reasons)s", reasons=problems_text(problems)))
+        return _apply(voucher, None, fields), None
+    result.queued += 1
+    systems.add(voucher.system)
+    before = voucher.state
+    # As voucher_transition does on the way into the queue: when, and for whom (the worker acts for them).
+    fields = {"next_attempt_at": None, "last_error": "", "last_error_code": "", **checked, "queued_at": now}
+    if checks.user is not None:
+        fields["requested_by_id"] = checks.user.pk
+    return _apply(voucher, S.QUEUED, fields), (AuditEvent.Outcome.INFO, checks.moved(before, S.QUEUED))
+
+
+def _apply(voucher: SimpleNamespace, to: str | None, fields: dict) -> list[str]:
+    """Set ``fields`` (coded texts as ``set_text`` keeps them) and the state ``to`` if it changes, on the
+    voucher in memory; returns the fields to write."""
+    changed = []
+    if to is not None:
+        transition_check(voucher.state, to)
+        voucher.state = to
+        changed.append("state")
+    for name, value in fields.items():
+        if name in Voucher.coded_text_fields:
+            changed += set_text(voucher, name, value)
+        else:
+            setattr(voucher, name, value)
+            changed.append(name)
+    return list(dict.fromkeys(changed))
 
 
 def _kick(system: str | None = None) -> None:

@@ -14,4 +14,4 @@ from ..selectors import journals_selection
 def journals_push(*, company, references=None, day: dt.date | None = None, everything: bool = False,
                   actor: Actor = None) -> QueueResult:
     vouchers = journals_selection(company=company, references=references, day=day, everything=everything)
-    return vouchers_queue(vouchers=list(vouchers.exclude(state=VoucherState.POSTED)), actor=actor)
+    return vouchers_queue(vouchers=vouchers.exclude(state=VoucherState.POSTED), actor=actor)
