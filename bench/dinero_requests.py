@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/dinero_requests.py                     # 30 documents, one organisation, SQLite
     .venv/bin/python bench/dinero_requests.py --database-url postgres://postgres@127.0.0.1:5432/kontera_imports_bench
+    .venv/bin/python bench/dinero_requests.py --book-answer guid_timestamp   # the stricter reading of book's answer
+    .venv/bin/python bench/dinero_requests.py --drafts                       # book_vouchers off
 
 At Dinero's 100 requests a minute per organisation the requests per document *are* the speed: the
 benchmark sends the documents (half supplier invoices from three suppliers, half receipts) through the
@@ -33,6 +35,12 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=30)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--port", type=int, default=9530)
+    parser.add_argument("--show-log", action="store_true", help="print every request the sandbox received")
+    parser.add_argument("--book-answer", choices=("read_model", "guid_timestamp"), default="read_model",
+                        help="what Dinero's book answers (undocumented; see integrations/sandboxes/dinero.py)")
+    parser.add_argument("--create-answer", choices=("guid_timestamp", "read_model"), default="guid_timestamp",
+                        help="what Dinero's create answers (documented: Guid and Timestamp)")
+    parser.add_argument("--drafts", action="store_true", help="book_vouchers off: drafts, as Pleo leaves them")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kontera-dinero-bench-"))
 
@@ -64,7 +72,7 @@ def main() -> int:
     from django.utils import timezone
 
     from bookkeeping.models import Company, PaymentMethod, PaymentMethodList, Voucher, VoucherState
-    from bookkeeping.services.vouchers import vouchers_dispatch
+    from bookkeeping.services.sending import vouchers_dispatch
     from expense_documents.models import ExpenseDocument, ExpenseLine
     from expense_documents.services.dinero_setup import dinero_setup
     from expense_documents.services.sync import documents_sync
@@ -73,6 +81,8 @@ def main() -> int:
     cache.clear()  # no contact remembered from an earlier run
     org_id, cvr, key = 810_000 + os.getpid() % 1000, "41000000", f"bench-dinero-key-{os.getpid()}"
     dinero.add_organization(org_id, "Bench ApS", key, vat_number=cvr)
+    dinero.set_book_answer(org_id, args.book_answer)
+    dinero.set_create_answer(org_id, args.create_answer)
     Company.objects.filter(slug="bench-dinero").delete()
     company = Company.objects.create(name="Bench ApS", slug="bench-dinero", country="DK", base_currency="DKK",
                                      org_number=f"DK{cvr}")
@@ -80,6 +90,12 @@ def main() -> int:
     PaymentMethod.objects.create(payment_list=methods, name="Firmakort", account_number=55010)
     dinero_setup(company=company, api_key=key, organization_id=str(org_id), error_account=7480, import_chart=True,
                  invoice_payment_method="63000", receipt_payment_list="Kvitteringer", actor="bench")
+    if args.drafts:
+        from expense_documents.services.common import dinero_integration
+
+        integration = dinero_integration(company)
+        integration.settings = {**integration.settings, "book_vouchers": False}
+        integration.save(update_fields=["settings"])
     today = timezone.localdate()
     suppliers = [("Kontorland A/S", "DK12345678"), ("Papirhuset ApS", "DK23456789"), ("Kaffe & Co ApS", "DK34567890")]
     for d in range(args.documents):
@@ -100,12 +116,16 @@ def main() -> int:
         vouchers_dispatch(system="dinero", max_seconds=30)
     seconds = time.perf_counter() - started
     requests = [r for r in dinero.log if not r.path.endswith("/oauth/token")]
+    if args.show_log:
+        for r in requests:
+            print(f"  {r.status} {r.method} {_shape(r.path)}{'?' + r.query if r.query else ''}")
     kinds = Counter(f"{r.method} {_shape(r.path)}" for r in requests)
     posted = ours.filter(state=VoucherState.POSTED).count()
     per_document = len(requests) / max(posted, 1)
     at_limit = RATE_LIMIT_PER_MINUTE / per_document
     reached = posted / seconds * 60
-    print(f"database        {connection.vendor}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"database        {connection.vendor}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+          f"{'drafts' if args.drafts else 'booked'}, create answers {args.create_answer}, book answers {args.book_answer}")
     print(f"documents       {posted} of {args.documents} posted ({args.documents - args.documents // 2} invoices "
           f"from 3 suppliers, {args.documents // 2} receipts) in {seconds:.1f} s")
     print(f"requests        {len(requests)}: {per_document:.2f} per document ({per_document / LIMIT_REQUESTS_PER_DOCUMENT:.2f}"

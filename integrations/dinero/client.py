@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from wording import Msg
 
 from .. import ratelimit, tokens
-from ..base import AuthError, ConnectorError, RemoteValidationError, RetryableError, StaleVersionError
+from ..base import AuthError, ConnectorError, Deferred, RemoteValidationError, RetryableError, StaleVersionError
 from ..http import make_session, paced_bearer_request, redact, retry_after_seconds
 from . import mapping
 
@@ -48,6 +48,9 @@ FOREIGN_ORGANISATION_CODE = "41"
 STALE_TIMESTAMP_CODE = "58"
 # "It might take a second for the file to be accessible" (api.dinero.dk/v1/docs, Files).
 FILE_SETTLE_SECONDS = 1.0
+# A voucher that needs at most this long at the organisation's pace is started only if it fits in what
+# is left of the dispatcher's run (about 4 s at 100 requests a minute; a run is minutes).
+LONGEST_VOUCHER_HELD_BACK = 30.0
 
 
 class NotFound(RemoteValidationError):
@@ -277,6 +280,21 @@ class DineroClient:
             raise RetryableError(Msg("Dinero accepted the file but returned no FileGuid."))
         self.file_ready_at = time.time() + FILE_SETTLE_SECONDS
         return file_guid
+
+    def start_within_budget(self, requests: int) -> None:
+        """Start a voucher only when its ``requests`` (and the file's settling) fit in what is left of the
+        dispatcher's send budget: cut off after its create, a voucher's outcome is unknown and the next
+        run pays a look-up (the files list and a read) to find it. Not started, it is simply due again."""
+        left = ratelimit.budget_left()
+        if left is None:
+            return
+        needed = requests * self.pace.interval + FILE_SETTLE_SECONDS
+        # At a pace so slow that a voucher takes longer than a run may ever hold, it is started anyway
+        # (and looked up after a cut-off) rather than waiting for a run it would fit in.
+        if left < needed <= LONGEST_VOUCHER_HELD_BACK:
+            raise Deferred(Msg("Not started: this voucher's %(n)s requests to Dinero do not fit in what is left of "
+                               "this run (%(left)s s); it goes out in the next one.", n=requests, left=int(max(left, 0))),
+                           retry_after=0, code="rate_limited")
 
     def wait_for_file(self) -> None:
         """Let the last uploaded file settle before a voucher names it (only what is left of it)."""

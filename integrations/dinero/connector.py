@@ -64,6 +64,9 @@ ENTRY_ACCOUNT_FIELDS = "AccountNumber,Name,VatCode,Category,IsHidden"
 SETTING_DEFAULTS = {"book_vouchers": True, "rate_limit_per_minute": DEFAULT_RATE_LIMIT, "import_chart": True}
 ACCOUNT_SETTINGS = ("error_account", "invoice_counter_account")
 CONTACT_REMEMBERED_SECONDS = 24 * 3600
+# A voucher's requests at most on the common path: file, create, read-back, book, read after booking
+# (when the book's answer lacks the number).
+REQUESTS_PER_VOUCHER = 5
 
 
 @contextmanager
@@ -229,6 +232,7 @@ class DineroConnector:
     # --- vouchers ---------------------------------------------------------------------------------
 
     def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
+        self.client.start_within_budget(REQUESTS_PER_VOUCHER)
         steps: list[str] = []
         read = self._create(voucher, steps)
         with after_a_create():
@@ -296,7 +300,10 @@ class DineroConnector:
             guid = str(created.get("Guid") or "")
             if not guid:
                 raise RemoteValidationError(Msg("Dinero created the voucher but did not say its Guid."))
-            read = self._read(guid)
+            # Verified against what Dinero stored, never against what we sent (§2.2): from the answer
+            # when it is the stored voucher, else read back (the documented answer is Guid and
+            # Timestamp only, §2.4).
+            read = mapping.stored_in_answer(created, guid) or self._read(guid)
             self._verify(voucher, read, delete_on_mismatch=True)
         steps.append(Msg("Created %(kind)s purchase voucher %(guid)s, total %(total)s DKK.", kind=kind, guid=guid, total=f"{mapping.expected_total(voucher):.2f}"))
         return read
@@ -356,13 +363,20 @@ class DineroConnector:
         if not self.settings.get("book_vouchers", True) or mapping.is_booked(read):
             return read
         guid = read["Guid"]
+        answer = None
         try:
-            self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
+            answer = self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
         except StaleVersionError:
             read = self._read(guid)
             if not mapping.is_booked(read):
-                self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
-        read = self._read(guid)
+                answer = self.client.post(f"vouchers/purchase/{guid}/book", {"Timestamp": read["Timestamp"]})
+        # The voucher number comes with booking: from the answer when it carries the booked voucher
+        # (as Dinero documents for invoices' book), else read after booking.
+        booked = mapping.booked_in_answer(answer, guid)
+        if booked is None:
+            # Booked meanwhile by someone else: the read that found it booked has its number.
+            booked = read if answer is None and mapping.is_booked(read) else self._read(guid)
+        read = booked
         steps.append(Msg("Booked voucher %(guid)s as number %(number)s.", guid=guid, number=read.get("VoucherNumber")))
         return read
 

@@ -288,6 +288,45 @@ def voucher_total(read_model: dict) -> Decimal | None:
     return None
 
 
+def _answer_read_model(answer, guid: str) -> dict | None:
+    """``answer`` as a read model of voucher ``guid`` with its Timestamp under §2.5's name, or None when
+    it is not one (another voucher's, no Timestamp, no Status)."""
+    if not isinstance(answer, dict) or str(ci_get(answer, "Guid") or "").lower() != guid.lower():
+        return None
+    timestamp = ci_get(answer, "Timestamp")
+    if not timestamp or ci_get(answer, "Status") in (None, ""):
+        return None
+    return {**answer, "Guid": guid, "Timestamp": str(timestamp), "Status": ci_get(answer, "Status")}
+
+
+def stored_in_answer(answer, guid: str) -> dict | None:
+    """The create's answer when it says what Dinero stored (§2.5's read model: the stored total in
+    ``VoucherTotals``, or every line with its stored ``AmountInclVatValue``), else None and the voucher
+    is read back. An answer that only echoes what we sent (lines with ``Amount``) says nothing about
+    what was kept: that is exactly what Dinero may silently drop (§2.2)."""
+    read = _answer_read_model(answer, guid)
+    if read is None:
+        return None
+    if any(str(t.get("Type") or "").lower() == "total" and as_decimal(t.get("Total")) is not None
+           for t in read.get("VoucherTotals") or [] if isinstance(t, dict)):
+        return read
+    lines = read.get("Lines")
+    if lines and all(isinstance(line, dict) and as_decimal(line.get("AmountInclVatValue")) is not None
+                     for line in lines):
+        return read
+    return None
+
+
+def booked_in_answer(answer, guid: str) -> dict | None:
+    """The book's answer when it is the booked voucher's read model with its number, else None (then
+    the voucher is read after booking). What a purchase voucher's book answers is not documented (see
+    integrations/sandboxes/dinero.py, DEFAULT_BOOK_ANSWER)."""
+    read = _answer_read_model(answer, guid)
+    if read is None or read.get("VoucherNumber") is None or not is_booked(read):
+        return None
+    return read
+
+
 def remote_voucher(read_model: dict, *, steps: tuple[str, ...] = ()) -> RemoteVoucher:
     number = read_model.get("VoucherNumber")
     return RemoteVoucher(

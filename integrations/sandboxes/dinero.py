@@ -98,10 +98,28 @@ BROWNOUT_MESSAGE = (
     "Brownout: this version of the endpoint is deprecated. Use POST /v1.2/{organizationId}/vouchers/purchase."
 )
 # §2.4/§9.1: DEV-ERR says 201 carries an empty body, but clients read {"Guid"} from the create response
-# and dinero-go models {guid, timestamp}. We answer 201 {"Guid", "Timestamp"} (this casing); a robust
-# client takes the Timestamp from a GET of the read model.
+# and dinero-go models {guid, timestamp}; API-BOOK: the Timestamp "is returned as a part of
+# CreatedResponse" (HexioDK/Hexio.DineroClient, Models/CreatedResponse.cs: Guid, TimeStamp). We answer
+# 201 {"Guid", "Timestamp"} (this casing): the answer does not say what was stored, so a client that
+# must know (the total) reads the voucher back. Hexio's client types the v1.1 create's answer as the
+# whole read model (IDineroClient.cs, CreatePurchaseVoucher -> PurchaseVoucherReadModel), which a typed
+# client would also do for a two-field answer: not evidence enough. An organisation can be switched to
+# that answer (``set_create_answer(org, "read_model")``) to test a client that uses it when it comes.
 CREATE_STATUS = 201
-# Not documented: PUT and book answer 200 {"Guid", "Timestamp"}; DELETE answers 204 with no body.
+CREATE_ANSWERS = ("guid_timestamp", "read_model")
+DEFAULT_CREATE_ANSWER = "guid_timestamp"
+# Book: what a purchase voucher's book answers is not documented. The one Dinero page that documents a
+# book answer (API-BOOK, https://api.dinero.dk/v1/docs/api/POST-v1-organizationId-invoices-guid-book)
+# answers "200 (ok) if the invoice has been successfully been booked" with the booked invoice's read
+# model (Status, Guid, TimeStamp, Number …); Hexio's client types the purchase voucher's book answer as
+# the read model (IDineroClient.cs, BookPurchaseVoucher -> PurchaseVoucherReadModel), and
+# Seekersdk/dinero-connect (src/services/voucherService.js) reads Guid, VoucherNumber and Status from a
+# manual voucher's book answer. So by default book answers 200 with the booked voucher's read model
+# (VoucherNumber, new Timestamp, Status). The stricter reading — only {"Guid", "Timestamp"}, no number —
+# is one call away (``set_book_answer(org, "guid_timestamp")``); a client must work with both.
+BOOK_ANSWERS = ("read_model", "guid_timestamp")
+DEFAULT_BOOK_ANSWER = "read_model"
+# Not documented: PUT answers 200 {"Guid", "Timestamp"}; DELETE answers 204 with no body.
 UPDATE_STATUS = 200
 DELETE_STATUS = 204
 
@@ -556,6 +574,8 @@ class Organization:
     pro_error_code: int = DEFAULT_PRO_ERROR_CODE
     rate_limit: int = DEFAULT_RATE_LIMIT
     allow_edit_booked: bool = False
+    create_answer: str = DEFAULT_CREATE_ANSWER
+    book_answer: str = DEFAULT_BOOK_ANSWER
     email: str | None = None
     vat_number: str | None = None
     accounts: dict[int, dict] = field(default_factory=dict)
@@ -811,6 +831,20 @@ class DineroSandbox:
     def set_allow_edit_booked(self, org_id: int, allowed: bool) -> None:
         with self._lock:
             self.organization(org_id).allow_edit_booked = allowed
+
+    def set_create_answer(self, org_id: int, answer: str) -> None:
+        """What a purchase voucher's create answers: ``guid_timestamp`` (default) or ``read_model``."""
+        if answer not in CREATE_ANSWERS:
+            raise ValueError(f"the create answer is one of {CREATE_ANSWERS}")
+        with self._lock:
+            self.organization(org_id).create_answer = answer
+
+    def set_book_answer(self, org_id: int, answer: str) -> None:
+        """What a purchase voucher's book answers: ``read_model`` (default) or ``guid_timestamp``."""
+        if answer not in BOOK_ANSWERS:
+            raise ValueError(f"the book answer is one of {BOOK_ANSWERS}")
+        with self._lock:
+            self.organization(org_id).book_answer = answer
 
     def add_contact(self, org_id: int, name: str, *, country_key: str = "DK", **fields: Any) -> dict:
         """Create a contact directly (demo data); ``fields`` use the API's property names."""
@@ -1779,6 +1813,8 @@ class DineroSandbox:
         org.purchase_vouchers[guid] = record
         self._link_file(org, record["FileGuid"], guid, "PurchaseVoucher")
         self._mark_creditor(org, record["ContactGuid"])
+        if org.create_answer == "read_model":
+            return _json_response(self._voucher_read_model(org, record), CREATE_STATUS)
         return _json_response({"Guid": guid, "Timestamp": record["Timestamp"]}, CREATE_STATUS)
 
     def _ep_voucher_get(self, request: Request, org: Organization, args: dict, guid: str) -> Response:
@@ -1846,6 +1882,8 @@ class DineroSandbox:
         record["Booked"] = True
         record["Timestamp"] = self._next_timestamp()
         record["UpdatedAt"] = self._now_iso()
+        if org.book_answer == "read_model":
+            return _json_response(self._voucher_read_model(org, record), UPDATE_STATUS)
         return _json_response({"Guid": record["Guid"], "Timestamp": record["Timestamp"]}, UPDATE_STATUS)
 
     # ---- purchase credit notes -------------------------------------------------------------------

@@ -584,9 +584,35 @@ def test_booking_a_cash_voucher_shows_paid_and_a_number(api, today):
     assert voucher["Status"] == "Paid"
     assert voucher["VoucherNumber"] == 1
     assert voucher["Timestamp"] != before
-    assert response.json() == {"Guid": guid, "Timestamp": voucher["Timestamp"]}
+    # By default the answer is the booked voucher (as API-BOOK documents for invoices' book).
+    assert response.json() == voucher
     again = api.book(guid)
     assert_validation(again, "Status")
+
+
+def test_book_can_answer_only_guid_and_timestamp(api, sandbox, today):
+    sandbox.set_book_answer(ORG, "guid_timestamp")
+    guid = api.create(cash_body(today)).json()["Guid"]
+    response = api.book(guid)
+    assert response.status_code == 200
+    voucher = api.voucher(guid)
+    assert voucher["VoucherNumber"] == 1
+    assert response.json() == {"Guid": guid, "Timestamp": voucher["Timestamp"]}
+
+
+def test_create_answers_guid_and_timestamp_unless_switched_to_the_read_model(api, sandbox, today):
+    created = api.create(cash_body(today))
+    assert created.status_code == 201
+    guid = created.json()["Guid"]
+    assert created.json() == {"Guid": guid, "Timestamp": api.voucher(guid)["Timestamp"]}
+    sandbox.set_create_answer(ORG, "read_model")
+    created = api.create(cash_body(today))
+    assert created.status_code == 201
+    assert created.json() == api.voucher(created.json()["Guid"])
+    with pytest.raises(ValueError):
+        sandbox.set_create_answer(ORG, "everything")
+    with pytest.raises(ValueError):
+        sandbox.set_book_answer(ORG, "everything")
 
 
 def test_credit_voucher_create_and_book(api, today):
