@@ -29,6 +29,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def postgres_cpu() -> float | None:
+    """CPU seconds of this machine's PostgreSQL so far: its processes', and the ended backends' (counted in
+    the postmaster's children's time). None where /proc does not tell (not Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, seen = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name not in ("postgres", "postmaster"):
+            continue
+        seen = True
+        utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+        total += (utime + stime + cutime + cstime) / ticks
+    return total if seen else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--companies", type=int, default=10)
@@ -89,6 +110,7 @@ def main() -> None:
           f"in {time.monotonic() - started:.1f} s")
     setup = resource.getrusage(resource.RUSAGE_SELF)  # the books and the queueing done
     setup_cpu = setup.ru_utime + setup.ru_stime
+    database_cpu = postgres_cpu() if connection.vendor == "postgresql" else None
     cluster = subprocess.Popen([sys.executable, str(ROOT / "bench" / "qcluster_counted.py")], env={**os.environ},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kick_dispatch()
@@ -133,6 +155,9 @@ def main() -> None:
           f"threads, start-up apart) = {1000 * dispatch_cpu / max(sent, 1) / 5:.2f} of the 5 ms per voucher")
     print(f"sandbox CPU:       {1000 * (own.ru_utime + own.ru_stime - setup_cpu) / max(len(ok_posts), 1):.2f} ms per "
           f"voucher (the Fortnox sandbox on this machine, and this benchmark watching; not Kontera's)")
+    if database_cpu is not None and (after := postgres_cpu()) is not None:
+        print(f"PostgreSQL CPU:    {1000 * (after - database_cpu) / max(len(ok_posts), 1):.2f} ms per voucher "
+              f"(every PostgreSQL process of this machine over the run)")
     print(f"double posts:      {doubles}")
     server.stop()
 
