@@ -15,7 +15,7 @@ campaign counts from the sandboxes' own state and Kontera's database:
 - LOST:    neither posted nor visibly waiting or failed with a reason (failed or waiting without a
            reason, back to draft, or recorded as posted while the target has no copy);
 - STUCK:   in "sending" for longer than ``--stuck-after`` seconds when the campaign ends;
-- UNSETTLED: queued and due but untouched for longer than ``--stuck-after`` when the settle cap is
+- UNSETTLED: queued and due, and neither changed nor due again for longer than ``--stuck-after`` when the settle cap is
            reached (nothing takes the work: a frozen or silent cluster);
 - unrecorded: at the target while Kontera says failed (sending it again would double it);
 - faults injected by kind (posts/writes and reads separately), kills, and the recovery: the time from
@@ -471,9 +471,11 @@ def count(ours, fortnox, dinero, campaign, args, total, chaos_started, phases, i
             lost.append((pk, f"{state} without a reason"))
         elif state in (S.DRAFT,):
             lost.append((pk, "back to draft"))
-    # queued, due and untouched for longer than --stuck-after when the cap is reached: nothing takes it
+    # queued, due and untouched for longer than --stuck-after when the cap is reached: nothing takes it.
+    # Counted from when it fell due, if later than its last change: a voucher on a long back-off (8 min after
+    # its fifth failure) that fell due seconds before the cap was taken for one nobody takes.
     unsettled = [r for r in rows if r[1] == S.QUEUED and (r[3] is None or r[3] <= now)
-                 and (now - r[4]).total_seconds() > args.stuck_after]
+                 and (now - max(r[4], r[3] or r[4])).total_seconds() > args.stuck_after]
     unrecorded = [r for r in rows if r[1] in (S.FAILED, S.HANDLED_OUTSIDE) and copies[r[0]] > 0]
     waiting = [r for r in rows if r[1] not in (S.POSTED, S.SENDING, S.FAILED)]
     failed = [r for r in rows if r[1] == S.FAILED]
