@@ -15,7 +15,7 @@ campaign counts from the sandboxes' own state and Kontera's database:
 - LOST:    neither posted nor visibly waiting or failed with a reason (failed or waiting without a
            reason, back to draft, or recorded as posted while the target has no copy);
 - STUCK:   in "sending" for longer than ``--stuck-after`` seconds when the campaign ends;
-- UNSETTLED: queued and due, and neither changed nor due again for longer than ``--stuck-after`` when the settle cap is
+- UNSETTLED: queued and due, untouched since it last changed or fell due (the later) for longer than ``--stuck-after`` when the settle cap is
            reached (nothing takes the work: a frozen or silent cluster);
 - unrecorded: at the target while Kontera says failed (sending it again would double it);
 - faults injected by kind (posts/writes and reads separately), kills, and the recovery: the time from
