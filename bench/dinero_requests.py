@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dinero_requests.py                     # 30 documents, one organisation, SQLite
     .venv/bin/python bench/dinero_requests.py --database-url postgres://postgres@127.0.0.1:5432/kontera_imports_bench
-    .venv/bin/python bench/dinero_requests.py --book-answer guid_timestamp   # the stricter reading of book's answer
+    .venv/bin/python bench/dinero_requests.py --book-answer read_model   # if book answers with the voucher (its number)
     .venv/bin/python bench/dinero_requests.py --drafts                       # book_vouchers off
 
 At Dinero's 100 requests a minute per organisation the requests per document *are* the speed: the
@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--port", type=int, default=9530)
     parser.add_argument("--show-log", action="store_true", help="print every request the sandbox received")
-    parser.add_argument("--book-answer", choices=("read_model", "guid_timestamp"), default="read_model",
+    parser.add_argument("--book-answer", choices=("read_model", "guid_timestamp"), default="guid_timestamp",
                         help="what Dinero's book answers (undocumented; see integrations/sandboxes/dinero.py)")
     parser.add_argument("--create-answer", choices=("guid_timestamp", "read_model"), default="guid_timestamp",
                         help="what Dinero's create answers (documented: Guid and Timestamp)")

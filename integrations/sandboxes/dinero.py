@@ -114,11 +114,13 @@ DEFAULT_CREATE_ANSWER = "guid_timestamp"
 # model (Status, Guid, TimeStamp, Number …); Hexio's client types the purchase voucher's book answer as
 # the read model (IDineroClient.cs, BookPurchaseVoucher -> PurchaseVoucherReadModel), and
 # Seekersdk/dinero-connect (src/services/voucherService.js) reads Guid, VoucherNumber and Status from a
-# manual voucher's book answer. So by default book answers 200 with the booked voucher's read model
-# (VoucherNumber, new Timestamp, Status). The stricter reading — only {"Guid", "Timestamp"}, no number —
-# is one call away (``set_book_answer(org, "guid_timestamp")``); a client must work with both.
+# manual voucher's book answer. That is evidence, not documentation: by default we give the stricter
+# reading — 200 with only {"Guid", "Timestamp"}, no number, so a client reads the voucher after booking —
+# and the read model (VoucherNumber, new Timestamp, Status) is one call away
+# (``set_book_answer(org, "read_model")``); a client must work with both (Kontera takes the number from
+# the answer when it is there and reads it otherwise).
 BOOK_ANSWERS = ("read_model", "guid_timestamp")
-DEFAULT_BOOK_ANSWER = "read_model"
+DEFAULT_BOOK_ANSWER = "guid_timestamp"
 # Not documented: PUT answers 200 {"Guid", "Timestamp"}; DELETE answers 204 with no body.
 UPDATE_STATUS = 200
 DELETE_STATUS = 204
