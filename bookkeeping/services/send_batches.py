@@ -34,7 +34,13 @@ from ..models import AuditEvent, Voucher, VoucherState
 from .audit import Actor, audit_record_vouchers
 from .bulk import rows_set
 from .send_outcomes import last_success_mark, record_auth_error, record_deferred, record_failure, record_retry
-from .vouchers import voucher_dto, voucher_fingerprint, voucher_preflight, voucher_preflight_notes
+from .vouchers import (
+    transition_message,
+    voucher_dto,
+    voucher_fingerprint,
+    voucher_preflight,
+    voucher_preflight_notes,
+)
 
 logger = logging.getLogger("kontera.vouchers")
 
@@ -111,7 +117,7 @@ def batch_claim(voucher_ids: list[int], *, turn, actor: Actor) -> tuple[list[Cla
             Voucher.objects.filter(pk__in=[c.voucher.pk for c in claimed]).update(
                 state=S.SENDING, attempts=models.F("attempts") + 1, pending_since=now, updated_at=now,
                 preflight_ok=True, preflight_problems=[])
-            moved = _moved(S.QUEUED, S.SENDING)
+            moved = transition_message(S.QUEUED, S.SENDING)
             audit_record_vouchers(
                 events=[(c.voucher, f"state:{S.QUEUED}->{S.SENDING}", AuditEvent.Outcome.INFO, moved) for c in claimed],
                 actor=actor, integration_id=turn.integration(claimed[0].voucher).pk, log_each=True)
@@ -235,20 +241,15 @@ def _give_back_unsent(items: list[Claimed], *, actor: Actor, integration_id: int
         Voucher.objects.filter(pk__in=ids).update(
             state=S.QUEUED, attempts=Greatest(models.F("attempts") - 1, 0), pending_since=None,
             updated_at=timezone.now())
+        given_back = [item.voucher for item in items if item.voucher.pk in ids]
+        for voucher in given_back:
+            voucher.state = S.QUEUED
         audit_record_vouchers(
-            events=[(_now_in(item.voucher, S.QUEUED), f"state:{S.SENDING}->{S.QUEUED}", AuditEvent.Outcome.INFO,
-              Msg("Not sent: its batch stopped before it (nothing was sent for it); queued again."))
-             for item in items if item.voucher.pk in ids],
+            events=[(voucher, f"state:{S.SENDING}->{S.QUEUED}", AuditEvent.Outcome.INFO,
+                     Msg("Not sent: its batch stopped before it (nothing was sent for it); queued again."))
+                    for voucher in given_back],
             actor=actor, integration_id=integration_id, log_each=True)
 
-
-def _now_in(voucher: Voucher, state: str) -> Voucher:
-    voucher.state = state
-    return voucher
-
-
-def _moved(before: str, after: str) -> Msg:
-    return Msg("%(from)s → %(to)s", **{"from": S(before).label, "to": S(after).label})
 
 class Lanes:
     """Runs the companies' batches side by side: each company held by a dispatcher is a lane, one batch in

@@ -81,21 +81,33 @@ def voucher_transition(*, voucher: Voucher, to: str, actor: Actor = None, messag
         user, _label = actor_parts(actor)
         if user is not None:
             fields.setdefault("requested_by", user)
-    for name, value in fields.items():
-        if name in Voucher.coded_text_fields:
-            changed += set_text(voucher, name, value)
-        else:
-            setattr(voucher, name, value)
-            changed.append(name)
+    changed += voucher_set_fields(voucher, fields)
     if voucher.pk is None:
         voucher.save()
     else:
         voucher.save(update_fields=list(dict.fromkeys(changed)))
     audit_record(
         action=f"state:{current}->{to}", outcome=outcome, actor=actor, voucher=voucher,
-        message=message or Msg("%(from)s → %(to)s", **{"from": S(current).label, "to": S(to).label}),
+        message=message or transition_message(current, to),
     )
     return voucher
+
+
+def voucher_set_fields(voucher, fields: dict) -> list[str]:
+    """Set ``fields`` on the voucher in memory, coded texts as ``set_text`` keeps them; returns what to write."""
+    changed = []
+    for name, value in fields.items():
+        if name in Voucher.coded_text_fields:
+            changed += set_text(voucher, name, value)
+        else:
+            setattr(voucher, name, value)
+            changed.append(name)
+    return changed
+
+
+def transition_message(before: str, after: str) -> Msg:
+    """The audit message of a plain move from one state to another."""
+    return Msg("%(from)s → %(to)s", **{"from": S(before).label, "to": S(after).label})
 
 
 # --- building what a connector sees -----------------------------------------------------------
@@ -359,7 +371,7 @@ class _QueueChecks:
         """The audit message of a plain move, made once per pair of states (a Msg costs more than its check)."""
         key = (before, to)
         if key not in self._moved:
-            self._moved[key] = Msg("%(from)s → %(to)s", **{"from": S(before).label, "to": S(to).label})
+            self._moved[key] = transition_message(before, to)
         return self._moved[key]
 
 
@@ -475,12 +487,7 @@ def _apply(voucher: SimpleNamespace, to: str | None, fields: dict) -> list[str]:
         transition_check(voucher.state, to)
         voucher.state = to
         changed.append("state")
-    for name, value in fields.items():
-        if name in Voucher.coded_text_fields:
-            changed += set_text(voucher, name, value)
-        else:
-            setattr(voucher, name, value)
-            changed.append(name)
+    changed += voucher_set_fields(voucher, fields)
     return list(dict.fromkeys(changed))
 
 
