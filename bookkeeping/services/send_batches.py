@@ -26,14 +26,14 @@ from django.utils import timezone
 
 from config.logs import log_context
 from integrations import registry
-from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RetryableError, VoucherDTO
+from integrations.base import AuthError, ConnectorError, Deferred, RetryableError, VoucherDTO
 from integrations.models import IntegrationStatus
 from wording import Msg, set_text
 
 from ..models import AuditEvent, Voucher, VoucherState
 from .audit import Actor, audit_record_vouchers
 from .bulk import rows_set
-from .send_outcomes import last_success_mark, record_auth_error, record_deferred, record_failure, record_retry
+from .send_outcomes import last_success_mark, record_error
 from .vouchers import (
     transition_message,
     voucher_dto,
@@ -182,19 +182,11 @@ def batch_record(answers: list[tuple[Claimed, object]], *, turn, actor: Actor) -
         if not isinstance(exc, Exception):
             continue
         voucher = item.voucher
-        # Every voucher of a batch was new: nothing of it was in the target before this post.
+        integration = turn.integration(voucher)
         if isinstance(exc, AuthError):
-            integration = turn.integration(voucher)
             turn.forget_integration(voucher)
-            outcomes.append(record_auth_error(voucher, integration, exc, actor))
-        elif isinstance(exc, RemoteValidationError):
-            outcomes.append(record_failure(voucher, exc, actor, definite=not exc.outcome_unknown))
-        elif isinstance(exc, Deferred):
-            outcomes.append(record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
-        elif isinstance(exc, RetryableError):
-            outcomes.append(record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown))
-        else:
-            outcomes.append(record_failure(voucher, exc, actor, definite=not getattr(exc, "outcome_unknown", False)))
+        # Every voucher of a batch was new: nothing of it was in the target before this post.
+        outcomes.append(record_error(voucher, exc, actor, integration=integration, known_absent=True))
     return outcomes
 
 

@@ -143,3 +143,16 @@ def record_auth_error(voucher: Voucher, integration: Integration, exc: AuthError
         )
     integration_needs_reauthorisation(integration=integration, reason=exc.message)
     return "awaiting_authorisation"
+
+
+def record_error(voucher: Voucher, exc: ConnectorError, actor: Actor, *, integration: Integration | None,
+                 known_absent: bool) -> str:
+    """Record a refused or failed send as its kind asks. ``known_absent``: nothing of this voucher was in the
+    target before this call (a first post, or a look-up that said "not there"); otherwise an error can never
+    prove that nothing landed, so the unknown-outcome marker stays."""
+    if isinstance(exc, AuthError):
+        return record_auth_error(voucher, integration, exc, actor)
+    if isinstance(exc, RetryableError):
+        record = record_deferred if isinstance(exc, Deferred) else record_retry
+        return record(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
+    return record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)

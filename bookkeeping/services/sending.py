@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from config.logs import bind as log_bind
 from integrations import ratelimit, registry
-from integrations.base import AuthError, ConnectorError, Deferred, RemoteValidationError, RetryableError
+from integrations.base import AuthError, ConnectorError, RetryableError
 from integrations.http import make_session
 from integrations.models import Integration, IntegrationStatus
 from wording import Msg, english
@@ -31,12 +31,9 @@ from ..selectors.plans import plan_snapshot
 from ..selectors.vouchers import landed_elsewhere
 from .audit import Actor, audit_record
 from .credentials import voucher_wait_for_credentials
-from .send_outcomes import (  # noqa: F401 - forget_last_success_marks and MAX_ATTEMPTS are read from here
-    MAX_ATTEMPTS,
+from .send_outcomes import (  # noqa: F401 - forget_last_success_marks is read from here
     forget_last_success_marks,
-    record_auth_error,
-    record_deferred,
-    record_failure,
+    record_error,
     record_posted,
     record_retry,
     remote_of,
@@ -166,18 +163,10 @@ def voucher_send(*, voucher_id: int, actor: Actor = "worker", connector=None, tu
                 remote = connector.update_voucher(dto, previous)
             else:
                 remote = connector.post_voucher(dto)
-    except AuthError as exc:
-        if turn is not None:
-            turn.forget_integration(voucher)
-        return record_auth_error(voucher, integration, exc, actor)
-    except RemoteValidationError as exc:
-        return record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
-    except Deferred as exc:
-        return record_deferred(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
-    except RetryableError as exc:
-        return record_retry(voucher, exc, actor, outcome_unknown=exc.outcome_unknown or not known_absent)
     except ConnectorError as exc:
-        return record_failure(voucher, exc, actor, definite=known_absent and not exc.outcome_unknown)
+        if isinstance(exc, AuthError) and turn is not None:
+            turn.forget_integration(voucher)
+        return record_error(voucher, exc, actor, integration=integration, known_absent=known_absent)
     except Exception as exc:  # anything unexpected: we cannot know whether it landed
         logger.exception("Unexpected error sending voucher %s", voucher.pk)
         return record_retry(voucher, RetryableError(Msg("Unexpected error: %(error)s", error=exc)), actor,
