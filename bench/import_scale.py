@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.measure import peak_mb  # noqa: E402 - after the path is set
+
 LIMITS_S = {"journals": 10.0, "mappings": 20.0, "documents": 10.0, "sie-export": 10.0}
 
 
@@ -94,7 +96,7 @@ class Measure:
         self.seconds = time.perf_counter() - self.started
         self.cpu_seconds = time.process_time() - self.cpu
         self.queries = len(connection.queries_log)
-        self.peak_mb = _peak_mb()  # before the checks read anything back
+        self.peak_mb = peak_mb()  # before the checks read anything back
         if os.environ.get("BENCH_SHOW_QUERIES"):
             from collections import Counter
 
@@ -102,17 +104,6 @@ class Measure:
                 print(f"  {n:>7} x {sql}")
         connection.force_debug_cursor = False
         return False
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _report(kind: str, measure: Measure, count: int, unit: str, *, rss_before: float) -> None:
@@ -162,7 +153,7 @@ def bench_journals(args, tmp: Path) -> None:
     fortnox_plan(company, accounts=(1510, 3011, 3015, 2610), cost_centres=("100",), year=2022)
     path = tmp / ("journals.se" if args.format == "sie" else "journals.csv")
     rows = journal_file(path, fmt=args.format, journals=args.rows // 4)
-    rss_before = _peak_mb()
+    rss_before = peak_mb()
     with Measure(f"import {args.format}") as measure:
         result = journals_import(company=company, data=path.read_bytes(), filename=path.name, actor="command")
     stored = Voucher.objects.filter(company=company).count()
@@ -237,7 +228,7 @@ def bench_mappings(args, tmp: Path) -> None:
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     client = Client()
     client.force_login(user)
-    rss_before = _peak_mb()
+    rss_before = peak_mb()
     with Measure("admin dry run") as dry:
         preview = client.post(reverse("admin:bookkeeping_accountmapping_import"), {
             "format": "0", "resource": "0",
@@ -340,7 +331,7 @@ def bench_documents(args, tmp: Path) -> None:
     documents_file(again, documents=args.documents, changed_every=10)
     print(f"file            {first.stat().st_size / 1024 / 1024:.1f} MB csv, {args.documents:,} documents, "
           f"{lines:,} lines")
-    rss_before = _peak_mb()
+    rss_before = peak_mb()
     with Measure("import") as measure:
         with transaction.atomic():  # as the command and the admin run it (their own transaction)
             result = documents_import(company=company, text=first.read_text(encoding="utf-8"), actor="command")
@@ -415,7 +406,7 @@ def _measure_sie_export(args, tmp: Path) -> None:
 
     company = Company.objects.get(slug="bench-sie-export")
     path = tmp / "export.se"
-    rss_before = _peak_mb()
+    rss_before = peak_mb()
     with Measure("export") as measure, path.open("wb") as out:
         written = sie_export_write(company=company, date_from=dt.date(2022, 1, 1), date_to=dt.date(2022, 12, 31),
                                    out=out)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -26,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.measure import peak_mb  # noqa: E402 - after the path is set
+
 GOAL_PER_SECOND = 50_000 / 10.0
 
 
@@ -134,16 +136,6 @@ class Counted:
         return self._wrapper.__exit__(*exc)
 
 
-def _peak_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _reset_peak() -> None:
     try:
         Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from the current size
@@ -193,7 +185,7 @@ def _bulk(companies, size: int) -> bool:
     forget_plan_snapshots()
     load = os.getloadavg()[0]
     _reset_peak()  # the peak of writing the journals is not the queue's
-    rss = _peak_mb()
+    rss = peak_mb()
     with Counted() as counted:
         started, cpu = time.perf_counter(), time.process_time()
         result = vouchers_queue(vouchers=Voucher.objects.filter(pk__gte=first, pk__lte=last), actor="bench",
@@ -207,7 +199,7 @@ def _bulk(companies, size: int) -> bool:
     print(f"statements      {statements:,} = {statements / size:.4f} per journal "
           f"({counted.copies} COPY, {counted.statements:,} through Django; executemany carried {counted.many_rows:,} "
           f"rows)")
-    print(f"result          {result}; peak memory {_peak_mb():.0f} MB ({_peak_mb() - rss:+.0f} MB)")
+    print(f"result          {result}; peak memory {peak_mb():.0f} MB ({peak_mb() - rss:+.0f} MB)")
     problems = _check(first, last, kinds, result)
     print("checks          " + ("every journal where it should be, one state event each" if not problems
                                  else "FAILED: " + "; ".join(problems)))
