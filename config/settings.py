@@ -211,13 +211,13 @@ Q_CLUSTER = {
 # lapses this many seconds after its holder stopped renewing it (a killed worker's companies are taken
 # over then), and a voucher left in 'sending' without a lease is queued again to be looked up first.
 KONTERA_DISPATCH_LEASE_SECONDS = env.int("KONTERA_DISPATCH_LEASE_SECONDS", default=20)
-# Companies one dispatcher sends for at once, each at its own pace, and the threads it runs their batches
-# in (bookkeeping/services/send_batches.py); each thread holds a database connection while it works, so
-# PostgreSQL's max_connections must allow workers × threads more. SQLite lets one writer in at a time:
-# a few threads there. 0 threads runs the batches one after another in the dispatcher itself.
-KONTERA_COMPANIES_IN_FLIGHT = env.int("KONTERA_COMPANIES_IN_FLIGHT", default=32)
+# Companies one dispatcher sends for at once, each at its own pace, and the threads their batches' posts
+# run in (bookkeeping/services/send_batches.py). The dispatcher claims and records in its own thread: a
+# posting thread opens a database connection only for a voucher the single path takes, and closes it
+# after. SQLite lets one writer in at a time: a few threads there. 0 threads posts in the dispatcher itself.
+KONTERA_COMPANIES_IN_FLIGHT = env.int("KONTERA_COMPANIES_IN_FLIGHT", default=64)
 KONTERA_SEND_THREADS = env.int(
-    "KONTERA_SEND_THREADS", default=4 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 32)
+    "KONTERA_SEND_THREADS", default=4 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 64)
 # Worker heartbeat (operations/heartbeat.py): a node silent this long is dead, a cluster that did
 # nothing this long while work waits is frozen (/health/ answers 503, the overview shows it red);
 # a node silent for KONTERA_HEARTBEAT_FORGET_MINUTES is taken as removed.

@@ -18,6 +18,7 @@ import contextvars
 import logging
 import queue
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.db import connection, models, transaction
@@ -25,7 +26,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from config.logs import log_context
-from integrations import registry
+from integrations import ratelimit, registry
 from integrations.base import AuthError, ConnectorError, Deferred, RetryableError, VoucherDTO
 from integrations.models import IntegrationStatus
 from wording import Msg, set_text
@@ -48,6 +49,10 @@ S = VoucherState
 
 BATCH = 10  # vouchers of one company claimed at once: two seconds of Fortnox's pace (25 requests in 5 s)
 
+# The first reserved slot is this far ahead: the lane's thread starts a moment after the claim, and a slot
+# taken later than ``Pace.slack`` is given up (a cost only when the company's pace was idle anyway).
+SLOT_LEAD = 0.05
+
 NOT_SENT = object()  # the batch stopped before this voucher's post left: nothing was sent for it
 
 
@@ -67,29 +72,81 @@ class LaneResult:
     give_back: bool = False
 
 
+@dataclass
+class LaneBatch:
+    """A batch between its claim and its record: the claimed vouchers, the ids the single path takes, the
+    slots reserved for the posts (rate key and send times), and, once posted, the answers."""
+
+    claimed: list[Claimed]
+    singles: list[int]
+    slots: tuple[str, list[float]] | None = None
+    answers: list[tuple[Claimed, object]] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)  # of the singles
+    give_back: bool = False
+
+
 def lane_send(voucher_ids: list[int], *, turn, send_single, lease=None, actor: Actor = "worker") -> LaneResult:
     """Send these due vouchers of one company: the plain new ones as one batch, the others one by one.
 
     ``turn``: the company's ``CompanyTurn`` (integration, plan and HTTP session kept across batches);
     ``send_single``: the single path (``sending.voucher_send``), for the vouchers a batch does not take;
     ``lease``: the dispatcher's ``LeaseKeeper`` — no post leaves once its last renewal is older than half a
-    lease (a dispatcher cut off from the database may have lost the company to another)."""
-    result = LaneResult()
+    lease (a dispatcher cut off from the database may have lost the company to another).
+
+    The dispatcher runs the three steps apart: the claim and the record in its own thread, the posts in a
+    lane's thread, which so needs no database connection of its own (``Lanes``)."""
+    batch = lane_claim(voucher_ids, turn=turn, lease=lease, actor=actor)
+    if batch is None:
+        return LaneResult(give_back=True)  # nothing claimed: the dispatcher ends its run
+    return lane_record(lane_post(batch, turn=turn, send_single=send_single, lease=lease, actor=actor),
+                       turn=turn, actor=actor)
+
+
+def lane_claim(voucher_ids: list[int], *, turn, lease=None, actor: Actor = "worker") -> LaneBatch | None:
+    """Claim a batch and reserve its posts' slots (one statement: ``ratelimit.reserve_ahead``); None when the
+    leases are stale (nothing claimed)."""
     if lease is not None and not lease.fresh():
-        result.give_back = True  # nothing claimed: the dispatcher ends its run
-        return result
+        return None
     claimed, singles = batch_claim(voucher_ids, turn=turn, actor=actor)
-    for voucher_id in singles:
-        if result.give_back:
+    batch = LaneBatch(claimed=claimed, singles=singles)
+    if claimed and not singles:  # the singles' own requests come first and would make the slots late
+        batch.slots = _reserve_posts(claimed, turn=turn)
+    return batch
+
+
+def _reserve_posts(claimed: list[Claimed], *, turn) -> tuple[str, list[float]] | None:
+    integration = turn.integration(claimed[0].voucher)
+    pace = registry.connector_for(integration, session=turn.session(integration)).post_pace()
+    if pace is None:  # a post is more than one request (Dinero): each request reserves its own slot
+        return None
+    key, rate = pace
+    left = ratelimit.budget_left()
+    slots = ratelimit.reserve_ahead(key, rate, len(claimed), lead=SLOT_LEAD,
+                                    budget=None if left is None else max(left, 0.0))
+    return (key, slots) if slots else None
+
+
+def lane_post(batch: LaneBatch, *, turn, send_single, lease=None, actor: Actor = "worker") -> LaneBatch:
+    """The singles one by one (the single path, with its own database work), then the batch's posts at the
+    reserved slots: these need no database unless a slot comes late or the target says 429."""
+    for voucher_id in batch.singles:
+        if batch.give_back:
             break
         with log_context(voucher_id=voucher_id):  # every log line of this send names the voucher
             outcome = send_single(voucher_id=voucher_id, actor=actor, turn=turn)
-        result.outcomes.append(outcome)
-        result.give_back = outcome in ("deferred", "awaiting_authorisation")
-    if not claimed:
-        return result
-    answers = batch_post(claimed, turn=turn, lease=lease, stop=result.give_back)
-    result.outcomes += batch_record(answers, turn=turn, actor=actor)
+        batch.outcomes.append(outcome)
+        batch.give_back = outcome in ("deferred", "awaiting_authorisation")
+    if batch.claimed:
+        with ratelimit.reserved(*batch.slots) if batch.slots else nullcontext():
+            batch.answers = batch_post(batch.claimed, turn=turn, lease=lease, stop=batch.give_back)
+    return batch
+
+
+def lane_record(batch: LaneBatch, *, turn, actor: Actor = "worker") -> LaneResult:
+    """Record what the posts answered (``batch_record``); what the batch did, for the dispatcher."""
+    result = LaneResult(outcomes=list(batch.outcomes), give_back=batch.give_back)
+    if batch.answers:
+        result.outcomes += batch_record(batch.answers, turn=turn, actor=actor)
     result.give_back = result.give_back or any(o in ("deferred", "awaiting_authorisation") for o in result.outcomes)
     return result
 
@@ -249,8 +306,8 @@ class Lanes:
     at once. A worker thus keeps many companies in flight while each one waits for its pace or its answer.
 
     With ``threads=0`` a batch runs when it is submitted, in the dispatcher's own thread (the test suite:
-    its database transaction and virtual clock are the dispatcher's). Each thread has its own database
-    connection, closed when the lanes close."""
+    its database transaction and virtual clock are the dispatcher's). A thread that needs the database opens
+    its own connection, and closes it when that job ends."""
 
     def __init__(self, threads: int):
         self.threads = max(int(threads), 0)
@@ -301,12 +358,14 @@ class Lanes:
         return ended
 
     def _work(self) -> None:
-        try:
-            while (item := self._jobs.get()) is not None:
-                key, context, job = item
+        while (item := self._jobs.get()) is not None:
+            key, context, job = item
+            try:
                 self._done.put((key, *_run(context, job)))
-        finally:
-            connection.close()  # this thread's own connection
+            finally:
+                # A batch's posts need no database; a single send or a late slot does. Such a connection is
+                # closed when its job ends, so a worker's idle lanes hold none (PostgreSQL's max_connections).
+                connection.close()
 
 
 def _run(context, job) -> tuple[bool, object]:

@@ -192,7 +192,10 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
 
     Each held company is a lane (``send_batches.Lanes``): its vouchers go a batch at a time, in order, at
     its own pace, while the other lanes' batches wait for theirs. A company is given back after a slice of
-    its vouchers (others get a turn), when its limit frees too late, or when it needs re-authorising."""
+    its vouchers (others get a turn), when its limit frees too late, or when it needs re-authorising.
+
+    A batch is claimed and recorded here, in the dispatcher's thread; only its posts run in a lane's thread,
+    which thus needs no database connection: a worker's connections do not grow with its lanes."""
 
     from ..selectors.vouchers import companies_with_due_vouchers, dispatchable_vouchers
     from .dispatchers import (
@@ -204,7 +207,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
         lease_claim_next,
         lease_release,
     )
-    from .send_batches import BATCH, Lanes, lane_send
+    from .send_batches import BATCH, Lanes, lane_claim, lane_post, lane_record
 
     result = DispatchResult()
     holder = dispatcher_id()
@@ -226,7 +229,13 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
     def ended(company_id: int, ok: bool, outcome) -> None:
         lane = held[company_id]
         lane.sending = False
-        if not ok:  # logged by the lanes; its claimed vouchers are swept and looked up
+        if ok:
+            try:
+                outcome = lane_record(outcome, turn=lane.turn)
+            except Exception:
+                logger.exception("The answers of a batch of vouchers could not be recorded")
+                ok = False
+        if not ok:  # logged; its claimed vouchers are swept and looked up
             lane.ids.clear()
             lane.moved = True
             return
@@ -268,9 +277,19 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                     if not lane.ids or budget <= 0:
                         give_back(company_id)
                         continue
-                    batch = [lane.ids.popleft() for _ in range(min(BATCH, len(lane.ids)))]
+                    ids = [lane.ids.popleft() for _ in range(min(BATCH, len(lane.ids)))]
+                    try:
+                        batch = lane_claim(ids, turn=lane.turn, lease=keeper)
+                    except Exception:  # the database: nothing of it was claimed
+                        logger.exception("A batch of vouchers could not be claimed")
+                        batch = None
+                    if batch is None:  # or the leases are stale: the run ends (budget 0 above)
+                        lane.ids.clear()
+                        give_back(company_id)
+                        continue
                     lane.sending = True
-                    lanes.submit(company_id, partial(lane_send, batch, turn=lane.turn, send_single=voucher_send, lease=keeper))
+                    lanes.submit(company_id, partial(lane_post, batch, turn=lane.turn, send_single=voucher_send,
+                                                     lease=keeper))
                 if not held:
                     break
                 wait = min(max(look_again_at - time.monotonic(), 0.05), 0.5) if len(held) < in_flight else 0.5

@@ -231,6 +231,10 @@ class DineroConnector:
 
     # --- vouchers ---------------------------------------------------------------------------------
 
+    def post_pace(self):
+        """None: a document takes several requests (file, create, read, book), each paced on its own."""
+        return None
+
     def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
         self.client.start_within_budget(REQUESTS_PER_VOUCHER)
         steps: list[str] = []

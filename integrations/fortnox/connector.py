@@ -11,7 +11,7 @@ from wording import Msg
 
 from ..base import ConnectionInfo, MasterData, NotSupported, RemoteVoucher, VoucherDTO
 from . import mapping
-from .client import FortnoxClient
+from .client import PACE, FortnoxClient
 
 LOCKED_PERIOD_POLICIES = ("refuse", "first_open")
 
@@ -76,6 +76,10 @@ class FortnoxConnector:
                 "tenant_id": str(mapping.as_int(company_info.get("DatabaseNumber")) or ""),
             },
         )
+
+    def post_pace(self):
+        """A post is one request (``POST /3/vouchers``), paced per Fortnox company like every other."""
+        return self.client.rate_key, PACE
 
     def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
         params = {"financialyear": voucher.financial_year} if voucher.financial_year else {}

@@ -52,6 +52,9 @@ class NetsEasyConnector:
     def post_voucher(self, voucher: VoucherDTO) -> RemoteVoucher:
         raise NotSupported(Msg("Vouchers are not posted to Nets Easy."))
 
+    def post_pace(self):
+        return None  # nothing is posted here
+
     def find_voucher(self, voucher: VoucherDTO) -> RemoteVoucher | None:
         raise NotSupported(Msg("Vouchers are not posted to Nets Easy."))
 

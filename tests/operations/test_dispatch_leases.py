@@ -168,7 +168,7 @@ def test_a_dispatcher_sends_for_many_companies_at_once_a_batch_of_each_in_turn(
     """Before: one company at a time, each voucher waiting for that company's pace (a worker capped at
     5 vouchers/s). Now: many companies held at once, a batch of each in flight (send_batches.Lanes)."""
     from bookkeeping.services import send_batches
-    from bookkeeping.services.send_batches import LaneResult
+    from bookkeeping.services.send_batches import LaneBatch
 
     monkeypatch.setattr(send_batches, "BATCH", 2)
     companies = [_due_company(n) for n in range(3)]
@@ -179,16 +179,16 @@ def test_a_dispatcher_sends_for_many_companies_at_once_a_batch_of_each_in_turn(
             Voucher.objects.filter(pk=voucher.pk).update(state=VoucherState.QUEUED)
     order, held_at_once = [], []
 
-    def send(voucher_ids, *, turn, send_single, lease=None, **kwargs):
+    def claim(voucher_ids, *, turn, lease=None, **kwargs):
         assert lease is not None and lease.fresh()  # each batch is told whose leases it sends under
         companies_of = set(Voucher.objects.filter(pk__in=voucher_ids).values_list("company_id", flat=True))
         assert len(companies_of) == 1 and len(voucher_ids) == 2  # one company's batch
         order.append(companies_of.pop())
         held_at_once.append(DispatchLease.objects.filter(expires_at__gt=timezone.now()).count())
         Voucher.objects.filter(pk__in=voucher_ids).update(state=VoucherState.POSTED)
-        return LaneResult(outcomes=["posted"] * len(voucher_ids))
+        return LaneBatch(claimed=[], singles=[], outcomes=["posted"] * len(voucher_ids))
 
-    monkeypatch.setattr(send_batches, "lane_send", send)
+    monkeypatch.setattr(send_batches, "lane_claim", claim)
     result = vouchers_dispatch(max_seconds=30)
     assert result.posted == 12
     assert max(held_at_once) == 3  # all three held together

@@ -36,14 +36,25 @@ def _queued(company, count: int, prefix: str) -> list[Voucher]:
 def test_the_batches_of_several_companies_go_out_side_by_side_in_threads_each_company_in_order(
         fortnox_sandbox, settings, monkeypatch):
     settings.KONTERA_SEND_THREADS = 3
+    # Real time here: on the one virtual clock, each thread's sleeps would move the others' slots into the past.
+    import time
+
+    import integrations.http as http
+    from integrations import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", time)
+    monkeypatch.setattr(http, "time", time)
     monkeypatch.setattr(send_batches, "BATCH", 4)
-    threads = set()
+    threads, connected = set(), []
     post = FortnoxConnector.post_voucher
 
     def posted_from(self, voucher):
         import threading
 
+        from django.db import connection
+
         threads.add(threading.current_thread().name)
+        connected.append(connection.connection is not None)
         return post(self, voucher)
 
     monkeypatch.setattr(FortnoxConnector, "post_voucher", posted_from)
@@ -56,6 +67,8 @@ def test_the_batches_of_several_companies_go_out_side_by_side_in_threads_each_co
 
     assert result.posted == 30 and result.sent == 30
     assert len(threads) > 1 and all(name.startswith("send-lane-") for name in threads)
+    # claimed and recorded by the dispatcher, paced on slots reserved ahead: a posting thread holds no connection
+    assert connected == [False] * 30
     for company in companies:
         vouchers = Voucher.objects.filter(company=company).order_by("id")
         assert {v.state for v in vouchers} == {S.POSTED}
