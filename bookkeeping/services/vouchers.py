@@ -42,7 +42,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.NEEDS_UPDATE: frozenset({S.QUEUED, S.POSTED, S.FAILED, S.AWAITING_MAPPING}),
     S.FAILED: frozenset({S.QUEUED, S.DRAFT, S.OPTED_OUT, S.AWAITING_MAPPING, S.HANDLED_OUTSIDE}),
     S.AWAITING_AUTHORISATION: frozenset({S.QUEUED, S.FAILED, S.AWAITING_MAPPING, S.HANDLED_OUTSIDE}),
-    S.OPTED_OUT: frozenset({S.DRAFT, S.QUEUED, S.AWAITING_MAPPING}),
+    # Sent after all (staff queue it): one that breaks a rule fails with the reason, as any other would.
+    S.OPTED_OUT: frozenset({S.DRAFT, S.QUEUED, S.FAILED, S.AWAITING_MAPPING}),
     S.AWAITING_MAPPING: frozenset({S.QUEUED, S.DRAFT, S.FAILED, S.OPTED_OUT, S.HANDLED_OUTSIDE}),
     # Staff booked it by hand (with a note); it can be taken back to draft if that was a mistake.
     S.HANDLED_OUTSIDE: frozenset({S.DRAFT}),

@@ -13,8 +13,8 @@ from bookkeeping.models import AuditEvent, Voucher, VoucherState
 from bookkeeping.selectors.plans import forget_plan_snapshots
 from bookkeeping.services import vouchers as voucher_services
 from bookkeeping.services.vouchers import (
-    IllegalTransition,
     QueueResult,
+    problems_text,
     voucher_queue,
     vouchers_queue,
 )
@@ -159,19 +159,20 @@ def test_many_at_once_leave_each_voucher_and_the_trail_as_one_by_one(db, given, 
         assert {v.source_reference: v.state for v in bulk} == {v.source_reference: v.state for v in singles}
 
 
-def test_an_illegal_move_is_refused_as_one_by_one(db):
+def test_an_opted_out_voucher_queued_after_all_that_breaks_a_rule_fails_with_the_reason_as_one_by_one(db):
+    """It was refused with IllegalTransition (opted out → failed was no legal move): a 500 from the admin's
+    send action. Now both paths fail it with the reason, as any voucher that breaks a rule."""
     company = connected_company("Opted out")
     broken = (1930, "100.00", "0"), (3011, "0", "90.00")
     single = in_state(balanced_voucher(company, source_reference="one", rows=broken), S.OPTED_OUT)
     many = in_state(balanced_voucher(company, source_reference="many", rows=broken), S.OPTED_OUT)
-    # Opted out → failed is no legal move (TRANSITIONS): both paths refuse it and write nothing.
-    with pytest.raises(IllegalTransition):
-        voucher_queue(voucher=single, actor="test")
-    with pytest.raises(IllegalTransition):
-        vouchers_queue(vouchers=[many], actor="test")
-    many.refresh_from_db()
-    assert many.state == S.OPTED_OUT and many.last_error == ""
-    assert not AuditEvent.objects.filter(voucher=many).exists()
+    problems = voucher_queue(voucher=single, actor="test")
+    result = vouchers_queue(vouchers=[many], actor="test")
+    assert problems and result.failed == 1 and result.queued == 0
+    for voucher in (single, many):
+        voucher.refresh_from_db()
+        assert voucher.state == S.FAILED and voucher.last_error == problems_text(problems)
+        assert list(voucher.audit_events.values_list("action", flat=True)) == [f"state:{S.OPTED_OUT}->{S.FAILED}"]
 
 
 def bulk_set(company, n: int, *, varied: bool = False) -> list[Voucher]:
