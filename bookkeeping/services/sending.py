@@ -214,7 +214,9 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
     idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
     held: dict[int, _Lane] = {}
     lanes = Lanes(getattr(settings, "KONTERA_SEND_THREADS", 0))
-    in_flight = companies_in_flight()
+    # No more companies than threads: a batch waiting for a thread would find its reserved slots gone stale
+    # (the company's pace spent on nothing) — and more lanes than threads send no faster.
+    in_flight = min(companies_in_flight(), lanes.threads) if lanes.threads else companies_in_flight()
     look_again_at = 0.0  # when to look for more free companies (not before every batch: a query each)
 
     def give_back(company_id: int) -> None:

@@ -58,17 +58,27 @@ def test_the_batches_of_several_companies_go_out_side_by_side_in_threads_each_co
         return post(self, voucher)
 
     monkeypatch.setattr(FortnoxConnector, "post_voucher", posted_from)
+    claim, held = send_batches.lane_claim, []
+
+    def claimed(*args, **kwargs):  # in the dispatcher's thread: how many companies it holds now
+        from bookkeeping.models import DispatchLease
+
+        held.append(DispatchLease.objects.filter(expires_at__gt=timezone.now()).exclude(holder="").count())
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(send_batches, "lane_claim", claimed)
     companies = [fortnox_company(fortnox_sandbox, tenant=5_000_000 + n, name=f"Lane {n} AB", slug=f"lane-{n}",
                                  org_number=f"556100-{n:04d}", client=FORTNOX_CLIENT[0], redirect=FORTNOX_REDIRECT,
-                                 actor="test") for n in range(3)]
+                                 actor="test") for n in range(4)]
     queued = {company.pk: _queued(company, 10, f"L{company.pk}-") for company in companies}
 
     result = vouchers_dispatch(max_seconds=120)
 
-    assert result.posted == 30 and result.sent == 30
+    assert result.posted == 40 and result.sent == 40
+    assert max(held) == 3  # no more companies than threads (4 due, 3 threads): none waits for a thread
     assert len(threads) > 1 and all(name.startswith("send-lane-") for name in threads)
     # claimed and recorded by the dispatcher, paced on slots reserved ahead: a posting thread holds no connection
-    assert connected == [False] * 30
+    assert connected == [False] * 40
     for company in companies:
         vouchers = Voucher.objects.filter(company=company).order_by("id")
         assert {v.state for v in vouchers} == {S.POSTED}
