@@ -218,6 +218,10 @@ KONTERA_DISPATCH_LEASE_SECONDS = env.int("KONTERA_DISPATCH_LEASE_SECONDS", defau
 KONTERA_COMPANIES_IN_FLIGHT = env.int("KONTERA_COMPANIES_IN_FLIGHT", default=64)
 KONTERA_SEND_THREADS = env.int(
     "KONTERA_SEND_THREADS", default=4 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 64)
+# Of those threads, how many may use the database at once: posts paced per request (a Dinero document is
+# several requests) and vouchers the single path takes. Each holds a connection while it works, so
+# PostgreSQL's max_connections must allow nodes × workers × (this + 3) besides the web app.
+KONTERA_SEND_DATABASE_THREADS = env.int("KONTERA_SEND_DATABASE_THREADS", default=30)
 # Worker heartbeat (operations/heartbeat.py): a node silent this long is dead, a cluster that did
 # nothing this long while work waits is frozen (/health/ answers 503, the overview shows it red);
 # a node silent for KONTERA_HEARTBEAT_FORGET_MINUTES is taken as removed.

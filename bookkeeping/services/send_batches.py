@@ -84,6 +84,12 @@ class LaneBatch:
     outcomes: list[str] = field(default_factory=list)  # of the singles
     give_back: bool = False
 
+    @property
+    def needs_database(self) -> bool:
+        """Whether its posting thread will use the database: the single path does, and so does pacing each
+        request on its own (no slots reserved: a Dinero document is several requests)."""
+        return bool(self.singles) or (bool(self.claimed) and self.slots is None)
+
 
 def lane_send(voucher_ids: list[int], *, turn, send_single, lease=None, actor: Actor = "worker") -> LaneResult:
     """Send these due vouchers of one company: the plain new ones as one batch, the others one by one.
@@ -307,10 +313,12 @@ class Lanes:
 
     With ``threads=0`` a batch runs when it is submitted, in the dispatcher's own thread (the test suite:
     its database transaction and virtual clock are the dispatcher's). A thread that needs the database opens
-    its own connection, and closes it when that job ends."""
+    its own connection, and closes it when that job ends; jobs submitted as needing it run at most
+    ``database_threads`` at once, so a worker's connections stay bounded whatever its lanes."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, database_threads: int = 0):
         self.threads = max(int(threads), 0)
+        self._database = threading.BoundedSemaphore(database_threads) if database_threads > 0 else None
         self._jobs: queue.Queue = queue.Queue()
         self._done: queue.Queue = queue.Queue()
         self._started: list[threading.Thread] = []
@@ -320,9 +328,10 @@ class Lanes:
     def busy(self) -> int:
         return self._busy
 
-    def submit(self, key, job) -> None:
+    def submit(self, key, job, *, database: bool = False) -> None:
         """Run ``job()`` for ``key``; its result (or exception) comes back from ``finished``. The job runs in
-        a copy of the caller's context (the send budget, the log context)."""
+        a copy of the caller's context (the send budget, the log context); ``database``: it will use the
+        database (it then waits for one of the ``database_threads``)."""
         context = contextvars.copy_context()
         self._busy += 1
         if self.threads == 0:
@@ -332,7 +341,7 @@ class Lanes:
             thread = threading.Thread(target=self._work, name=f"send-lane-{len(self._started)}", daemon=True)
             thread.start()
             self._started.append(thread)
-        self._jobs.put((key, context, job))
+        self._jobs.put((key, context, job, database))
 
     def finished(self, timeout: float) -> list[tuple[object, bool, object]]:
         """The (key, ok, result or exception) of jobs that ended, waiting up to ``timeout`` for the first."""
@@ -359,13 +368,15 @@ class Lanes:
 
     def _work(self) -> None:
         while (item := self._jobs.get()) is not None:
-            key, context, job = item
-            try:
-                self._done.put((key, *_run(context, job)))
-            finally:
-                # A batch's posts need no database; a single send or a late slot does. Such a connection is
-                # closed when its job ends, so a worker's idle lanes hold none (PostgreSQL's max_connections).
-                connection.close()
+            key, context, job, database = item
+            with self._database if database and self._database else nullcontext():
+                try:
+                    result = _run(context, job)
+                finally:
+                    # A batch's posts need no database; a single send, a Dinero document or a late slot does.
+                    # Such a connection is closed when its job ends, so idle lanes hold none (max_connections).
+                    connection.close()
+            self._done.put((key, *result))
 
 
 def _run(context, job) -> tuple[bool, object]:

@@ -213,7 +213,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
     holder = dispatcher_id()
     idle: set[int] = set()  # companies whose due vouchers could not be sent now (this run leaves them)
     held: dict[int, _Lane] = {}
-    lanes = Lanes(getattr(settings, "KONTERA_SEND_THREADS", 0))
+    lanes = Lanes(getattr(settings, "KONTERA_SEND_THREADS", 0), getattr(settings, "KONTERA_SEND_DATABASE_THREADS", 0))
     # No more companies than threads: a batch waiting for a thread would find its reserved slots gone stale
     # (the company's pace spent on nothing) — and more lanes than threads send no faster.
     in_flight = min(companies_in_flight(), lanes.threads) if lanes.threads else companies_in_flight()
@@ -291,7 +291,7 @@ def vouchers_dispatch(*, system: str | None = None, max_seconds: float = 240, pr
                         continue
                     lane.sending = True
                     lanes.submit(company_id, partial(lane_post, batch, turn=lane.turn, send_single=voucher_send,
-                                                     lease=keeper))
+                                                     lease=keeper), database=batch.needs_database)
                 if not held:
                     break
                 wait = min(max(look_again_at - time.monotonic(), 0.05), 0.5) if len(held) < in_flight else 0.5

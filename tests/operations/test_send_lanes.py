@@ -177,3 +177,32 @@ def test_a_dispatcher_whose_leases_were_not_renewed_lately_ends_without_claiming
     assert not AuditEvent.objects.filter(action__startswith="state:queued->").exists()
     assert not DispatchLease.objects.filter(expires_at__gt=timezone.now()).exists()
     assert fortnox_sandbox.vouchers(1046823) == []
+
+
+def test_posting_threads_that_need_the_database_run_at_most_so_many_at_once():
+    """A Dinero document is paced request by request in the database, and a single send writes there: such
+    batches hold a connection while they run, so a worker runs at most ``database_threads`` of them at once
+    (PostgreSQL's max_connections); batches posted at reserved slots are not held back by them."""
+    import threading
+    import time
+
+    def run(database: bool) -> int:
+        lanes, running, most, lock = send_batches.Lanes(6, database_threads=2), [0], [0], threading.Lock()
+
+        def job():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.2)
+            with lock:
+                running[0] -= 1
+            return "done"
+
+        for n in range(6):
+            lanes.submit(n, job, database=database)
+        ended = lanes.close()
+        assert sorted(key for key, ok, result in ended if ok and result == "done") == list(range(6))
+        return most[0]
+
+    assert run(database=True) == 2
+    assert run(database=False) > 2
