@@ -112,22 +112,11 @@ def reserve(key: str, pace: Pace, *, now: float | None = None, budget: float | N
 
 
 def _reserve_unpaused(key: str, pace: Pace, *, now: float, budget: float | None) -> float | None:
-    """The common case in one statement (an UPDATE … RETURNING locks, moves and reads the row): the slot
-    exists, no pause after a 429 runs, and it comes within the budget. None otherwise: ``reserve`` then
-    decides under a row lock as before (nothing was reserved)."""
-    table = connection.ops.quote_name(RateLimitSlot._meta.db_table)
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"  # SQLite's scalar max
-    within_budget = f" AND {greatest}(%s, next_at) - %s <= %s" if budget is not None else ""
-    params = [now, pace.interval, key, now] + ([now, now, budget] if budget is not None else [])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET next_at = {greatest}(%s, next_at) + %s "
-            f"WHERE {connection.ops.quote_name('key')} = %s AND paused_until <= %s{within_budget} RETURNING next_at",
-            params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return max(row[0] - pace.interval - now, 0.0)
+    """The common case in one statement (``_reserve_ahead`` of one slot): the slot exists, no pause after a
+    429 runs, and it comes within the budget. None otherwise: ``reserve`` then decides under a row lock as
+    before (nothing was reserved)."""
+    slots = _reserve_ahead(key, pace, 1, now=now, budget=budget)
+    return None if slots is None else max(slots[0] - now, 0.0)
 
 
 def reserve_ahead(key: str, pace: Pace, count: int, *, lead: float = 0.0, now: float | None = None,
@@ -148,8 +137,10 @@ def reserve_ahead(key: str, pace: Pace, count: int, *, lead: float = 0.0, now: f
 
 
 def _reserve_ahead(key: str, pace: Pace, count: int, *, now: float, budget: float | None) -> list[float] | None:
+    """``count`` slots in one statement (an UPDATE … RETURNING locks, moves and reads the row) when the slot
+    row exists, no pause after a 429 runs and the last slot comes within ``budget``; None otherwise."""
     table = connection.ops.quote_name(RateLimitSlot._meta.db_table)
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"  # SQLite's scalar max
     span = count * pace.interval
     within_budget = f" AND {greatest}(%s, next_at) + %s - %s <= %s" if budget is not None else ""
     params = [now, span, key, now] + ([now, span - pace.interval, now, budget] if budget is not None else [])

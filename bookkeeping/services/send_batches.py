@@ -324,10 +324,6 @@ class Lanes:
         self._started: list[threading.Thread] = []
         self._busy = 0
 
-    @property
-    def busy(self) -> int:
-        return self._busy
-
     def submit(self, key, job, *, database: bool = False) -> None:
         """Run ``job()`` for ``key``; its result (or exception) comes back from ``finished``. The job runs in
         a copy of the caller's context (the send budget, the log context); ``database``: it will use the
